@@ -1,0 +1,689 @@
+"""The ``Client``: request bodies, the one retry loop, and the front-door methods on top.
+
+``chat()`` and ``complete()`` return a ``str`` (or a generator of ``str`` with ``stream=True``);
+``create_chat_completion()`` and ``create_completion()`` return the whole parsed JSON (or an
+iterator of parsed chunks) for everything else: usage, finish reasons, every choice, tool calls.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import os
+import random
+import time
+from dataclasses import dataclass
+from typing import (
+    Any,
+    Callable,
+    ClassVar,
+    Iterator,
+    Literal,
+    Mapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+    overload,
+)
+from urllib.parse import urlsplit
+
+import requests
+
+from ._errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    OpenAICompatError,
+    UnhandledToolCallsError,
+    request_id_of,
+    status_error,
+)
+from ._streaming import ChunkStream, choice_text, iter_text, parse_completion
+
+logger = logging.getLogger("openai_compat")
+
+#: ``(connect, read)`` seconds. The read timeout bounds each wait for bytes, so a long
+#: generation that streams steadily never times out; a silent server does.
+DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 600.0)
+DEFAULT_MAX_RETRIES = 2
+#: Backoff between retries: 0.5 s doubling up to 8 s, each shortened by up to a quarter.
+BACKOFF_START = 0.5
+BACKOFF_CAP = 8.0
+#: A server asking to wait longer than this is not waited for: the error is raised with it.
+MAX_RETRY_WAIT = 60.0
+RETRY_STATUSES = frozenset({408, 409, 429})
+
+Timeout = Union[float, Tuple[Optional[float], Optional[float]], None]
+Message = Mapping[str, Any]
+Prompt = Union[str, Sequence[Message]]
+
+_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "api-key", "x-api-key"})
+
+
+class _NotGiven:
+    """Marks an option the caller left out, where ``None`` has a meaning of its own."""
+
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+
+NOT_GIVEN: Any = _NotGiven()
+
+
+class _Secret(str):
+    """A header value that shows as ``'***'`` in reprs, so a printed dict never leaks it."""
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+
+@dataclass(frozen=True)
+class RequestEvent:
+    """What ``Client(event_hook=...)`` is called with, once per step of a call.
+
+    ``kind`` is ``"request"`` (about to send), ``"response"`` (an answer or a failure came back:
+    ``status_code`` is None for a connection failure, ``error`` names it) or ``"stream_end"``
+    (a stream was read to its end). ``attempt`` counts from 1; ``elapsed`` is seconds since the
+    attempt (or, for ``stream_end``, the call) began; ``usage`` is the token usage when known.
+
+    >>> from openai_compat import Client, RequestEvent
+    >>> seen = []
+    >>> client = Client("http://127.0.0.1:8080/v1", event_hook=seen.append)
+    """
+
+    kind: str
+    method: str
+    url: str
+    attempt: int
+    status_code: int | None = None
+    elapsed: float | None = None
+    request_id: str | None = None
+    usage: dict[str, Any] | None = None
+    error: str | None = None
+
+
+class Client:
+    """A connection to one server that speaks the OpenAI HTTP API.
+
+    ``base_url`` ends in the API version (``.../v1``); ``api_key`` is sent as
+    ``Authorization: Bearer ...``; ``headers`` go with every request; ``model`` is the default
+    for calls that name none. ``timeout`` is seconds or ``(connect, read)``; ``deadline``
+    bounds a whole call, stream included; ``max_retries`` counts retries after the first try.
+    ``session`` is your own ``requests.Session`` (proxies, CA bundle, adapters): it is used as
+    is and left open by :meth:`close`. ``event_hook`` is called with a :class:`RequestEvent` at
+    each step, for metering.
+
+    One client may be shared by many threads as long as nobody changes its session meanwhile.
+
+    >>> from openai_compat import Client
+    >>> client = Client("http://127.0.0.1:8080/v1/", model="tiny")
+    >>> client.base_url
+    'http://127.0.0.1:8080/v1'
+    >>> client
+    Client(base_url='http://127.0.0.1:8080/v1', model='tiny')
+    """
+
+    #: Presets set these: the base URL used when none is given, and the variable holding the key.
+    default_base_url: ClassVar[str | None] = None
+    api_key_env: ClassVar[str | None] = None
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        api_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        model: str | None = None,
+        timeout: Timeout = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        deadline: float | None = None,
+        session: requests.Session | None = None,
+        event_hook: Callable[[RequestEvent], None] | None = None,
+    ) -> None:
+        name = type(self).__name__
+        base_url = base_url if base_url is not None else self.default_base_url
+        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"{name}: base_url must be an http:// or https:// URL, got {base_url!r}")
+        if not isinstance(max_retries, int) or max_retries < 0:
+            raise ValueError(f"{name}: max_retries must be a whole number >= 0, got {max_retries!r}")
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.timeout = _check_timeout(timeout)
+        self.max_retries = max_retries
+        self.deadline = deadline
+        self.event_hook = event_hook
+        self._owns_session = session is None
+        self._session = session if session is not None else requests.Session()
+        self._headers: dict[str, str] = {}
+        self._secrets: list[str] = []
+        for key, value in (headers or {}).items():
+            if key.lower() in _SECRET_HEADERS:
+                self._add_secret(value.split(" ", 1)[-1])
+                self._add_secret(value)
+                value = _Secret(value)
+            self._headers[key] = value
+        if api_key is None:
+            api_key = self._key_from_env()
+        if api_key is not None:
+            if any(k.lower() == "authorization" for k in self._headers):
+                raise ValueError(f"{name}: pass the key as api_key= or as an Authorization header, not both")
+            if not isinstance(api_key, str) or not api_key or any(c.isspace() or ord(c) < 32 for c in api_key):
+                raise ValueError(
+                    f"{name}: api_key is empty or holds white space or control characters (a trailing newline?)"
+                )
+            self._add_secret(api_key)
+            self._headers["Authorization"] = _Secret(f"Bearer {api_key}")
+
+    def _key_from_env(self) -> str | None:
+        env = self.api_key_env
+        if env is None:
+            return None
+        default_host = urlsplit(self.default_base_url or "").hostname
+        if urlsplit(self.base_url).hostname != default_host:
+            # A preset's key belongs to its provider: never send it to another host.
+            raise ValueError(
+                f"{type(self).__name__}: {env} is only sent to {default_host}; pass api_key= to"
+                f" use {self.base_url}"
+            )
+        key = os.environ.get(env)
+        if not key:
+            raise ValueError(f"{type(self).__name__}: no API key: set {env} or pass api_key=")
+        return key
+
+    def _add_secret(self, value: str) -> None:
+        if value and len(value) >= 4 and value not in self._secrets:
+            self._secrets.append(value)
+
+    def redact(self, text: str) -> str:
+        """``text`` with this client's key and secret header values replaced by ``***``."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def __repr__(self) -> str:
+        model = f", model={self.model!r}" if self.model else ""
+        return f"{type(self).__name__}(base_url={self.base_url!r}{model})"
+
+    def close(self) -> None:
+        """Close the connections, unless the session was yours (then it stays open)."""
+        if self._owns_session:
+            self._session.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- the front door --------------------------------------------------------------------
+
+    @overload
+    def chat(self, prompt: Prompt, *, stream: Literal[False] = False, **params: Any) -> str: ...
+
+    @overload
+    def chat(self, prompt: Prompt, *, stream: Literal[True], **params: Any) -> Iterator[str]: ...
+
+    def chat(
+        self,
+        prompt: Prompt,
+        *,
+        model: str | None = None,
+        system: str | None = None,
+        stream: bool = False,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        stop: str | list[str] | None = None,
+        n: int | None = None,
+        seed: int | None = None,
+        presence_penalty: float | None = None,
+        frequency_penalty: float | None = None,
+        logit_bias: dict[str, float] | None = None,
+        response_format: dict[str, Any] | None = None,
+        user: str | None = None,
+        tools: list[dict[str, Any]] | None = None,
+        tool_choice: str | dict[str, Any] | None = None,
+        timeout: Timeout = NOT_GIVEN,
+        max_retries: int | None = None,
+        deadline: float | None = NOT_GIVEN,
+        **extra: Any,
+    ) -> str | Iterator[str]:
+        """Send a chat and return the answer's text, or a generator of its pieces.
+
+        ``prompt`` is a string (one user message) or a list of message dicts, sent as given;
+        ``system`` puts a system message first. The OpenAI parameters keep their wire names and
+        ``None`` leaves them out; any other keyword (``top_k``, ``min_p``, ...) goes into the
+        JSON body unchanged. ``timeout``, ``max_retries`` and ``deadline`` override the client's
+        for this call.
+
+        With ``stream=True`` the request is sent (and a status error raised) before this
+        returns; the generator then yields each non-empty piece as it arrives and closes the
+        connection when it ends, is closed or is dropped.
+
+        If the model answers with tool calls, :class:`UnhandledToolCallsError` carries them:
+        use :meth:`chat_message` to handle tools.
+
+        >>> from openai_compat import Client
+        >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
+        >>> text = client.chat("Write a haiku", max_tokens=30)          # doctest: +SKIP
+        >>> for piece in client.chat("Write a haiku", stream=True):     # doctest: +SKIP
+        ...     print(piece, end="", flush=True)
+        """
+        body = self._body(
+            model,
+            {"messages": _messages(prompt, system)},
+            dict(
+                max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=stop, n=n,
+                seed=seed, presence_penalty=presence_penalty, frequency_penalty=frequency_penalty,
+                logit_bias=logit_bias, response_format=response_format, user=user, tools=tools,
+                tool_choice=tool_choice,
+            ),
+            extra,
+        )
+        options = _Options(timeout, max_retries, deadline)
+        if stream:
+            return iter_text(self._stream("/chat/completions", body, options), chat=True)
+        return _reply_text(self._call("/chat/completions", body, options))
+
+    @overload
+    def complete(self, prompt: str, *, stream: Literal[False] = False, **params: Any) -> str: ...
+
+    @overload
+    def complete(self, prompt: str, *, stream: Literal[True], **params: Any) -> Iterator[str]: ...
+
+    def complete(
+        self,
+        prompt: str,
+        *,
+        model: str | None = None,
+        stream: bool = False,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        top_p: float | None = None,
+        stop: str | list[str] | None = None,
+        n: int | None = None,
+        seed: int | None = None,
+        presence_penalty: float | None = None,
+        frequency_penalty: float | None = None,
+        logit_bias: dict[str, float] | None = None,
+        echo: bool | None = None,
+        logprobs: int | None = None,
+        suffix: str | None = None,
+        user: str | None = None,
+        timeout: Timeout = NOT_GIVEN,
+        max_retries: int | None = None,
+        deadline: float | None = NOT_GIVEN,
+        **extra: Any,
+    ) -> str | Iterator[str]:
+        """Continue ``prompt`` over ``/completions``; the same shape and options as :meth:`chat`.
+
+        >>> from openai_compat import Client
+        >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
+        >>> text = client.complete("Once upon a time", max_tokens=20)   # doctest: +SKIP
+        """
+        if not isinstance(prompt, str):
+            raise TypeError(f"complete(): prompt must be a str, got {type(prompt).__name__}")
+        body = self._body(
+            model,
+            {"prompt": prompt},
+            dict(
+                max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=stop, n=n,
+                seed=seed, presence_penalty=presence_penalty, frequency_penalty=frequency_penalty,
+                logit_bias=logit_bias, echo=echo, logprobs=logprobs, suffix=suffix, user=user,
+            ),
+            extra,
+        )
+        options = _Options(timeout, max_retries, deadline)
+        if stream:
+            return iter_text(self._stream("/completions", body, options), chat=False)
+        completion = self._call("/completions", body, options)
+        return choice_text(completion["choices"][0], chat=False) or ""
+
+    # -- the lower layer -------------------------------------------------------------------
+
+    @overload
+    def create_chat_completion(
+        self, *, stream: Literal[False] = False, timeout: Timeout = ..., max_retries: int | None = ...,
+        deadline: float | None = ..., **body: Any
+    ) -> dict[str, Any]: ...
+
+    @overload
+    def create_chat_completion(
+        self, *, stream: Literal[True], timeout: Timeout = ..., max_retries: int | None = ...,
+        deadline: float | None = ..., **body: Any
+    ) -> ChunkStream: ...
+
+    def create_chat_completion(
+        self,
+        *,
+        stream: bool = False,
+        timeout: Timeout = NOT_GIVEN,
+        max_retries: int | None = None,
+        deadline: float | None = NOT_GIVEN,
+        **body: Any,
+    ) -> dict[str, Any] | ChunkStream:
+        """POST ``body`` to ``/chat/completions`` and return the parsed JSON, or the chunks.
+
+        ``body`` is the request in wire names, sent as given (``model`` defaults to the
+        client's). With ``stream=True`` the result iterates over parsed chunk dicts; pass the
+        ones you kept to :func:`merge_chunks` for the complete response.
+
+        >>> from openai_compat import Client
+        >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
+        >>> done = client.create_chat_completion(                               # doctest: +SKIP
+        ...     messages=[{"role": "user", "content": "Hi"}], max_tokens=5)
+        >>> done["usage"]["completion_tokens"]                                # doctest: +SKIP
+        5
+        """
+        if "messages" not in body:
+            raise TypeError("create_chat_completion() needs messages=[...]")
+        _check_messages(body["messages"])
+        return self._create("/chat/completions", body, stream, _Options(timeout, max_retries, deadline))
+
+    @overload
+    def create_completion(
+        self, *, stream: Literal[False] = False, timeout: Timeout = ..., max_retries: int | None = ...,
+        deadline: float | None = ..., **body: Any
+    ) -> dict[str, Any]: ...
+
+    @overload
+    def create_completion(
+        self, *, stream: Literal[True], timeout: Timeout = ..., max_retries: int | None = ...,
+        deadline: float | None = ..., **body: Any
+    ) -> ChunkStream: ...
+
+    def create_completion(
+        self,
+        *,
+        stream: bool = False,
+        timeout: Timeout = NOT_GIVEN,
+        max_retries: int | None = None,
+        deadline: float | None = NOT_GIVEN,
+        **body: Any,
+    ) -> dict[str, Any] | ChunkStream:
+        """POST ``body`` to ``/completions``; see :meth:`create_chat_completion`.
+
+        >>> from openai_compat import Client
+        >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
+        >>> done = client.create_completion(prompt="Once", max_tokens=5)      # doctest: +SKIP
+        >>> done["choices"][0]["finish_reason"]                               # doctest: +SKIP
+        'length'
+        """
+        if "prompt" not in body:
+            raise TypeError("create_completion() needs prompt=...")
+        return self._create("/completions", body, stream, _Options(timeout, max_retries, deadline))
+
+    def _create(
+        self, path: str, body: dict[str, Any], stream: bool, options: _Options
+    ) -> dict[str, Any] | ChunkStream:
+        body = self._body(body.pop("model", None), {}, {}, body)
+        if stream:
+            return self._stream(path, body, options)
+        return self._call(path, body, options)
+
+    def _body(
+        self, model: str | None, base: dict[str, Any], params: dict[str, Any], extra: dict[str, Any]
+    ) -> dict[str, Any]:
+        model = model if model is not None else self.model
+        if not model:
+            raise ValueError(f"no model: pass model=... to the call or to {type(self).__name__}(...)")
+        if not isinstance(model, str):
+            raise TypeError(f"model must be a str, got {type(model).__name__}")
+        body: dict[str, Any] = {"model": model, **base}
+        body.update((k, v) for k, v in params.items() if v is not None)
+        body.update(extra)
+        return body
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def _call(self, path: str, body: dict[str, Any], options: _Options) -> dict[str, Any]:
+        response, raw = self._send(path, body, options, stream=False)
+        request_id = request_id_of(response.headers)
+        result = parse_completion(raw, request_id)
+        self._emit("response", path, 0, response.status_code, None, request_id, result.get("usage"))
+        return result
+
+    def _stream(self, path: str, body: dict[str, Any], options: _Options) -> ChunkStream:
+        body["stream"] = True
+        start = time.monotonic()
+        response, _ = self._send(path, body, options, stream=True)
+        deadline = self._resolve(options.deadline, self.deadline)
+        request_id = request_id_of(response.headers)
+
+        def on_end(usage: dict[str, Any] | None) -> None:
+            elapsed = time.monotonic() - start
+            self._emit("stream_end", path, 0, response.status_code, elapsed, request_id, usage)
+
+        return ChunkStream(
+            response,
+            expected_choices=body["n"] if isinstance(body.get("n"), int) else 1,
+            deadline_at=None if deadline is None else start + deadline,
+            request_id=request_id,
+            on_end=on_end if self.event_hook is not None else None,
+        )
+
+    def _send(
+        self, path: str, body: dict[str, Any], options: _Options, *, stream: bool
+    ) -> tuple[requests.Response, bytes]:
+        """POST ``body``, retrying what may be retried; return a 2xx response (and its body).
+
+        The only retry loop: connection failures and timeouts before an answer, and 408, 409,
+        429 and 5xx answers, wait ``Retry-After`` (or ``retry-after-ms``) when the server names a
+        wait, else 0.5 s doubling to 8 s with jitter. A stream is never retried once returned.
+        """
+        url = self.base_url + path
+        try:
+            data = json.dumps(body, allow_nan=False).encode("utf-8")
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"the request body cannot be sent as JSON: {exc}") from None
+        headers = dict(self._headers)
+        headers["Content-Type"] = "application/json"
+        headers["Accept"] = "text/event-stream" if stream else "application/json"
+        retries = self.max_retries if options.max_retries is None else options.max_retries
+        timeout = self._resolve(options.timeout, self.timeout)
+        deadline = self._resolve(options.deadline, self.deadline)
+        deadline_at = None if deadline is None else time.monotonic() + deadline
+        for attempt in range(1, retries + 2):
+            start = time.monotonic()
+            self._emit("request", path, attempt)
+            error: OpenAICompatError
+            wait: float | None = None
+            try:
+                response = self._session.post(
+                    url,
+                    data=data,
+                    headers=headers,
+                    timeout=_within(timeout, deadline_at),
+                    stream=True,
+                    allow_redirects=False,
+                )
+                # A non-streamed body is read inside the attempt: a connection that breaks
+                # half-way through it is retried like one that broke before the headers.
+                raw = b"" if stream and response.ok else response.content
+            except requests.RequestException as exc:
+                error = self._transport_error(exc)
+                status = None
+                request_id = None
+            else:
+                status = response.status_code
+                request_id = request_id_of(response.headers)
+                if 200 <= status < 300:
+                    self._log(url, attempt, retries, status, start, request_id)
+                    if stream:
+                        self._emit("response", path, attempt, status, time.monotonic() - start, request_id)
+                    return response, raw
+                response.close()
+                wait = _retry_after(response.headers)
+                error = self._status_error(response, raw, request_id, wait)
+            self._log(url, attempt, retries, status, start, request_id, error)
+            self._emit("response", path, attempt, status, time.monotonic() - start, request_id, error=str(error))
+            retryable = status is None or status in RETRY_STATUSES or status >= 500
+            if not retryable or attempt > retries:
+                raise error
+            if wait is not None and wait > MAX_RETRY_WAIT:
+                raise error
+            delay = wait if wait is not None else _backoff(attempt)
+            if deadline_at is not None and time.monotonic() + delay >= deadline_at:
+                raise error
+            time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _transport_error(self, exc: requests.RequestException) -> OpenAICompatError:
+        text = self.redact(str(exc))
+        if isinstance(exc, requests.Timeout):
+            return APITimeoutError(f"timed out: {text}")
+        if isinstance(exc, requests.exceptions.ContentDecodingError):
+            return APIConnectionError(f"the answer could not be decoded: {text}")
+        if isinstance(exc, requests.exceptions.InvalidHeader):
+            return APIConnectionError("a header value is invalid (values are not shown, they may be secret)")
+        return APIConnectionError(f"could not reach the server: {text}")
+
+    def _status_error(
+        self, response: requests.Response, raw: bytes, request_id: str | None, wait: float | None
+    ) -> APIStatusError:
+        status = response.status_code
+        if 300 <= status < 400:
+            location = self.redact(response.headers.get("location", "(no Location)"))
+            return APIStatusError(
+                f"the server redirected to {location}; the SDK does not follow redirects, so the"
+                " request and its key never go to another URL: set base_url to the new address"
+                " if you trust it",
+                status_code=status,
+                request_id=request_id,
+            )
+        for secret in self._secrets:
+            raw = raw.replace(secret.encode("utf-8", "replace"), b"***")
+        return status_error(status, raw, request_id=request_id, retry_after=wait, reason=response.reason or "")
+
+    @staticmethod
+    def _resolve(value: Any, default: Any) -> Any:
+        return default if value is NOT_GIVEN else value
+
+    def _log(
+        self,
+        url: str,
+        attempt: int,
+        retries: int,
+        status: int | None,
+        start: float,
+        request_id: str | None,
+        error: Exception | None = None,
+    ) -> None:
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "POST %s -> %s in %.3fs (attempt %d of %d, request id %s)%s",
+                self.redact(url),
+                status if status is not None else "no response",
+                time.monotonic() - start,
+                attempt,
+                retries + 1,
+                request_id or "-",
+                f": {self.redact(str(error))}" if error is not None else "",
+            )
+
+    def _emit(
+        self,
+        kind: str,
+        path: str,
+        attempt: int,
+        status_code: int | None = None,
+        elapsed: float | None = None,
+        request_id: str | None = None,
+        usage: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        if self.event_hook is not None:
+            url = self.base_url + path
+            self.event_hook(RequestEvent(kind, "POST", url, attempt, status_code, elapsed, request_id, usage, error))
+
+
+@dataclass(frozen=True)
+class _Options:
+    """Per-call overrides of the client's timeout, retries and deadline."""
+
+    timeout: Timeout
+    max_retries: int | None
+    deadline: float | None
+
+
+def _messages(prompt: Prompt, system: str | None) -> list[Message]:
+    if isinstance(prompt, str):
+        messages: list[Message] = [{"role": "user", "content": prompt}]
+    elif isinstance(prompt, (list, tuple)):
+        messages = list(prompt)
+    else:
+        raise TypeError(f"chat(): prompt must be a str or a list of message dicts, got {type(prompt).__name__}")
+    if system is not None:
+        if not isinstance(system, str):
+            raise TypeError(f"chat(): system must be a str, got {type(system).__name__}")
+        messages.insert(0, {"role": "system", "content": system})
+    _check_messages(messages)
+    return messages
+
+
+def _check_messages(messages: Any) -> None:
+    if not isinstance(messages, (list, tuple)) or not messages:
+        raise ValueError("messages must be a non-empty list of message dicts")
+    for i, message in enumerate(messages):
+        if not isinstance(message, Mapping):
+            raise TypeError(f"message {i} must be a dict, got {type(message).__name__}")
+        if not isinstance(message.get("role"), str) or not message["role"]:
+            raise ValueError(f"message {i} has no role: {message!r:.200}")
+
+
+def _reply_text(completion: dict[str, Any]) -> str:
+    choice = completion["choices"][0]
+    if not isinstance(choice, dict):
+        return ""
+    message = choice.get("message")
+    if isinstance(message, dict) and message.get("tool_calls"):
+        raise UnhandledToolCallsError.from_message(message)
+    return choice_text(choice, chat=True) or ""
+
+
+def _check_timeout(timeout: Timeout) -> Timeout:
+    parts = timeout if isinstance(timeout, tuple) else (timeout,)
+    if len(parts) not in (1, 2) or not all(
+        p is None or (isinstance(p, (int, float)) and not isinstance(p, bool) and p > 0) for p in parts
+    ):
+        raise ValueError(f"timeout must be seconds > 0, (connect, read), or None, got {timeout!r}")
+    return timeout
+
+
+def _within(timeout: Timeout, deadline_at: float | None) -> Timeout:
+    """``timeout`` shortened so that no wait runs past ``deadline_at``."""
+    if deadline_at is None:
+        return timeout
+    left = max(deadline_at - time.monotonic(), 0.001)
+    connect, read = timeout if isinstance(timeout, tuple) else (timeout, timeout)
+    return (min(connect or left, left), min(read or left, left))
+
+
+def _backoff(attempt: int) -> float:
+    return min(BACKOFF_CAP, BACKOFF_START * 2.0 ** (attempt - 1)) * (1 - random.random() / 4)
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds the server asked to wait: ``retry-after-ms``, or ``Retry-After`` in seconds or
+    as an HTTP date; None if it named no wait."""
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return max(float(value) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(float(when.timestamp()) - time.time(), 0.0)
+
