@@ -194,7 +194,7 @@ class Client:
 
     def _add_secret(self, value: str) -> None:
         if value and len(value) >= 4 and value not in self._secrets:
-            self._secrets.append(value)
+            self._secrets.append(_Secret(value))
 
     def redact(self, text: str) -> str:
         """``text`` with this client's key and secret header values replaced by ``***``."""

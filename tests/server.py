@@ -1,0 +1,278 @@
+"""A loopback HTTP server for the tests, writing raw bytes so framing and faults can be staged.
+
+Each test sets ``server.handler`` to a function of ``(request, wire)``: ``request`` is what the
+client sent (method, path, headers, parsed JSON body), ``wire`` writes the answer byte by byte:
+whole JSON answers, SSE streams in any framing (chunked, close-delimited, gzip), pauses, resets,
+stalls. The server records every request and counts connections.
+"""
+
+from __future__ import annotations
+
+import gzip as gzip_module
+import json
+import socket
+import struct
+import threading
+import time
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Union
+
+Piece = Union[bytes, str, float]  # bytes or text to write, or seconds to pause
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]
+    raw_body: bytes
+    connection: int
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.raw_body) if self.raw_body else None
+
+
+@dataclass
+class Wire:
+    """Writes one answer on the socket of one connection."""
+
+    sock: socket.socket
+    keep_alive: bool = True
+    closed: bool = False
+    events: list[str] = field(default_factory=list)
+
+    def write(self, data: bytes | str) -> None:
+        self.sock.sendall(data.encode() if isinstance(data, str) else data)
+
+    def head(self, status: int, headers: dict[str, str], reason: str = "") -> None:
+        lines = [f"HTTP/1.1 {status} {reason or _REASONS.get(status, 'Status')}"]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
+        self.write("\r\n".join(lines) + "\r\n\r\n")
+
+    def json(self, body: Any, status: int = 200, headers: dict[str, str] | None = None) -> None:
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.body(raw, status, {"Content-Type": "application/json", **(headers or {})})
+
+    def body(self, raw: bytes, status: int = 200, headers: dict[str, str] | None = None) -> None:
+        self.head(status, {"Content-Length": str(len(raw)), **(headers or {})})
+        self.write(raw)
+
+    def sse(
+        self,
+        pieces: Iterable[Piece],
+        *,
+        framing: str = "chunked",
+        gzip: bool = False,
+        write_size: int | None = None,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+        end: bool = True,
+    ) -> None:
+        """Stream ``pieces`` (text, bytes, or a float to pause that long).
+
+        ``framing`` is ``chunked`` or ``close`` (no length: the end is the connection closing).
+        ``write_size`` splits every piece into writes of that many bytes. ``end=False`` stops
+        without the end of the body (no chunked terminator, no close).
+        """
+        head = {"Content-Type": "text/event-stream", **(headers or {})}
+        if framing == "chunked":
+            head["Transfer-Encoding"] = "chunked"
+        else:
+            head["Connection"] = "close"
+            self.keep_alive = False
+        if gzip:
+            head["Content-Encoding"] = "gzip"
+            compressor = zlib.compressobj(9, zlib.DEFLATED, 31)
+        self.head(status, head)
+        for piece in pieces:
+            if isinstance(piece, float):
+                time.sleep(piece)
+                continue
+            data = piece.encode() if isinstance(piece, str) else piece
+            if gzip:
+                data = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+            step = write_size or len(data) or 1
+            for i in range(0, len(data), step):
+                part = data[i : i + step]
+                self.write(b"%x\r\n%s\r\n" % (len(part), part) if framing == "chunked" else part)
+        if not end:
+            return
+        if gzip:
+            tail = compressor.flush()
+            self.write(b"%x\r\n%s\r\n" % (len(tail), tail) if framing == "chunked" else tail)
+        if framing == "chunked":
+            self.write(b"0\r\n\r\n")
+        else:
+            self.close()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.sock.close()
+
+    def reset(self) -> None:
+        """Close with a TCP reset, as a crashed server or a proxy cutting in would."""
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.closed = True
+        self.sock.close()
+
+    def stall(self, seconds: float) -> None:
+        """Say nothing for ``seconds`` (or until the client gives up), then close."""
+        self.sock.settimeout(seconds)
+        try:
+            while self.sock.recv(65536):
+                pass
+        except OSError:
+            pass
+        self.close()
+
+
+Handler = Callable[[Request, Wire], None]
+
+
+class LoopbackServer:
+    """An HTTP/1.1 server on 127.0.0.1 (or another loopback address) in a background thread."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind((host, 0))
+        self.listener.listen(64)
+        self.host = host
+        self.port = self.listener.getsockname()[1]
+        self.requests: list[Request] = []
+        self.connections = 0
+        self.handler: Handler = lambda request, wire: wire.json(completion("ok"))
+        self.errors: list[BaseException] = []
+        self._lock = threading.Lock()
+        self._open: list[socket.socket] = []
+        self._stopped = False
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/v1"
+
+    def _accept(self) -> None:
+        while not self._stopped:
+            try:
+                sock, _ = self.listener.accept()
+            except OSError:
+                return
+            with self._lock:
+                self.connections += 1
+                number = self.connections
+                self._open.append(sock)
+            threading.Thread(target=self._serve, args=(sock, number), daemon=True).start()
+
+    def _serve(self, sock: socket.socket, number: int) -> None:
+        reader = sock.makefile("rb")
+        try:
+            while True:
+                request = _read_request(reader, number)
+                if request is None:
+                    return
+                with self._lock:
+                    self.requests.append(request)
+                wire = Wire(sock)
+                self.handler(request, wire)
+                if wire.closed or not wire.keep_alive:
+                    wire.close()
+                    return
+        except (OSError, ValueError):
+            return
+        except BaseException as exc:  # a failing handler must show up in the test
+            self.errors.append(exc)
+        finally:
+            try:
+                sock.close()
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self._stopped = True
+        self.listener.close()
+        with self._lock:
+            for sock in self._open:
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+
+
+def _read_request(reader: Any, number: int) -> Request | None:
+    line = reader.readline()
+    if not line:
+        return None
+    method, path, _ = line.decode("latin-1").split(" ", 2)
+    headers: dict[str, str] = {}
+    while True:
+        line = reader.readline()
+        if line in (b"\r\n", b"\n", b""):
+            break
+        key, value = line.decode("latin-1").split(":", 1)
+        headers[key.strip().lower()] = value.strip()
+    body = reader.read(int(headers.get("content-length", "0")))
+    return Request(method, path, headers, body, number)
+
+
+_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+            408: "Request Timeout", 409: "Conflict", 422: "Unprocessable Entity", 429: "Too Many Requests",
+            500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
+            504: "Gateway Timeout", 307: "Temporary Redirect", 308: "Permanent Redirect"}
+
+
+# -- answers in the OpenAI shape ---------------------------------------------------------------
+
+
+def completion(text: str, *, chat: bool = True, finish_reason: str = "stop", **extra: Any) -> dict[str, Any]:
+    """A whole non-streamed answer carrying ``text``."""
+    if chat:
+        choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish_reason}
+    else:
+        choice = {"index": 0, "text": text, "finish_reason": finish_reason}
+    return {
+        "id": "cmpl-1",
+        "object": "chat.completion" if chat else "text_completion",
+        "model": "test-model",
+        "choices": [choice],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+        **extra,
+    }
+
+
+def chunk(text: str | None = None, *, chat: bool = True, finish_reason: str | None = None,
+          index: int = 0, **extra: Any) -> dict[str, Any]:
+    """One streamed chunk."""
+    if chat:
+        delta = {} if text is None else {"content": text}
+        choice: dict[str, Any] = {"index": index, "delta": delta, "finish_reason": finish_reason}
+    else:
+        choice = {"index": index, "text": text or "", "finish_reason": finish_reason}
+    return {"id": "chunk-1", "object": "chat.completion.chunk" if chat else "text_completion",
+            "choices": [choice], **extra}
+
+
+def event(obj: Any) -> str:
+    """``obj`` as one SSE data event."""
+    return f"data: {obj if isinstance(obj, str) else json.dumps(obj)}\n\n"
+
+
+def stream_of(pieces: Iterable[str], *, chat: bool = True, done: bool = True) -> list[str]:
+    """SSE events for ``pieces``, a finish chunk and ``[DONE]``."""
+    events = [event(chunk(p, chat=chat)) for p in pieces]
+    events.append(event(chunk(None if chat else "", chat=chat, finish_reason="stop")))
+    if done:
+        events.append("data: [DONE]\n\n")
+    return events
+
+
+def gunzip(data: bytes) -> bytes:
+    return gzip_module.decompress(data)

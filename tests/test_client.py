@@ -1,0 +1,226 @@
+"""The core: request shape, the four quickstart calls, presets, bad input, the public surface."""
+
+from __future__ import annotations
+
+import pytest
+
+import openai_compat
+from openai_compat import Client, FireworksClient, TogetherClient
+
+from .server import LoopbackServer, completion, stream_of
+
+
+def test_quickstart_chat_returns_the_first_choice_text(server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.json(completion("Once, a robot..."))
+    client = Client(server.url, headers={"Authorization": "Bearer key-123"})
+    text = client.chat("Write a story about a robot learning to love", model="accounts/fireworks/models/mistral-7b")
+    assert text == "Once, a robot..."
+    request = server.requests[0]
+    assert (request.method, request.path) == ("POST", "/v1/chat/completions")
+    assert request.headers["authorization"] == "Bearer key-123"
+    assert request.json == {
+        "model": "accounts/fireworks/models/mistral-7b",
+        "messages": [{"role": "user", "content": "Write a story about a robot learning to love"}],
+    }
+
+
+def test_quickstart_streamed_chat_yields_pieces_in_order(server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.sse(stream_of(["Once", ", a ", "robot"]))
+    client = Client(server.url, api_key="key-123")
+    pieces = list(client.chat("Write a story ...", model="m", stream=True))
+    assert pieces == ["Once", ", a ", "robot"]
+    assert server.requests[0].json["stream"] is True
+    assert server.requests[0].headers["accept"] == "text/event-stream"
+
+
+def test_quickstart_completion(server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.json(completion(" there was a robot", chat=False))
+    client = Client(server.url, api_key="key-123")
+    assert client.complete("Write a story about a robot learning to love", model="m") == " there was a robot"
+    assert server.requests[0].path == "/v1/completions"
+    assert server.requests[0].json == {"model": "m", "prompt": "Write a story about a robot learning to love"}
+
+
+def test_quickstart_streamed_completion(server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.sse(stream_of(["Once", " upon"], chat=False))
+    client = Client(server.url, api_key="key-123")
+    assert list(client.complete("...", model="m", stream=True)) == ["Once", " upon"]
+
+
+@pytest.mark.parametrize("base", ["/v1", "/v1/", "/inference/v1", "/inference/v1//"])
+def test_paths_are_appended_to_the_base_url_never_joined(server: LoopbackServer, base: str) -> None:
+    client = Client(f"http://127.0.0.1:{server.port}{base}", model="m")
+    assert client.base_url == f"http://127.0.0.1:{server.port}{base.rstrip('/')}"
+    client.chat("hi")
+    client.complete("hi")
+    assert [r.path for r in server.requests] == [base.rstrip("/") + "/chat/completions",
+                                                  base.rstrip("/") + "/completions"]
+
+
+def test_parameters_use_wire_names_none_is_left_out_and_extras_pass_through(
+    client: Client, server: LoopbackServer
+) -> None:
+    client.chat(
+        "hi", max_tokens=5, temperature=0.0, top_p=None, stop=["\n"], seed=7, logit_bias={"50256": -100},
+        response_format={"type": "json_object"}, top_k=40, min_p=0.05, repetition_penalty=1.1,
+        context_length_exceeded_behavior="truncate", safety_model=None,
+    )
+    assert server.requests[0].json == {
+        "model": "test-model", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5,
+        "temperature": 0.0, "stop": ["\n"], "seed": 7, "logit_bias": {"50256": -100},
+        "response_format": {"type": "json_object"}, "top_k": 40, "min_p": 0.05, "repetition_penalty": 1.1,
+        "context_length_exceeded_behavior": "truncate", "safety_model": None,
+    }
+
+
+def test_a_message_list_is_sent_as_given_and_system_goes_first(client: Client, server: LoopbackServer) -> None:
+    messages = [
+        {"role": "user", "content": [{"type": "text", "text": "What is this?"},
+                                     {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}]},
+        {"role": "assistant", "content": "", "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "42"},
+    ]
+    original = [dict(m) for m in messages]
+    client.chat(messages, system="Be brief.")
+    assert server.requests[0].json["messages"] == [{"role": "system", "content": "Be brief."}, *original]
+    assert messages == original, "the caller's list must not be changed"
+
+
+def test_headers_go_with_every_request_and_model_defaults_come_from_the_client(server: LoopbackServer) -> None:
+    client = Client(server.url, api_key="sk-abc", headers={"X-Title": "tests"}, model="default-model")
+    client.chat("a")
+    client.chat("b", model="other")
+    first, second = server.requests
+    assert first.headers["x-title"] == second.headers["x-title"] == "tests"
+    assert first.headers["authorization"] == "Bearer sk-abc"
+    assert first.json["model"] == "default-model" and second.json["model"] == "other"
+    assert first.headers["content-type"] == "application/json"
+
+
+def test_lower_layer_returns_the_whole_json(client: Client, server: LoopbackServer) -> None:
+    answer = completion("hi", system_fingerprint="fp", seed=1)
+    server.handler = lambda req, wire: wire.json(answer)
+    result = client.create_chat_completion(messages=[{"role": "user", "content": "x"}], max_tokens=3, top_k=1)
+    assert result == answer
+    assert server.requests[0].json == {"model": "test-model", "messages": [{"role": "user", "content": "x"}],
+                                       "max_tokens": 3, "top_k": 1}
+    result = client.create_completion(prompt="x", model="other")
+    assert server.requests[1].json == {"model": "other", "prompt": "x"}
+
+
+def test_content_parts_in_an_answer_are_joined(client: Client, server: LoopbackServer) -> None:
+    answer = completion("")
+    answer["choices"][0]["message"]["content"] = [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]
+    server.handler = lambda req, wire: wire.json(answer)
+    assert client.chat("x") == "ab"
+
+
+@pytest.mark.parametrize(
+    "call, error, words",
+    [
+        (lambda c: Client(c.base_url).chat("hi"), ValueError, "no model"),
+        (lambda c: c.chat(42), TypeError, "prompt must be a str or a list"),
+        (lambda c: c.chat([]), ValueError, "non-empty list"),
+        (lambda c: c.chat([{"content": "hi"}]), ValueError, "message 0 has no role"),
+        (lambda c: c.chat(["hi"]), TypeError, "message 0 must be a dict"),
+        (lambda c: c.chat("hi", system=3), TypeError, "system must be a str"),
+        (lambda c: c.complete(["hi"]), TypeError, "prompt must be a str"),
+        (lambda c: c.chat("hi", temperature=float("nan")), TypeError, "cannot be sent as JSON"),
+        (lambda c: c.chat("hi", tools=[object()]), TypeError, "cannot be sent as JSON"),
+        (lambda c: c.create_chat_completion(prompt="x"), TypeError, "needs messages"),
+        (lambda c: c.create_completion(messages=[]), TypeError, "needs prompt"),
+    ],
+)
+def test_bad_input_is_refused_before_any_request(client: Client, server: LoopbackServer, call, error, words) -> None:
+    with pytest.raises(error, match=words):
+        call(client)
+    assert server.requests == []
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        ({"base_url": "api.example.com/v1"}, "base_url must be an http"),
+        ({"base_url": "http://x/v1", "api_key": "sk-abc\n"}, "white space"),
+        ({"base_url": "http://x/v1", "api_key": ""}, "empty"),
+        ({"base_url": "http://x/v1", "max_retries": -1}, "max_retries"),
+        ({"base_url": "http://x/v1", "timeout": 0}, "timeout"),
+        ({"base_url": "http://x/v1", "timeout": (1, 2, 3)}, "timeout"),
+        ({"base_url": "http://x/v1", "api_key": "a-key", "headers": {"authorization": "Bearer b"}}, "not both"),
+    ],
+)
+def test_bad_client_options_are_refused(kwargs, words) -> None:
+    with pytest.raises(ValueError, match=words) as info:
+        Client(**kwargs)
+    assert "sk-abc" not in str(info.value)
+
+
+def test_repr_shows_the_class_and_url_never_the_key() -> None:
+    client = Client("http://127.0.0.1:1/v1/", api_key="sk-secret-1", headers={"x-api-key": "sk-secret-2"})
+    assert repr(client) == "Client(base_url='http://127.0.0.1:1/v1')"
+    assert "sk-secret" not in repr(vars(client))
+
+
+def test_presets_read_their_key_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FIREWORKS_API_KEY", "fw-key")
+    monkeypatch.setenv("TOGETHER_API_KEY", "tg-key")
+    fireworks, together = FireworksClient(), TogetherClient(model="m")
+    assert fireworks.base_url == "https://api.fireworks.ai/inference/v1"
+    assert together.base_url == "https://api.together.xyz/v1"
+    assert together.model == "m"
+    assert "fw-key" not in repr(fireworks)
+
+
+def test_a_preset_sends_its_key(server: LoopbackServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Local(FireworksClient):
+        default_base_url = server.url
+    monkeypatch.setenv("FIREWORKS_API_KEY", "fw-key")
+    Local(model="m").chat("hi")
+    Local(model="m", api_key="explicit").chat("hi")
+    assert [r.headers["authorization"] for r in server.requests] == ["Bearer fw-key", "Bearer explicit"]
+
+
+@pytest.mark.parametrize("preset, variable", [(FireworksClient, "FIREWORKS_API_KEY"),
+                                               (TogetherClient, "TOGETHER_API_KEY")])
+def test_a_missing_preset_key_names_its_variable(preset, variable) -> None:
+    with pytest.raises(ValueError, match=variable):
+        preset()
+
+
+def test_a_preset_never_sends_its_key_to_another_host(monkeypatch: pytest.MonkeyPatch, server: LoopbackServer) -> None:
+    monkeypatch.setenv("FIREWORKS_API_KEY", "fw-key")
+    with pytest.raises(ValueError, match=r"only sent to api\.fireworks\.ai"):
+        FireworksClient(base_url=server.url)
+    FireworksClient(base_url=server.url, api_key="other-key", model="m").chat("hi")
+    assert server.requests[0].headers["authorization"] == "Bearer other-key"
+
+
+def test_keyless_presets_send_no_authorization() -> None:
+    for name, preset in openai_compat.PROVIDERS.items():
+        if preset.api_key_env is None:
+            assert "Authorization" not in preset()._headers, name
+
+
+def test_all_is_sorted_and_matches_the_public_names() -> None:
+    assert openai_compat.__all__ == sorted(openai_compat.__all__)
+    public = {name for name in vars(openai_compat) if not name.startswith("_")} - {"logging"}
+    assert set(openai_compat.__all__) == public
+    for name in openai_compat.__all__:
+        assert getattr(openai_compat, name).__doc__ or name.isupper(), f"{name} has no docstring"
+
+
+def test_importing_configures_nothing_but_a_null_handler() -> None:
+    import logging
+    handlers = logging.getLogger("openai_compat").handlers
+    assert [type(h) for h in handlers] == [logging.NullHandler]
+
+
+def test_close_leaves_a_callers_session_open(server: LoopbackServer) -> None:
+    import requests
+    session = requests.Session()
+    with Client(server.url, model="m", session=session) as client:
+        client.chat("hi")
+    assert session.adapters, "the caller's session must stay usable"
+    Client(server.url, model="m", session=session).chat("again")
+    assert len(server.requests) == 2
