@@ -489,6 +489,7 @@ class Client:
             start = time.monotonic()
             self._emit("request", path, attempt)
             error: OpenAICompatError
+            cause: Exception | None = None
             wait: float | None = None
             try:
                 response = self._session.post(
@@ -503,7 +504,8 @@ class Client:
                 # half-way through it is retried like one that broke before the headers.
                 raw = b"" if stream and response.ok else response.content
             except requests.RequestException as exc:
-                error = self._transport_error(exc)
+                error = self._transport_error(exc, url)
+                cause = exc
                 status = None
                 request_id = None
             else:
@@ -520,25 +522,26 @@ class Client:
             self._log(url, attempt, retries, status, start, request_id, error)
             self._emit("response", path, attempt, status, time.monotonic() - start, request_id, error=str(error))
             retryable = status is None or status in RETRY_STATUSES or status >= 500
-            if not retryable or attempt > retries:
-                raise error
-            if wait is not None and wait > MAX_RETRY_WAIT:
-                raise error
             delay = wait if wait is not None else _backoff(attempt)
-            if deadline_at is not None and time.monotonic() + delay >= deadline_at:
-                raise error
+            if (
+                not retryable
+                or attempt > retries
+                or delay > MAX_RETRY_WAIT
+                or (deadline_at is not None and time.monotonic() + delay >= deadline_at)
+            ):
+                raise error from cause
             time.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _transport_error(self, exc: requests.RequestException) -> OpenAICompatError:
-        text = self.redact(str(exc))
+    def _transport_error(self, exc: requests.RequestException, url: str) -> OpenAICompatError:
+        reason = exc.args[0] if exc.args else exc
+        reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the real one
+        text = self.redact(str(reason).split("): ", 1)[-1])
         if isinstance(exc, requests.Timeout):
-            return APITimeoutError(f"timed out: {text}")
-        if isinstance(exc, requests.exceptions.ContentDecodingError):
-            return APIConnectionError(f"the answer could not be decoded: {text}")
+            return APITimeoutError(f"timed out waiting for {url}: {text}")
         if isinstance(exc, requests.exceptions.InvalidHeader):
             return APIConnectionError("a header value is invalid (values are not shown, they may be secret)")
-        return APIConnectionError(f"could not reach the server: {text}")
+        return APIConnectionError(f"could not reach {url}: {text}")
 
     def _status_error(
         self, response: requests.Response, raw: bytes, request_id: str | None, wait: float | None

@@ -1,0 +1,150 @@
+"""Error bodies of every shape become one typed exception with the server's message."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+import openai_compat
+from openai_compat import (
+    APIConnectionError,
+    APIResponseError,
+    APIStatusError,
+    AuthenticationError,
+    BadRequestError,
+    Client,
+    ConflictError,
+    InternalServerError,
+    NotFoundError,
+    OpenAICompatError,
+    PermissionDeniedError,
+    RateLimitError,
+    UnprocessableEntityError,
+)
+
+from .server import LoopbackServer, completion
+
+BODIES = {
+    "openai": (b'{"error": {"message": "Invalid model", "type": "invalid_request_error", "code": "model_not_found"}}',
+               "Invalid model", "model_not_found"),
+    "tgi string": (b'{"error": "Input validation error: max_new_tokens too big"}',
+                   "Input validation error: max_new_tokens too big", None),
+    "vllm": (b'{"object": "error", "message": "The model does not exist.", "type": "NotFoundError", "code": 404}',
+             "The model does not exist.", "404"),
+    "fastapi detail": (b'{"detail": "Not authenticated"}', "Not authenticated", None),
+    "fastapi validation": (b'{"detail": [{"loc": ["body", "messages"], "msg": "field required"}]}',
+                           "body.messages: field required", None),
+    "html": (b"<html><head><title>502 Bad Gateway</title></head><body><center>nginx</center></body></html>",
+             "502 Bad Gateway", None),
+    "plain text": (b"upstream connect error or disconnect/reset before headers", "upstream connect error", None),
+    "empty": (b"", "(empty body)", None),
+}
+
+
+@pytest.mark.parametrize("status, error", [
+    (400, BadRequestError), (401, AuthenticationError), (403, PermissionDeniedError), (404, NotFoundError),
+    (409, ConflictError), (422, UnprocessableEntityError), (429, RateLimitError), (500, InternalServerError),
+    (502, InternalServerError), (503, InternalServerError), (529, InternalServerError), (418, APIStatusError),
+])
+@pytest.mark.parametrize("shape", list(BODIES))
+def test_each_status_and_body_shape_becomes_a_typed_error(
+    client: Client, server: LoopbackServer, status: int, error: type, shape: str
+) -> None:
+    raw, message, code = BODIES[shape]
+    content_type = "application/json" if raw.startswith(b"{") else "text/html"
+    server.handler = lambda req, wire: wire.body(raw, status, {"Content-Type": content_type,
+                                                               "x-request-id": "req-42"})
+    with pytest.raises(error) as info:
+        client.chat("hi")
+    exc = info.value
+    assert type(exc) is error
+    assert exc.status_code == status
+    assert message in exc.message
+    assert exc.code == code
+    assert exc.request_id == "req-42"
+    assert str(exc).startswith(f"HTTP {status}: ")
+    assert message in str(exc) and "req-42" in str(exc)
+    assert len(server.requests) == 1, "max_retries=0 sends once"
+
+
+def test_a_streamed_call_raises_its_status_error_before_returning_the_generator(
+    client: Client, server: LoopbackServer
+) -> None:
+    server.handler = lambda req, wire: wire.json({"error": {"message": "bad key"}}, status=401)
+    with pytest.raises(AuthenticationError, match="bad key"):
+        client.chat("hi", stream=True)
+
+
+def test_a_huge_error_body_gives_a_bounded_message(client: Client, server: LoopbackServer) -> None:
+    trace = "Traceback (most recent call last):\n" + "  File 'x.py', line 1\n" * 5000 + "ValueError: bad"
+    server.handler = lambda req, wire: wire.json({"error": {"message": trace}}, status=500)
+    with pytest.raises(InternalServerError) as info:
+        client.chat("hi")
+    assert len(str(info.value)) < 700
+    assert info.value.message.startswith("Traceback")
+
+
+@pytest.mark.parametrize("body, words", [
+    (b"not json at all", "not JSON"),
+    (b"[1, 2]", "not an object"),
+    (b'{"id": "x", "choices": []}', "no choices"),
+    (b'{"id": "x"}', "no choices"),
+    (b'{"error": {"message": "model overloaded", "code": "overloaded"}}', "model overloaded"),
+    (b'{"choices": [{"message": {"content": "\xff\xfe"}}]}', "not valid UTF-8"),
+])
+def test_a_2xx_the_sdk_cannot_use_is_an_api_response_error(
+    client: Client, server: LoopbackServer, body: bytes, words: str
+) -> None:
+    server.handler = lambda req, wire: wire.body(body, 200, {"Content-Type": "application/json",
+                                                             "x-request-id": "r1"})
+    with pytest.raises(APIResponseError, match=words) as info:
+        client.chat("hi")
+    assert info.value.request_id == "r1"
+
+
+def test_a_refused_connection_is_an_api_connection_error() -> None:
+    with pytest.raises(APIConnectionError) as info:
+        Client("http://127.0.0.1:9/v1", model="m", max_retries=0).chat("hi")
+    assert isinstance(info.value.__cause__, Exception), "the requests error is chained, not lost"
+
+
+def _every_exception() -> list:
+    return [
+        OpenAICompatError("root"),
+        APIConnectionError("refused"),
+        openai_compat.APITimeoutError("slow"),
+        APIStatusError("m", status_code=418, body={"a": 1}, request_id="r", code="c", retry_after=1.5),
+        RateLimitError("slow down", status_code=429, retry_after=90.0),
+        InternalServerError("boom", status_code=502, body="<html>"),
+        APIResponseError("no choices", body={"id": "x"}, request_id="r"),
+        openai_compat.UnhandledToolCallsError.from_message(
+            {"role": "assistant", "tool_calls": [{"id": "1", "function": {"name": "f", "arguments": "{}"}}]}),
+    ]
+
+
+@pytest.mark.parametrize("exc", _every_exception(), ids=lambda e: type(e).__name__)
+def test_every_exception_pickles_with_all_its_data(exc: Exception) -> None:
+    copy = pickle.loads(pickle.dumps(exc))
+    assert type(copy) is type(exc)
+    assert vars(copy) == vars(exc)
+    assert str(copy) == str(exc)
+
+
+def test_the_tree_has_one_root() -> None:
+    errors = [getattr(openai_compat, n) for n in openai_compat.__all__ if n.endswith("Error")]
+    assert all(issubclass(e, OpenAICompatError) for e in errors)
+    assert issubclass(openai_compat.APITimeoutError, APIConnectionError)
+    assert issubclass(RateLimitError, APIStatusError)
+
+
+def test_a_200_with_a_good_body_after_an_error_status_is_not_mixed_up(client: Client, server: LoopbackServer) -> None:
+    answers = iter([(404, {"error": {"message": "no such model"}}), (200, completion("fine"))])
+
+    def handler(req, wire):
+        status, body = next(answers)
+        wire.json(body, status=status)
+    server.handler = handler
+    with pytest.raises(NotFoundError):
+        client.chat("hi")
+    assert client.chat("hi") == "fine"
