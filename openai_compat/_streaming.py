@@ -149,6 +149,11 @@ class ChunkStream:
                 break
             if first:
                 first = False
+                while len(data) < len(_BOM) and _BOM.startswith(data):
+                    more = self._read()  # a BOM split across reads
+                    if not more:
+                        break
+                    data += more
                 if data.startswith(_BOM):
                     data = data[len(_BOM) :]
             if after_cr and data.startswith(b"\n"):
@@ -194,7 +199,10 @@ class ChunkStream:
             raise APIConnectionError(f"the connection broke during the stream: {exc}") from exc
         finally:
             if timeout is not None and self._socket is not None:
-                self._socket.settimeout(self._read_timeout)
+                try:
+                    self._socket.settimeout(self._read_timeout)
+                except OSError:  # urllib3 already closed the socket after a failed read
+                    pass
 
     def _next_timeout(self) -> float | None:
         """The socket timeout for the next read, or None to leave the read timeout as it is."""

@@ -1,0 +1,406 @@
+"""Streaming: delivery on arrival, every dialect, endings, errors, abandoning, whole chunks."""
+
+from __future__ import annotations
+
+import gc
+import json
+import signal
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from openai_compat import (
+    APIConnectionError,
+    APIResponseError,
+    APITimeoutError,
+    Client,
+    UnhandledToolCallsError,
+    merge_chunks,
+)
+
+from .server import LoopbackServer, Request, Wire, chunk, completion, event, stream_of
+
+FRAMINGS = [
+    pytest.param({"framing": "chunked"}, id="chunked"),
+    pytest.param({"framing": "close"}, id="close-delimited"),
+    pytest.param({"framing": "chunked", "gzip": True}, id="gzip-chunked"),
+    pytest.param({"framing": "close", "gzip": True}, id="gzip-close-delimited"),
+]
+
+
+# -- 1. delivery on arrival ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("framing", FRAMINGS)
+def test_the_first_piece_arrives_while_the_server_pauses(
+    client: Client, server: LoopbackServer, framing: dict
+) -> None:
+    released = threading.Event()
+    held_back: list[bool] = []
+
+    def handler(req: Request, wire: Wire) -> None:
+        def pieces():
+            yield event(chunk("first"))
+            # The client must hand "first" over now; only then does the test release us.
+            held_back.append(not released.wait(5))
+            yield event(chunk("second", finish_reason="stop"))
+            yield "data: [DONE]\n\n"
+        wire.sse(pieces(), **framing)
+
+    server.handler = handler
+    stream = client.chat("hi", stream=True)
+    assert next(stream) == "first"
+    released.set()
+    assert list(stream) == ["second"]
+    assert held_back == [False], "the first piece was held back until more bytes came"
+
+
+# -- 2. decoding -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("content_type", ["text/event-stream", "text/event-stream; charset=iso-8859-1",
+                                          "text/event-stream; charset=utf-8"])
+def test_text_is_utf8_whatever_the_charset_and_however_the_bytes_are_split(
+    client: Client, server: LoopbackServer, content_type: str
+) -> None:
+    words = ["héllo ", "wörld ", "日本語 ", "🤖", " \u2028 line sep"]
+    server.handler = lambda req, wire: wire.sse(stream_of(words), write_size=1,
+                                                headers={"Content-Type": content_type})
+    assert "".join(client.chat("hi", stream=True)) == "".join(words)
+
+
+# -- 3. dialects -------------------------------------------------------------------------------------
+
+FINISH = event(chunk(None, finish_reason="stop"))
+DONE = "data: [DONE]\n\n"
+DIALECTS = {
+    "crlf line endings": ["data: " + json.dumps(chunk("a")) + "\r\n\r\n", "data: [DONE]\r\n\r\n"],
+    "cr line endings": ["data: " + json.dumps(chunk("a")) + "\r\r", "data: [DONE]\r\r"],
+    "mixed endings \\n\\r\\n": ["data: " + json.dumps(chunk("a")) + "\n\r\n",
+                                "data: " + json.dumps(chunk("b")) + "\r\n\n", DONE],
+    "comment lines": [": OPENROUTER PROCESSING\n\n", ": ping\n", event(chunk("a")), ": ping\n\n", DONE],
+    "control-only events": ["retry: 3000\n\n", "id: 7\n\n", event(chunk("a")), "event: ping\n\n", DONE],
+    "no space after data:": ["data:" + json.dumps(chunk("a")) + "\n\n", "data:[DONE]\n\n"],
+    "json split over data lines": ['data: {"choices": [{"index": 0,\ndata: "delta": {"content": "a"}}]}\n\n', DONE],
+    "event and id fields": ["event: message\nid: 1\n" + event(chunk("a")), DONE],
+    "together text beside delta": [event({"choices": [{"index": 0, "text": "a", "delta": {"content": "a"}}]}),
+                                   event({"choices": [{"index": 0, "text": "", "delta": {},
+                                                       "finish_reason": "eos"}]}), DONE],
+    "reasoning content is not text": [event({"choices": [{"index": 0, "delta": {"reasoning_content": "hmm"}}]}),
+                                      event(chunk("a")), DONE],
+    "empty null and role-only deltas": [event({"choices": [{"index": 0, "delta": {"role": "assistant"}}]}),
+                                        event({"choices": [{"index": 0, "delta": {"content": None}}]}),
+                                        event({"choices": [{"index": 0, "delta": {}}]}),
+                                        event({"choices": [{"index": 0, "delta": {"content": ""}}]}),
+                                        event(chunk("a")), DONE],
+    "choices [] usage chunk": [event(chunk("a")), FINISH, event({"choices": [], "usage": {"total_tokens": 3}}), DONE],
+    "usage null on every chunk": [event(dict(chunk("a"), usage=None)), DONE],
+    "unknown finish_reason": [event(chunk("a")), event(chunk(None, finish_reason="end_turn"))],
+    "empty finish_reason": [event(chunk("a")), event(chunk(None, finish_reason=""))],
+    "odd object names": [event(dict(chunk("a"), object="completion.chunk")), event({"choices": [
+        {"index": 0, "delta": {"content": "b"}}]}), DONE],
+    "utf-8 bom": ["\ufeff" + event(chunk("a")), DONE],
+    "llama-server null content and timings": [
+        event({"choices": [{"index": 0, "delta": {"role": "assistant", "content": None}}]}), event(chunk("a")),
+        event(dict(chunk(None, finish_reason="stop"), timings={"predicted_ms": 1})), DONE],
+    "close after finish without done": [event(chunk("a")), FINISH],
+}
+EXPECTED = {"mixed endings \\n\\r\\n": ["a", "b"], "odd object names": ["a", "b"]}
+
+
+@pytest.mark.parametrize("name", list(DIALECTS))
+@pytest.mark.parametrize("write_size", [None, 1], ids=["whole", "byte-by-byte"])
+def test_every_dialect_yields_its_text_once(
+    client: Client, server: LoopbackServer, name: str, write_size: Any
+) -> None:
+    server.handler = lambda req, wire: wire.sse(DIALECTS[name], write_size=write_size)
+    assert list(client.chat("hi", stream=True)) == EXPECTED.get(name, ["a"])
+
+
+def test_a_server_that_ignores_stream_true_still_gives_its_text(client: Client, server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.json(completion("whole answer"))
+    assert list(client.chat("hi", stream=True)) == ["whole answer"]
+    server.handler = lambda req, wire: wire.json(completion("whole text", chat=False))
+    assert list(client.complete("hi", stream=True)) == ["whole text"]
+    server.handler = lambda req, wire: wire.json(completion("whole answer"))
+    chunks = list(client.create_chat_completion(messages=[{"role": "user", "content": "x"}], stream=True))
+    assert merge_chunks(chunks)["choices"][0]["message"]["content"] == "whole answer"
+
+
+def test_completion_streams_take_text(client: Client, server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.sse([event(chunk("x", chat=False)), event(chunk("y", chat=False)),
+                                                 event(chunk("", chat=False, finish_reason="length"))])
+    assert list(client.complete("hi", stream=True)) == ["x", "y"]
+
+
+# -- 4. endings --------------------------------------------------------------------------------------
+
+
+def test_a_stream_cut_off_before_any_finish_raises(client: Client, server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.sse([event(chunk("a")), event(chunk("b"))], framing="close")
+    pieces: list[str] = []
+    with pytest.raises(APIConnectionError, match="ended before"):
+        for piece in client.chat("hi", stream=True):
+            pieces.append(piece)
+    assert pieces == ["a", "b"], "the text that came is handed over before the error"
+
+
+def test_an_empty_stream_raises(client: Client, server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.sse([": keep-alive\n\n"])
+    with pytest.raises(APIConnectionError, match="ended before"):
+        list(client.chat("hi", stream=True))
+
+
+def test_a_server_holding_the_connection_after_the_finish_does_not_hang(
+    client: Client, server: LoopbackServer
+) -> None:
+    gone = threading.Event()
+
+    def handler(req: Request, wire: Wire) -> None:
+        wire.sse([event(chunk("a")), FINISH], end=False)
+        gone.wait(10)  # neither [DONE] nor the end of the body, until the client leaves
+    server.handler = handler
+    assert list(client.chat("hi", stream=True)) == ["a"]
+    gone.set()
+
+
+def test_with_n_choices_the_stream_waits_for_every_finish(client: Client, server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.sse([
+        event(chunk("a", index=0)), event(chunk(None, index=0, finish_reason="stop")),
+        event(chunk("b", index=1)), event(chunk(None, index=1, finish_reason="stop")), DONE])
+    chunks = list(client.create_chat_completion(messages=[{"role": "user", "content": "x"}], n=2, stream=True))
+    merged = merge_chunks(chunks)
+    assert [c["message"]["content"] for c in merged["choices"]] == ["a", "b"]
+
+
+# -- 5. errors inside a stream -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("error_event", [
+    event({"error": {"message": "upstream overloaded", "code": 502}}),
+    "event: error\ndata: " + json.dumps({"error": {"message": "upstream overloaded"}}) + "\n\n",
+    "event: error\ndata: upstream overloaded\n\n",
+])
+def test_an_error_inside_a_200_stream_raises_after_the_text_before_it(
+    client: Client, server: LoopbackServer, error_event: str
+) -> None:
+    server.handler = lambda req, wire: wire.sse([event(chunk("a")), event(chunk("b")), error_event])
+    pieces: list[str] = []
+    with pytest.raises(APIResponseError, match="upstream overloaded"):
+        for piece in client.chat("hi", stream=True):
+            pieces.append(piece)
+    assert pieces == ["a", "b"]
+
+
+def test_malformed_json_raises_with_an_excerpt(client: Client, server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.sse([event(chunk("a")), "data: {\"choices\": [oops\n\n"])
+    with pytest.raises(APIResponseError, match=r"not JSON: '\{\"choices\": \[oops'"):
+        list(client.chat("hi", stream=True))
+
+
+def test_invalid_utf8_in_a_stream_raises(client: Client, server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.sse([event(chunk("a")), b'data: {"x": "\xff"}\n\n'])
+    with pytest.raises(APIResponseError, match="UTF-8"):
+        list(client.chat("hi", stream=True))
+
+
+@pytest.mark.parametrize("framing", ["chunked", "close"])
+def test_a_reset_mid_stream_raises_api_connection_error(
+    client: Client, server: LoopbackServer, framing: str
+) -> None:
+    def handler(req: Request, wire: Wire) -> None:
+        wire.sse([event(chunk("a"))], framing=framing, end=False)
+        time.sleep(0.1)
+        wire.reset()
+    server.handler = handler
+    pieces: list[str] = []
+    with pytest.raises(APIConnectionError):
+        for piece in client.chat("hi", stream=True):
+            pieces.append(piece)
+    assert pieces == ["a"]
+
+
+def test_truncated_chunked_encoding_raises(client: Client, server: LoopbackServer) -> None:
+    def handler(req: Request, wire: Wire) -> None:
+        wire.sse([event(chunk("a"))], end=False)
+        wire.write(b"100\r\ndata: {\"choi")  # a chunk promising 256 bytes, then the close
+        wire.close()
+    server.handler = handler
+    with pytest.raises(APIConnectionError):
+        list(client.chat("hi", stream=True))
+
+
+# -- 6. abandoning ---------------------------------------------------------------------------------
+
+
+def _slow_stream(closed: threading.Event):
+    def handler(req: Request, wire: Wire) -> None:
+        try:
+            wire.sse([event(chunk("a")), event(chunk("b"))], end=False)
+            for i in range(200):  # would take 20 s if the client kept reading
+                wire.write(b"%x\r\n%s\r\n" % (len(event(chunk(str(i)))), event(chunk(str(i))).encode()))
+                time.sleep(0.1)
+        except OSError:
+            closed.set()
+    return handler
+
+
+@pytest.mark.parametrize("how", ["break", "close", "garbage-collected"])
+def test_abandoning_a_stream_closes_it_at_once_and_the_client_stays_usable(
+    client: Client, server: LoopbackServer, how: str
+) -> None:
+    closed = threading.Event()
+    server.handler = _slow_stream(closed)
+    if how == "break":
+        for _ in client.chat("hi", stream=True):
+            break
+    elif how == "close":
+        stream = client.chat("hi", stream=True)
+        next(stream)
+        stream.close()
+    else:
+        stream = client.chat("hi", stream=True)
+        next(stream)
+        del stream
+        gc.collect()
+    assert closed.wait(5), "the server kept writing to a stream nobody reads"
+    server.handler = lambda req, wire: wire.json(completion("still works"))
+    assert client.chat("again") == "still works"
+
+
+def test_ctrl_c_mid_stream_leaves_the_client_usable(client: Client, server: LoopbackServer) -> None:
+    closed = threading.Event()
+    server.handler = _slow_stream(closed)
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signals reach the main thread only")
+    stream = client.chat("hi", stream=True)
+    next(stream)
+    timer = threading.Timer(0.3, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        for _ in stream:
+            pass
+    timer.join()
+    assert closed.wait(5)
+    server.handler = lambda req, wire: wire.json(completion("still works"))
+    assert client.chat("again") == "still works"
+
+
+def test_sequential_streams_reuse_one_connection(client: Client, server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.sse(stream_of(["a", "b"]))
+    for _ in range(5):
+        assert list(client.chat("hi", stream=True)) == ["a", "b"]
+    server.handler = lambda req, wire: wire.json(completion("c"))
+    client.chat("hi")
+    assert server.connections == 1
+
+
+# -- 7. eager request, lazy body ---------------------------------------------------------------------
+
+
+def test_the_request_is_sent_before_the_generator_is_iterated(client: Client, server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.sse(stream_of(["a"]))
+    stream = client.chat("hi", stream=True)
+    assert len(server.requests) == 1
+    assert list(stream) == ["a"]
+
+
+# -- 8. whole chunks -----------------------------------------------------------------------------------
+
+
+def test_chunks_merge_into_the_final_completion_with_usage_and_tool_calls(
+    client: Client, server: LoopbackServer
+) -> None:
+    tool_stream = [
+        event({"id": "c1", "model": "m", "choices": [{"index": 0, "delta": {"role": "assistant", "tool_calls": [
+            {"index": 0, "id": "call_1", "type": "function",
+             "function": {"name": "get_weather", "arguments": ""}}]}}]}),
+        event({"id": "c1", "choices": [{"index": 0, "delta": {"tool_calls": [
+            {"index": 0, "function": {"name": None, "arguments": '{"city": '}}]}}]}),
+        event({"id": "c1", "choices": [{"index": 0, "delta": {"tool_calls": [
+            {"index": 0, "function": {"arguments": '"Paris"}'}}]}}]}),
+        event({"id": "c1", "choices": [{"index": 0, "delta": {"tool_calls": [
+            {"index": 1, "id": "call_2", "function": {"name": "get_time", "arguments": "{}"}}]}}]}),
+        event({"id": "c1", "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}),
+        event({"id": "c1", "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 9, "total_tokens": 14}}),
+        DONE,
+    ]
+    server.handler = lambda req, wire: wire.sse(tool_stream)
+    chunks = list(client.create_chat_completion(messages=[{"role": "user", "content": "x"}], tools=[], stream=True,
+                                                stream_options={"include_usage": True}))
+    assert server.requests[0].json["stream_options"] == {"include_usage": True}
+    assert len(chunks) == 6
+    merged = merge_chunks(chunks)
+    assert merged["object"] == "chat.completion" and merged["id"] == "c1" and merged["model"] == "m"
+    assert merged["usage"]["total_tokens"] == 14
+    choice = merged["choices"][0]
+    assert choice["finish_reason"] == "tool_calls"
+    assert choice["message"]["tool_calls"] == [
+        {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}},
+        {"id": "call_2", "type": "function", "function": {"name": "get_time", "arguments": "{}"}},
+    ]
+
+
+def test_tool_call_fragments_without_index_and_with_repeated_names() -> None:
+    def frag(**call: Any) -> dict:
+        return {"choices": [{"delta": {"tool_calls": [call]}}]}
+    merged = merge_chunks([
+        frag(id="a", function={"name": "add", "arguments": '{"x":'}),
+        frag(id="a", function={"name": "add", "arguments": " 1}"}),   # llama-cpp-python repeats id and name
+        frag(function={"arguments": ""}),
+        frag(id="b", function={"name": "mul", "arguments": "{}"}),
+    ])
+    calls = merged["choices"][0]["message"]["tool_calls"]
+    assert [(c["id"], c["function"]["name"], c["function"]["arguments"]) for c in calls] == [
+        ("a", "add", '{"x": 1}'), ("b", "mul", "{}")]
+
+
+def test_merge_of_completion_chunks_gives_a_text_completion() -> None:
+    merged = merge_chunks([chunk("a", chat=False), chunk("b", chat=False, finish_reason="length")])
+    assert merged["object"] == "text_completion"
+    assert merged["choices"] == [{"index": 0, "text": "ab", "finish_reason": "length"}]
+
+
+def test_stream_options_are_never_sent_by_default(client: Client, server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.sse(stream_of(["a"]))
+    list(client.chat("hi", stream=True))
+    list(client.create_chat_completion(messages=[{"role": "user", "content": "x"}], stream=True))
+    assert all("stream_options" not in r.json for r in server.requests)
+
+
+def test_streamed_tool_calls_are_raised_by_the_text_stream_after_the_text(
+    client: Client, server: LoopbackServer
+) -> None:
+    server.handler = lambda req, wire: wire.sse([
+        event(chunk("Let me check. ")),
+        event({"choices": [{"index": 0, "delta": {"tool_calls": [
+            {"index": 0, "id": "c", "function": {"name": "lookup", "arguments": "{}"}}]}}]}),
+        event(chunk(None, finish_reason="tool_calls")), DONE])
+    pieces: list[str] = []
+    with pytest.raises(UnhandledToolCallsError) as info:
+        for piece in client.chat("hi", stream=True, tools=[{"type": "function"}]):
+            pieces.append(piece)
+    assert pieces == ["Let me check. "]
+    assert info.value.tool_calls[0]["function"]["name"] == "lookup"
+
+
+# -- 9. cost -------------------------------------------------------------------------------------------
+
+
+def test_a_2mb_event_arrives_whole(client: Client, server: LoopbackServer) -> None:
+    big = "x" * (2 * 1024 * 1024)
+    server.handler = lambda req, wire: wire.sse(stream_of([big]), write_size=1500)
+    assert list(client.chat("hi", stream=True)) == [big]
+
+
+def test_a_deadline_bounds_a_slow_stream(server: LoopbackServer) -> None:
+    closed = threading.Event()
+    server.handler = _slow_stream(closed)
+    client = Client(server.url, model="m", max_retries=0)
+    pieces: list[str] = []
+    with pytest.raises(APITimeoutError, match="deadline"):
+        for piece in client.chat("hi", stream=True, deadline=0.5):
+            pieces.append(piece)
+    assert pieces[:2] == ["a", "b"]
