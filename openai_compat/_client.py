@@ -21,6 +21,7 @@ from typing import (
     Iterator,
     Literal,
     Mapping,
+    NamedTuple,
     Optional,
     Sequence,
     Tuple,
@@ -40,7 +41,7 @@ from ._errors import (
     request_id_of,
     status_error,
 )
-from ._streaming import ChunkStream, choice_text, iter_text, parse_completion
+from ._streaming import ChunkStream, choice_text, is_timeout, iter_text, parse_completion
 
 logger = logging.getLogger("openai_compat")
 
@@ -159,6 +160,9 @@ class Client:
         self._headers: dict[str, str] = {}
         self._secrets: list[str] = []
         for key, value in (headers or {}).items():
+            if not isinstance(value, str) or any(ord(c) < 32 and c != "\t" for c in value):
+                # The value is not shown: it may be a key.
+                raise ValueError(f"{name}: header {key!r} must be a str without line breaks or control characters")
             if key.lower() in _SECRET_HEADERS:
                 self._add_secret(value.split(" ", 1)[-1])
                 self._add_secret(value)
@@ -439,35 +443,34 @@ class Client:
     # -- sending ---------------------------------------------------------------------------
 
     def _call(self, path: str, body: dict[str, Any], options: _Options) -> dict[str, Any]:
-        response, raw = self._send(path, body, options, stream=False)
-        request_id = request_id_of(response.headers)
-        result = parse_completion(raw, request_id)
-        self._emit("response", path, 0, response.status_code, None, request_id, result.get("usage"))
+        sent = self._send(path, body, options, stream=False)
+        result = parse_completion(sent.raw, sent.request_id)
+        self._emit("response", path, sent.attempt, 200, sent.elapsed, sent.request_id, result.get("usage"))
         return result
 
     def _stream(self, path: str, body: dict[str, Any], options: _Options) -> ChunkStream:
         body["stream"] = True
         start = time.monotonic()
-        response, _ = self._send(path, body, options, stream=True)
+        sent = self._send(path, body, options, stream=True)
+        self._emit("response", path, sent.attempt, 200, sent.elapsed, sent.request_id)
         deadline = self._resolve(options.deadline, self.deadline)
-        request_id = request_id_of(response.headers)
 
         def on_end(usage: dict[str, Any] | None) -> None:
             elapsed = time.monotonic() - start
-            self._emit("stream_end", path, 0, response.status_code, elapsed, request_id, usage)
+            self._emit("stream_end", path, sent.attempt, 200, elapsed, sent.request_id, usage)
 
         return ChunkStream(
-            response,
+            sent.response,
             expected_choices=body["n"] if isinstance(body.get("n"), int) else 1,
             deadline_at=None if deadline is None else start + deadline,
-            request_id=request_id,
+            request_id=sent.request_id,
             on_end=on_end if self.event_hook is not None else None,
         )
 
     def _send(
         self, path: str, body: dict[str, Any], options: _Options, *, stream: bool
-    ) -> tuple[requests.Response, bytes]:
-        """POST ``body``, retrying what may be retried; return a 2xx response (and its body).
+    ) -> _Sent:
+        """POST ``body``, retrying what may be retried, until a 2xx response (and its body).
 
         The only retry loop: connection failures and timeouts before an answer, and 408, 409,
         429 and 5xx answers, wait ``Retry-After`` (or ``retry-after-ms``) when the server names a
@@ -513,9 +516,7 @@ class Client:
                 request_id = request_id_of(response.headers)
                 if 200 <= status < 300:
                     self._log(url, attempt, retries, status, start, request_id)
-                    if stream:
-                        self._emit("response", path, attempt, status, time.monotonic() - start, request_id)
-                    return response, raw
+                    return _Sent(response, raw, attempt, time.monotonic() - start, request_id)
                 response.close()
                 wait = _retry_after(response.headers)
                 error = self._status_error(response, raw, request_id, wait)
@@ -537,7 +538,7 @@ class Client:
         reason = exc.args[0] if exc.args else exc
         reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the real one
         text = self.redact(str(reason).split("): ", 1)[-1])
-        if isinstance(exc, requests.Timeout):
+        if isinstance(exc, requests.Timeout) or is_timeout(exc):
             return APITimeoutError(f"timed out waiting for {url}: {text}")
         if isinstance(exc, requests.exceptions.InvalidHeader):
             return APIConnectionError("a header value is invalid (values are not shown, they may be secret)")
@@ -600,6 +601,16 @@ class Client:
         if self.event_hook is not None:
             url = self.base_url + path
             self.event_hook(RequestEvent(kind, "POST", url, attempt, status_code, elapsed, request_id, usage, error))
+
+
+class _Sent(NamedTuple):
+    """A 2xx answer, its body (for a non-streamed call) and the attempt that got it."""
+
+    response: requests.Response
+    raw: bytes
+    attempt: int
+    elapsed: float
+    request_id: str | None
 
 
 @dataclass(frozen=True)

@@ -194,7 +194,7 @@ class ChunkStream:
         except DecodeError as exc:
             raise APIResponseError(f"the stream could not be decoded: {exc}", request_id=self.request_id) from exc
         except (HTTPError, HTTPException, OSError, requests.RequestException) as exc:
-            if _is_timeout(exc):
+            if is_timeout(exc):
                 raise APITimeoutError(f"the stream timed out: {exc}") from exc
             raise APIConnectionError(f"the connection broke during the stream: {exc}") from exc
         finally:
@@ -465,7 +465,9 @@ def _socket_of(raw: Any) -> socket.socket | None:
     return sock if isinstance(sock, socket.socket) else None
 
 
-def _is_timeout(exc: BaseException) -> bool:
+def is_timeout(exc: BaseException) -> bool:
+    """Whether ``exc`` or an exception it was raised from is a timeout (requests reports a
+    read timeout during the body as a ``ConnectionError``)."""
     while exc is not None:
         if isinstance(exc, (socket.timeout, ReadTimeoutError)):
             return True

@@ -1,0 +1,286 @@
+"""The fault suite: each fault, the exact outcome, how many requests the server saw.
+
+Every client here allows two retries with short timeouts; servers that ask for a wait ask
+for a short one, so the whole table runs in seconds.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import pytest
+
+from openai_compat import (
+    APIConnectionError,
+    APIResponseError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    Client,
+    ConflictError,
+    InternalServerError,
+    NotFoundError,
+    RateLimitError,
+    UnprocessableEntityError,
+)
+
+from .server import LoopbackServer, Request, Wire, chunk, completion, event, stream_of
+
+SHORT = {"Retry-After": "0"}
+
+
+def reset_before_headers(req: Request, wire: Wire) -> None:
+    wire.reset()
+
+
+def reset_after_headers(req: Request, wire: Wire) -> None:
+    wire.head(200, {"Content-Type": "application/json", "Content-Length": "500"})
+    wire.write(b'{"choices": [')
+    time.sleep(0.05)
+    wire.reset()
+
+
+def stall_before_headers(req: Request, wire: Wire) -> None:
+    wire.stall(2)
+
+
+def truncated_body(req: Request, wire: Wire) -> None:
+    wire.head(200, {"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+    wire.write(b"200\r\n" + b'{"choices": [')
+    wire.close()
+
+
+def status(code: int, body: bytes = b"", content_type: str = "application/json", headers: dict | None = None):
+    def handler(req: Request, wire: Wire) -> None:
+        wire.body(body, code, {"Content-Type": content_type, "x-request-id": f"req-{len(req.path)}",
+                               **(headers or {})})
+    return handler
+
+
+def then_ok(first: Callable[[Request, Wire], None], times: int = 1):
+    """``first`` for the first ``times`` requests, then a good answer."""
+    count = {"n": 0}
+
+    def handler(req: Request, wire: Wire) -> None:
+        count["n"] += 1
+        if count["n"] <= times:
+            first(req, wire)
+        else:
+            wire.json(completion("recovered"))
+    return handler
+
+
+@dataclass
+class Fault:
+    handler: Callable[[Request, Wire], None]
+    outcome: object  # an exception type, or the text the call returns
+    requests: int
+
+
+JSON_500 = b'{"error": {"message": "internal failure"}}'
+HTML_502 = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
+TEN_MB = "x" * (10 * 1024 * 1024)
+
+FAULTS = {
+    "reset before headers": Fault(reset_before_headers, APIConnectionError, 3),
+    "reset before headers, then ok": Fault(then_ok(reset_before_headers), "recovered", 2),
+    "reset after headers": Fault(reset_after_headers, APIConnectionError, 3),
+    "reset after headers, then ok": Fault(then_ok(reset_after_headers, 2), "recovered", 3),
+    "stall before headers": Fault(stall_before_headers, APITimeoutError, 3),
+    "truncated chunked body": Fault(truncated_body, APIConnectionError, 3),
+    "429 Retry-After seconds": Fault(then_ok(status(429, headers={"Retry-After": "1"})), "recovered", 2),
+    "429 Retry-After http date": Fault(then_ok(lambda r, w: status(429, headers={
+        "Retry-After": email.utils.formatdate(time.time() + 1, usegmt=True)})(r, w)), "recovered", 2),
+    "429 retry-after-ms": Fault(then_ok(status(429, headers={"retry-after-ms": "50"})), "recovered", 2),
+    "429 wait above the cap": Fault(status(429, headers={"Retry-After": "120"}), RateLimitError, 1),
+    "429 every time": Fault(status(429, headers=SHORT), RateLimitError, 3),
+    "408": Fault(then_ok(status(408, headers=SHORT)), "recovered", 2),
+    "409": Fault(status(409, headers=SHORT), ConflictError, 3),
+    "400 not retried": Fault(status(400, b'{"error": "bad"}', headers=SHORT), BadRequestError, 1),
+    "401 not retried": Fault(status(401, headers=SHORT), AuthenticationError, 1),
+    "404 not retried": Fault(status(404, headers=SHORT), NotFoundError, 1),
+    "422 not retried": Fault(status(422, headers=SHORT), UnprocessableEntityError, 1),
+    "200 with an error object": Fault(status(200, b'{"error": {"message": "overloaded"}}'), APIResponseError, 1),
+    "200 with no choices": Fault(status(200, b'{"id": "x", "choices": []}'), APIResponseError, 1),
+    "200 with invalid JSON": Fault(status(200, b'{"choices": [}'), APIResponseError, 1),
+    "200 with invalid UTF-8": Fault(status(200, b'{"choices": [{"text": "\xc3\x28"}]}'), APIResponseError, 1),
+    "200 with a 10 MB body": Fault(lambda r, w: w.json(completion(TEN_MB)), TEN_MB, 1),
+}
+for code in (500, 502, 503, 504):
+    for kind, body, content_type in (("JSON", JSON_500, "application/json"), ("HTML", HTML_502, "text/html"),
+                                     ("empty", b"", "text/plain")):
+        FAULTS[f"{code} {kind}"] = Fault(status(code, body, content_type, SHORT), InternalServerError, 3)
+        FAULTS[f"{code} {kind}, then ok"] = Fault(then_ok(status(code, body, content_type, SHORT)), "recovered", 2)
+
+
+@pytest.mark.parametrize("name", list(FAULTS))
+def test_fault(server: LoopbackServer, name: str) -> None:
+    fault = FAULTS[name]
+    server.handler = fault.handler
+    client = Client(server.url, model="m", max_retries=2, timeout=(1, 0.3))
+    if isinstance(fault.outcome, str):
+        assert client.chat("hi") == fault.outcome
+    else:
+        with pytest.raises(fault.outcome) as info:  # type: ignore[call-overload]
+            client.chat("hi")
+        assert type(info.value) is fault.outcome
+    assert len(server.requests) == fault.requests
+
+
+def test_a_wait_above_the_cap_is_not_slept_but_carried(server: LoopbackServer) -> None:
+    server.handler = status(429, b'{"error": {"message": "slow down"}}', headers={"Retry-After": "120"})
+    with pytest.raises(RateLimitError) as info:
+        Client(server.url, model="m").chat("hi")
+    assert info.value.retry_after == 120
+    assert "retry after 120 s" in str(info.value)
+
+
+def test_without_a_named_wait_retries_back_off(server: LoopbackServer) -> None:
+    server.handler = then_ok(status(503, b"busy"), times=1)
+    seen = []
+    client = Client(server.url, model="m", max_retries=1, event_hook=seen.append)
+    assert client.chat("hi") == "recovered"
+    sent = [e for e in seen if e.kind == "request"]
+    assert [e.attempt for e in sent] == [1, 2]
+
+
+def test_a_refused_connection_is_retried_then_raised() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # nothing listens here once the probe closes
+    seen = []
+    client = Client(f"http://127.0.0.1:{port}/v1", model="m", max_retries=1, event_hook=seen.append)
+    with pytest.raises(APIConnectionError, match="refused"):
+        client.chat("hi")
+    assert [e.attempt for e in seen if e.kind == "request"] == [1, 2]
+
+
+def test_a_server_that_accepts_and_never_answers_times_out() -> None:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)  # the kernel accepts the connection; nobody ever reads or answers
+    try:
+        client = Client(f"http://127.0.0.1:{listener.getsockname()[1]}/v1", model="m", max_retries=0,
+                        timeout=(1, 0.3))
+        with pytest.raises(APITimeoutError):
+            client.chat("hi")
+    finally:
+        listener.close()
+
+
+# -- streams: never retried once returned, nothing lost or duplicated -------------------------------
+
+
+def test_reset_mid_stream_is_not_retried_and_keeps_the_text_before(server: LoopbackServer) -> None:
+    def handler(req: Request, wire: Wire) -> None:
+        wire.sse([event(chunk("a")), event(chunk("b"))], end=False)
+        time.sleep(0.05)
+        wire.reset()
+    server.handler = handler
+    pieces = []
+    with pytest.raises(APIConnectionError):
+        for piece in Client(server.url, model="m", max_retries=2).chat("hi", stream=True):
+            pieces.append(piece)
+    assert pieces == ["a", "b"]
+    assert len(server.requests) == 1
+
+
+def test_reset_after_stream_headers_is_not_retried(server: LoopbackServer) -> None:
+    def handler(req: Request, wire: Wire) -> None:
+        wire.sse([], end=False)
+        wire.reset()
+    server.handler = handler
+    with pytest.raises(APIConnectionError):
+        list(Client(server.url, model="m", max_retries=2).chat("hi", stream=True))
+    assert len(server.requests) == 1
+
+
+def test_a_stream_that_fails_before_its_headers_is_retried(server: LoopbackServer) -> None:
+    server.handler = (lambda first: lambda req, wire: first(req, wire) if len(server.requests) == 1
+                      else wire.sse(stream_of(["a", "b"])))(status(503, JSON_500, headers=SHORT))
+    assert list(Client(server.url, model="m", max_retries=2).chat("hi", stream=True)) == ["a", "b"]
+    assert len(server.requests) == 2
+
+
+def test_stall_mid_stream_times_out(server: LoopbackServer) -> None:
+    def handler(req: Request, wire: Wire) -> None:
+        wire.sse([event(chunk("a"))], end=False)
+        wire.stall(3)
+    server.handler = handler
+    pieces = []
+    with pytest.raises(APITimeoutError):
+        for piece in Client(server.url, model="m", timeout=(1, 0.3)).chat("hi", stream=True):
+            pieces.append(piece)
+    assert pieces == ["a"]
+    assert len(server.requests) == 1
+
+
+def test_a_deadline_bounds_a_steady_stream_that_never_ends(server: LoopbackServer) -> None:
+    def handler(req: Request, wire: Wire) -> None:
+        try:
+            wire.sse((p for i in range(100) for p in (event(chunk(str(i))), 0.05)), end=False)
+        except OSError:
+            pass
+    server.handler = handler
+    client = Client(server.url, model="m", timeout=(1, 5), deadline=0.4)
+    pieces = []
+    started = time.monotonic()
+    with pytest.raises(APITimeoutError, match="deadline"):
+        for piece in client.chat("hi", stream=True):
+            pieces.append(piece)
+    assert pieces == [str(i) for i in range(len(pieces))], "nothing lost or duplicated"
+    assert time.monotonic() - started < 4, "the read timeout alone would never fire on a steady stream"
+
+
+def test_per_call_options_override_the_clients(server: LoopbackServer) -> None:
+    server.handler = status(500, JSON_500, headers=SHORT)
+    client = Client(server.url, model="m", max_retries=0)
+    with pytest.raises(InternalServerError):
+        client.chat("hi", max_retries=3)
+    assert len(server.requests) == 4
+    server.handler = stall_before_headers
+    with pytest.raises(APITimeoutError):
+        client.chat("hi", timeout=0.2)
+
+
+# -- threads and connections ---------------------------------------------------------------------
+
+
+def test_one_client_shared_by_eight_threads_has_no_cross_talk(server: LoopbackServer) -> None:
+    def echo(req: Request, wire: Wire) -> None:
+        prompt = req.json["messages"][-1]["content"] if "messages" in req.json else req.json["prompt"]
+        if req.json.get("stream"):
+            wire.sse(stream_of([prompt[: len(prompt) // 2], prompt[len(prompt) // 2 :]]))
+        else:
+            wire.json(completion(prompt))
+    server.handler = echo
+    client = Client(server.url, model="m")
+    failures = []
+
+    def work(thread: int) -> None:
+        for i in range(50):
+            prompt = f"thread {thread} call {i}"
+            got = "".join(client.chat(prompt, stream=True)) if i % 2 else client.chat(prompt)
+            if got != prompt:
+                failures.append((prompt, got))
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert len(server.requests) == 400
+    assert server.connections <= 10, "connections are pooled and reused"
+
+
+def test_sequential_calls_reuse_one_keep_alive_connection(server: LoopbackServer) -> None:
+    client = Client(server.url, model="m")
+    for _ in range(5):
+        client.chat("hi")
+    assert server.connections == 1

@@ -1,0 +1,181 @@
+"""The key never leaks; redirects, TLS, proxies, logging and the event hook."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import ssl
+import subprocess
+import threading
+import traceback
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import requests
+
+from openai_compat import APIConnectionError, APIStatusError, AuthenticationError, Client, RequestEvent
+
+from .server import LoopbackServer, completion, stream_of
+
+KEY = "sk-live-0123456789abcdef"
+
+
+def _echo_key_error(req, wire) -> None:
+    # Some servers quote the key they rejected; it must not reach the exception.
+    wire.json({"error": {"message": f"Incorrect API key provided: {KEY}", "key": KEY}}, status=401,
+              headers={"x-request-id": "req-9"})
+
+
+def test_the_key_never_appears_in_an_exception_or_its_traceback(server: LoopbackServer) -> None:
+    server.handler = _echo_key_error
+    client = Client(server.url, api_key=KEY, model="m")
+    with pytest.raises(AuthenticationError) as info:
+        client.chat("hi")
+    exc = info.value
+    assert "Incorrect API key provided: ***" in str(exc)
+    shown = [str(exc), repr(exc), repr(vars(exc)), "".join(traceback.format_exception(type(exc), exc,
+                                                                                     exc.__traceback__))]
+    assert not any(KEY in text for text in shown)
+
+
+def test_the_key_never_appears_in_log_records_at_any_level(
+    server: LoopbackServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    server.handler = _echo_key_error
+    client = Client(server.url, api_key=KEY, model="m", max_retries=0)
+    with pytest.raises(AuthenticationError):
+        client.chat("hi")
+    server.handler = lambda req, wire: wire.json(completion("ok"), headers={"x-request-id": "req-1"})
+    client.chat("hi")
+    assert caplog.records, "DEBUG logging says something"
+    assert not any(KEY in record.getMessage() for record in caplog.records)
+
+
+def test_debug_logging_gives_one_line_per_request(server: LoopbackServer, caplog: pytest.LogCaptureFixture) -> None:
+    server.handler = lambda req, wire: wire.json(completion("ok"), headers={"x-request-id": "req-77"})
+    client = Client(server.url, api_key=KEY, model="m")
+    with caplog.at_level(logging.DEBUG, logger="openai_compat"):
+        client.chat("hi")
+    ours = [r for r in caplog.records if r.name == "openai_compat"]
+    assert len(ours) == 1
+    line = ours[0].getMessage()
+    assert line.startswith(f"POST {server.url}/chat/completions -> 200 in ")
+    assert "attempt 1 of 3" in line and "request id req-77" in line
+
+
+def test_the_library_is_silent_by_default(server: LoopbackServer, capsys: pytest.CaptureFixture[str]) -> None:
+    Client(server.url, model="m").chat("hi")
+    assert capsys.readouterr() == ("", "")
+
+
+def test_an_invalid_header_value_is_refused_without_showing_it(server: LoopbackServer) -> None:
+    with pytest.raises(ValueError, match="header 'api-key' must be a str without line breaks") as info:
+        Client(server.url, model="m", headers={"api-key": "s3cr3t\nvalue"})
+    assert "s3cr3t" not in str(info.value)
+
+
+@pytest.fixture
+def other_host() -> Iterator[LoopbackServer]:
+    try:
+        srv = LoopbackServer("127.0.0.2")
+    except OSError:
+        pytest.skip("127.0.0.2 is not routable here")
+    yield srv
+    srv.close()
+
+
+@pytest.mark.parametrize("code", [301, 302, 307, 308])
+def test_a_redirect_to_another_host_never_carries_the_key(
+    server: LoopbackServer, other_host: LoopbackServer, code: int
+) -> None:
+    target = f"{other_host.url}/chat/completions"
+    server.handler = lambda req, wire: wire.body(b"", code, {"Location": target})
+    client = Client(server.url, api_key=KEY, model="m", headers={"x-api-key": "another-secret"})
+    with pytest.raises(APIStatusError, match=r"redirected to http://127\.0\.0\.2") as info:
+        client.chat("hi")
+    assert info.value.status_code == code
+    assert all("authorization" not in r.headers and "x-api-key" not in r.headers for r in other_host.requests)
+    assert other_host.requests == [], "the request is not re-sent anywhere"
+
+
+def test_tls_is_verified_by_default() -> None:
+    assert Client("https://api.example.com/v1")._session.verify is True
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
+    if not shutil.which("openssl"):
+        pytest.skip("openssl is not installed")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+                    "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key),
+                    "-out", str(cert)], check=True, capture_output=True)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = b'{"choices": [{"index": 0, "message": {"content": "over tls"}}]}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"https://127.0.0.1:{httpd.server_address[1]}/v1", Path(cert)
+    httpd.shutdown()
+
+
+def test_an_unknown_certificate_is_refused(tls_server: tuple) -> None:
+    url, _ = tls_server
+    with pytest.raises(APIConnectionError, match=r"(?i)certificate"):
+        Client(url, model="m", max_retries=0).chat("hi")
+
+
+def test_a_custom_ca_bundle_works_through_the_users_session(tls_server: tuple) -> None:
+    url, cert = tls_server
+    session = requests.Session()
+    session.verify = str(cert)
+    assert Client(url, model="m", session=session).chat("hi") == "over tls"
+
+
+def test_a_proxy_works_through_the_users_session(server: LoopbackServer) -> None:
+    session = requests.Session()
+    session.proxies = {"http": f"http://127.0.0.1:{server.port}"}
+    client = Client("http://api.example.invalid/v1", api_key=KEY, model="m", session=session)
+    assert client.chat("hi") == "ok"
+    assert server.requests[0].path == "http://api.example.invalid/v1/chat/completions"
+
+
+# -- the event hook ------------------------------------------------------------------------------
+
+
+def test_the_event_hook_sees_attempts_status_elapsed_and_usage(server: LoopbackServer) -> None:
+    answers = iter([lambda w: w.json({"error": "busy"}, status=503, headers={"Retry-After": "0"}),
+                    lambda w: w.json(completion("ok"), headers={"x-request-id": "req-5"}),
+                    lambda w: w.sse([*stream_of(["a"])[:-1], 'data: {"choices": [], "usage": {"total_tokens": 11}}\n\n', "data: [DONE]\n\n"])])
+    server.handler = lambda req, wire: next(answers)(wire)
+    events: list[RequestEvent] = []
+    client = Client(server.url, model="m", event_hook=events.append)
+    client.chat("hi")
+    list(client.chat("hi", stream=True, stream_options={"include_usage": True}))
+    kinds = [(e.kind, e.attempt, e.status_code) for e in events]
+    assert kinds == [("request", 1, None), ("response", 1, 503), ("request", 2, None), ("response", 2, 200),
+                     ("request", 1, None), ("response", 1, 200), ("stream_end", 1, 200)]
+    assert events[1].error and "busy" in events[1].error
+    assert events[3].usage == {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
+    assert events[3].request_id == "req-5"
+    assert events[-1].usage == {"total_tokens": 11}
+    assert all(e.elapsed is not None and e.elapsed >= 0 for e in events if e.kind != "request")
+    assert all(e.url == f"{server.url}/chat/completions" for e in events)
