@@ -162,9 +162,10 @@ def test_a_proxy_works_through_the_users_session(server: LoopbackServer) -> None
 
 
 def test_the_event_hook_sees_attempts_status_elapsed_and_usage(server: LoopbackServer) -> None:
+    usage_event = 'data: {"choices": [], "usage": {"total_tokens": 11}}\n\n'
     answers = iter([lambda w: w.json({"error": "busy"}, status=503, headers={"Retry-After": "0"}),
                     lambda w: w.json(completion("ok"), headers={"x-request-id": "req-5"}),
-                    lambda w: w.sse([*stream_of(["a"])[:-1], 'data: {"choices": [], "usage": {"total_tokens": 11}}\n\n', "data: [DONE]\n\n"])])
+                    lambda w: w.sse([*stream_of(["a"])[:-1], usage_event, "data: [DONE]\n\n"])])
     server.handler = lambda req, wire: next(answers)(wire)
     events: list[RequestEvent] = []
     client = Client(server.url, model="m", event_hook=events.append)
