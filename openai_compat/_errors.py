@@ -236,7 +236,7 @@ def parse_error_body(raw: bytes) -> tuple[str, Any, str | None]:
     if isinstance(parsed, dict):
         message, code = error_fields(parsed)
         if message is not None:
-            return shorten(message), parsed, code
+            return shorten(_without_traceback(message)), parsed, code
     return shorten(json.dumps(parsed)), parsed, None
 
 
@@ -255,6 +255,13 @@ def error_fields(parsed: dict[str, Any]) -> tuple[str | None, str | None]:
     if "detail" in parsed:
         return _detail_text(parsed["detail"]), None
     return None, None
+
+
+def _without_traceback(message: str) -> str:
+    """``message`` without the Python traceback some servers append (llama-cpp-python does);
+    the full text stays in the exception's ``body``."""
+    head = message.split('\n  File "', 1)[0].strip()
+    return head or message
 
 
 def _detail_text(detail: Any) -> str:

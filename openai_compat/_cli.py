@@ -1,0 +1,118 @@
+"""The ``openai-compat`` command: chat or complete from a terminal, streamed by default."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any, Iterable, TextIO
+
+from ._client import Client
+from ._errors import OpenAICompatError, UnhandledToolCallsError
+from ._presets import PROVIDERS
+
+EXAMPLES = """\
+examples:
+  export FIREWORKS_API_KEY=...
+  openai-compat chat --provider fireworks --model accounts/fireworks/models/llama-v3p1-8b-instruct \\
+      "Write a haiku about the sea"
+  echo "Summarise: $(cat notes.txt)" | openai-compat chat --provider groq --model llama-3.1-8b-instant
+  openai-compat complete --base-url http://127.0.0.1:8080/v1 --model tiny --max-tokens 20 "Once upon a time"
+  openai-compat chat --provider ollama --model llama3.2 --json --no-stream "Hi"
+
+The key comes from the provider's variable (FIREWORKS_API_KEY, TOGETHER_API_KEY, ...); with
+--base-url, from the variable named by --api-key-env, if any. Local servers need none.
+providers: """ + ", ".join(sorted(PROVIDERS))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="openai-compat",
+        description="Talk to any server that speaks the OpenAI HTTP API.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{chat,complete}")
+    for name, what in (("chat", "send a chat message"), ("complete", "continue a text (/completions)")):
+        sub = commands.add_parser(name, help=what, description=what, epilog=EXAMPLES,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+        sub.add_argument("prompt", nargs="*", help="the prompt (read from standard input when left out)")
+        sub.add_argument("--provider", choices=sorted(PROVIDERS), help="a known provider or local server")
+        sub.add_argument("--base-url", help="any OpenAI-compatible base URL, ending in /v1 or similar")
+        sub.add_argument("--api-key-env", metavar="VAR", help="the variable holding the key for --base-url")
+        sub.add_argument("--model", required=True)
+        if name == "chat":
+            sub.add_argument("--system", help="a system message sent first")
+        sub.add_argument("--max-tokens", type=int)
+        sub.add_argument("--temperature", type=float)
+        sub.add_argument("--no-stream", action="store_true", help="wait for the whole answer")
+        sub.add_argument("--json", action="store_true",
+                         help="print the full response (one chunk per line when streaming)")
+    return parser
+
+
+def make_client(args: argparse.Namespace) -> Client:
+    if args.api_key_env and not os.environ.get(args.api_key_env):
+        raise ValueError(f"{args.api_key_env} is not set")
+    api_key = os.environ[args.api_key_env] if args.api_key_env else None
+    if args.provider:
+        return PROVIDERS[args.provider](args.base_url, api_key=api_key, model=args.model)
+    if args.base_url:
+        return Client(args.base_url, api_key=api_key, model=args.model)
+    raise ValueError("say where to send it: --provider NAME or --base-url URL")
+
+
+def run(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> None:
+    prompt = " ".join(args.prompt) if args.prompt else stdin.read()
+    if not prompt.strip():
+        raise ValueError("the prompt is empty: give it as arguments or on standard input")
+    with make_client(args) as client:
+        params: dict[str, Any] = {"max_tokens": args.max_tokens, "temperature": args.temperature}
+        params = {k: v for k, v in params.items() if v is not None}
+        stream = not args.no_stream
+        if args.command == "chat":
+            messages = [{"role": "user", "content": prompt}]
+            if args.system is not None:
+                messages.insert(0, {"role": "system", "content": args.system})
+            if args.json:
+                _print_json(client.create_chat_completion(messages=messages, stream=stream, **params), stream, stdout)
+                return
+            answer = client.chat(messages, stream=stream, **params)
+        else:
+            if args.json:
+                _print_json(client.create_completion(prompt=prompt, stream=stream, **params), stream, stdout)
+                return
+            answer = client.complete(prompt, stream=stream, **params)
+        for piece in [answer] if isinstance(answer, str) else answer:
+            stdout.write(piece)
+            stdout.flush()
+        stdout.write("\n")
+
+
+def _print_json(result: Any, stream: bool, stdout: TextIO) -> None:
+    for item in result if stream else [result]:
+        stdout.write(json.dumps(item, ensure_ascii=False) + "\n")
+        stdout.flush()
+
+
+def main(argv: Iterable[str] | None = None) -> int:
+    """Run the command line; returns the exit status (130 after Ctrl-C, 1 after an error)."""
+    args = build_parser().parse_args(None if argv is None else list(argv))
+    try:
+        run(args, sys.stdin, sys.stdout)
+    except KeyboardInterrupt:
+        sys.stderr.write("\n")
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, and keep Python from complaining
+        # about the unflushed stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as for any program cut off by a closed pipe
+    except UnhandledToolCallsError as exc:
+        sys.stderr.write(f"openai-compat: {exc} (try --json)\n")
+        return 1
+    except (OpenAICompatError, ValueError, TypeError) as exc:
+        sys.stderr.write(f"openai-compat: error: {exc}\n")
+        return 1
+    return 0
