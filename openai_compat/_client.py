@@ -229,6 +229,9 @@ class Client:
     @overload
     def chat(self, prompt: Prompt, *, stream: Literal[True], **params: Any) -> Iterator[str]: ...
 
+    @overload
+    def chat(self, prompt: Prompt, *, stream: bool, **params: Any) -> str | Iterator[str]: ...
+
     def chat(
         self,
         prompt: Prompt,
@@ -297,6 +300,9 @@ class Client:
     @overload
     def complete(self, prompt: str, *, stream: Literal[True], **params: Any) -> Iterator[str]: ...
 
+    @overload
+    def complete(self, prompt: str, *, stream: bool, **params: Any) -> str | Iterator[str]: ...
+
     def complete(
         self,
         prompt: str,
@@ -359,6 +365,12 @@ class Client:
         deadline: float | None = ..., **body: Any
     ) -> ChunkStream: ...
 
+    @overload
+    def create_chat_completion(
+        self, *, stream: bool, timeout: Timeout = ..., max_retries: int | None = ...,
+        deadline: float | None = ..., **body: Any
+    ) -> dict[str, Any] | ChunkStream: ...
+
     def create_chat_completion(
         self,
         *,
@@ -397,6 +409,12 @@ class Client:
         self, *, stream: Literal[True], timeout: Timeout = ..., max_retries: int | None = ...,
         deadline: float | None = ..., **body: Any
     ) -> ChunkStream: ...
+
+    @overload
+    def create_completion(
+        self, *, stream: bool, timeout: Timeout = ..., max_retries: int | None = ...,
+        deadline: float | None = ..., **body: Any
+    ) -> dict[str, Any] | ChunkStream: ...
 
     def create_completion(
         self,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from typing import List
 
 from .llama_server import LlamaServer, say
 
@@ -22,7 +21,7 @@ PROVIDER_MODELS = {
 
 
 def cli(*args: str) -> None:
-    command: List[str] = [sys.executable, "-m", "openai_compat", *args]
+    command: list[str] = [sys.executable, "-m", "openai_compat", *args]
     print(f"\n$ openai-compat {' '.join(args[:-1])} {args[-1]!r}", flush=True)
     if subprocess.run(command).returncode != 0:
         raise SystemExit("make demo: the command above failed")

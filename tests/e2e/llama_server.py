@@ -17,7 +17,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable
 
 LLAMA_CPP_PYTHON = "llama-cpp-python[server]==0.3.36"
 GGUF = "gguf==0.19.0"
@@ -84,15 +84,15 @@ class LlamaServer:
     http://127.0.0.1:41234/v1
     """
 
-    def __init__(self, report: Callable[[str], None] = say, extra_args: Optional[List[str]] = None) -> None:
+    def __init__(self, report: Callable[[str], None] = say, extra_args: list[str] | None = None) -> None:
         self.report = report
         self.extra_args = extra_args or []
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self.log_path = HOME / f"llama-server-{self.port}.log"
-        self.process: Optional[subprocess.Popen[bytes]] = None
+        self.process: subprocess.Popen[bytes] | None = None
 
-    def __enter__(self) -> "LlamaServer":
+    def __enter__(self) -> LlamaServer:
         python = ensure_environment(self.report)
         model = ensure_model(python)
         self.log = open(self.log_path, "wb")
