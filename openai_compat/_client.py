@@ -7,6 +7,8 @@ iterator of parsed chunks) for everything else: usage, finish reasons, every cho
 
 from __future__ import annotations
 
+import array
+import base64
 import email.utils
 import json
 import logging
@@ -32,16 +34,20 @@ from urllib.parse import urlsplit
 
 import requests
 
+from ._batch import run_batch
 from ._errors import (
     APIConnectionError,
+    APIResponseError,
     APIStatusError,
     APITimeoutError,
+    JSONOutputError,
     OpenAICompatError,
     UnhandledToolCallsError,
     request_id_of,
     status_error,
 )
-from ._streaming import ChunkStream, choice_text, is_timeout, iter_text, parse_completion
+from ._streaming import ChunkStream, choice_text, is_timeout, iter_choices, iter_text, parse_completion, parse_object
+from ._templates import render
 
 logger = logging.getLogger("openai_compat")
 
@@ -295,19 +301,20 @@ class Client:
         return _reply_text(self._call("/chat/completions", body, options))
 
     @overload
-    def complete(self, prompt: str, *, stream: Literal[False] = False, **params: Any) -> str: ...
+    def complete(self, prompt: Prompt, *, stream: Literal[False] = False, **params: Any) -> str: ...
 
     @overload
-    def complete(self, prompt: str, *, stream: Literal[True], **params: Any) -> Iterator[str]: ...
+    def complete(self, prompt: Prompt, *, stream: Literal[True], **params: Any) -> Iterator[str]: ...
 
     @overload
-    def complete(self, prompt: str, *, stream: bool, **params: Any) -> str | Iterator[str]: ...
+    def complete(self, prompt: Prompt, *, stream: bool, **params: Any) -> str | Iterator[str]: ...
 
     def complete(
         self,
-        prompt: str,
+        prompt: Prompt,
         *,
         model: str | None = None,
+        template: str | None = None,
         stream: bool = False,
         max_tokens: int | None = None,
         temperature: float | None = None,
@@ -329,12 +336,24 @@ class Client:
     ) -> str | Iterator[str]:
         """Continue ``prompt`` over ``/completions``; the same shape and options as :meth:`chat`.
 
+        ``template`` (``"chatml"``, ``"llama3"``, ``"mistral"`` or ``"plain"``) renders a message
+        list (or a string, as one user message) into a chat prompt for a completion model, and
+        adds the template's stop sequence to yours.
+
         >>> from openai_compat import Client
         >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
         >>> text = client.complete("Once upon a time", max_tokens=20)   # doctest: +SKIP
+        >>> reply = client.complete([{"role": "user", "content": "Hi"}],  # doctest: +SKIP
+        ...                         template="chatml")
         """
-        if not isinstance(prompt, str):
-            raise TypeError(f"complete(): prompt must be a str, got {type(prompt).__name__}")
+        if template is not None:
+            prompt, template_stop = render(_messages(prompt, None), template)
+            given = [stop] if isinstance(stop, str) else list(stop or [])
+            stop = given + [s for s in template_stop if s not in given]
+        elif not isinstance(prompt, str):
+            raise TypeError(
+                f"complete(): prompt must be a str, or a message list with template=, got {type(prompt).__name__}"
+            )
         body = self._body(
             model,
             {"prompt": prompt},
@@ -350,6 +369,176 @@ class Client:
             return iter_text(self._stream("/completions", body, options), chat=False)
         completion = self._call("/completions", body, options)
         return choice_text(completion["choices"][0], chat=False) or ""
+
+    # -- beyond plain text ------------------------------------------------------------------
+
+    def chat_message(
+        self,
+        prompt: Prompt,
+        *,
+        model: str | None = None,
+        system: str | None = None,
+        timeout: Timeout = NOT_GIVEN,
+        max_retries: int | None = None,
+        deadline: float | None = NOT_GIVEN,
+        **params: Any,
+    ) -> dict[str, Any]:
+        """Send a chat and return the assistant message dict: ``content``, and ``tool_calls``
+        when the model calls tools. Append it to your messages as it is for the next turn.
+
+        >>> from openai_compat import Client
+        >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
+        >>> tools = [{"type": "function", "function": {"name": "get_weather",
+        ...           "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]
+        >>> messages = [{"role": "user", "content": "Weather in Paris?"}]
+        >>> reply = client.chat_message(messages, tools=tools)              # doctest: +SKIP
+        >>> messages.append(reply)                                          # doctest: +SKIP
+        >>> for call in reply.get("tool_calls") or []:                      # doctest: +SKIP
+        ...     messages.append({"role": "tool", "tool_call_id": call["id"], "content": "18 C, sunny"})
+        >>> client.chat(messages, tools=tools)                              # doctest: +SKIP
+        'It is 18 C and sunny in Paris.'
+        """
+        body = self._body(model, {"messages": _messages(prompt, system)}, *_split(params))
+        completion = self._call("/chat/completions", body, _Options(timeout, max_retries, deadline))
+        choice = completion["choices"][0]
+        message = choice.get("message") if isinstance(choice, dict) else None
+        if not isinstance(message, dict):
+            raise APIResponseError("the response's first choice has no message", body=completion)
+        return message
+
+    def chat_json(
+        self,
+        prompt: Prompt,
+        *,
+        response_format: dict[str, Any] | None = NOT_GIVEN,
+        **params: Any,
+    ) -> Any:
+        """Send a chat asking for JSON and return the parsed value.
+
+        ``response_format`` defaults to ``{"type": "json_object"}`` (pass a JSON schema format,
+        or ``None`` to send none to a server that rejects it). A fenced ````json`` block is
+        accepted. Output that is not JSON raises :class:`JSONOutputError`, whose ``text`` is
+        the model's raw answer.
+
+        >>> from openai_compat import Client
+        >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
+        >>> client.chat_json("Give three primes as {\"primes\": [...]}")     # doctest: +SKIP
+        {'primes': [2, 3, 5]}
+        """
+        if response_format is NOT_GIVEN:
+            response_format = {"type": "json_object"}
+        text = self.chat(prompt, response_format=response_format, **params)
+        return parse_json_output(text)
+
+    @overload
+    def chat_choices(self, prompt: Prompt, *, n: int, stream: Literal[False] = False, **params: Any) -> list[str]: ...
+
+    @overload
+    def chat_choices(
+        self, prompt: Prompt, *, n: int, stream: Literal[True], **params: Any
+    ) -> Iterator[tuple[int, str]]: ...
+
+    def chat_choices(
+        self, prompt: Prompt, *, n: int, stream: bool = False, **params: Any
+    ) -> list[str] | Iterator[tuple[int, str]]:
+        """Ask for ``n`` answers: a list of their texts by choice index, or, with ``stream=True``,
+        a generator of ``(index, piece)`` as the pieces of every choice arrive.
+
+        A server that ignores ``n`` (llama.cpp does) sends fewer: the list holds what came.
+
+        >>> from openai_compat import Client
+        >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
+        >>> names = client.chat_choices("Name a cat", n=3, temperature=1.0)   # doctest: +SKIP
+        >>> for index, piece in client.chat_choices("Name a cat", n=3, stream=True):  # doctest: +SKIP
+        ...     print(index, piece)
+        """
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"n must be a whole number >= 1, got {n!r}")
+        options = _Options(params.pop("timeout", NOT_GIVEN), params.pop("max_retries", None),
+                           params.pop("deadline", NOT_GIVEN))
+        body = self._body(params.pop("model", None),
+                          {"messages": _messages(prompt, params.pop("system", None)), "n": n}, *_split(params))
+        if stream:
+            return iter_choices(self._stream("/chat/completions", body, options))
+        completion = self._call("/chat/completions", body, options)
+        choices = sorted((c for c in completion["choices"] if isinstance(c, dict)), key=lambda c: c.get("index", 0))
+        return [_reply_text({"choices": [choice]}) for choice in choices]
+
+    #: How many inputs :meth:`embed` sends per request; larger lists are split.
+    embed_batch_size: int = 128
+
+    @overload
+    def embed(self, texts: str, *, model: str | None = None, **params: Any) -> list[float]: ...
+
+    @overload
+    def embed(self, texts: Sequence[str], *, model: str | None = None, **params: Any) -> list[list[float]]: ...
+
+    def embed(
+        self,
+        texts: str | Sequence[str],
+        *,
+        model: str | None = None,
+        batch_size: int | None = None,
+        timeout: Timeout = NOT_GIVEN,
+        max_retries: int | None = None,
+        deadline: float | None = NOT_GIVEN,
+        **extra: Any,
+    ) -> list[float] | list[list[float]]:
+        """Embed one text (one vector back) or a list of texts (vectors in input order).
+
+        Lists longer than ``batch_size`` (default :attr:`embed_batch_size`) go in several
+        requests. Extra keywords (``dimensions``, ``encoding_format``, ...) go into each body.
+
+        >>> from openai_compat import Client
+        >>> client = Client("http://127.0.0.1:8080/v1", model="nomic-embed-text")
+        >>> vector = client.embed("hello")                                  # doctest: +SKIP
+        >>> vectors = client.embed(["hello", "world"])                      # doctest: +SKIP
+        """
+        single = isinstance(texts, str)
+        items = [texts] if single else list(texts)
+        for i, item in enumerate(items):
+            if not isinstance(item, str):
+                raise TypeError(f"embed(): input {i} must be a str, got {type(item).__name__}")
+        size = batch_size if batch_size is not None else self.embed_batch_size
+        if not isinstance(size, int) or size < 1:
+            raise ValueError(f"batch_size must be a whole number >= 1, got {size!r}")
+        options = _Options(timeout, max_retries, deadline)
+        vectors: list[list[float]] = []
+        for start in range(0, len(items), size):
+            part = items[start : start + size]
+            body = self._body(model, {"input": part}, {}, extra)
+            sent = self._send("/embeddings", body, options, stream=False)
+            vectors += _vectors(parse_object(sent.raw, sent.request_id), len(part), sent.request_id)
+            self._emit("response", "/embeddings", sent.attempt, 200, sent.elapsed, sent.request_id)
+        return vectors[0] if single else vectors
+
+    def batch(
+        self,
+        prompts: Sequence[Prompt],
+        *,
+        complete: bool = False,
+        max_workers: int = 8,
+        return_exceptions: bool = True,
+        progress: bool = False,
+        **params: Any,
+    ) -> list[Any]:
+        """Run :meth:`chat` (or :meth:`complete`) on every prompt, ``max_workers`` at a time.
+
+        Results come in input order. A prompt that fails leaves its exception in its place
+        (``return_exceptions=False`` raises the first failure instead, after stopping the
+        rest). Each call retries and honours rate limits as usual. ``progress=True`` shows a
+        progress bar (tqdm's when it is installed).
+
+        >>> from openai_compat import Client
+        >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
+        >>> answers = client.batch([f"Translate {w!r} to French" for w in ["cat", "dog"]],  # doctest: +SKIP
+        ...                        max_tokens=10, progress=True)
+        """
+        if params.get("stream"):
+            raise ValueError("batch() returns whole answers: stream=True is not supported")
+        call = self.complete if complete else self.chat
+        return run_batch(lambda prompt: call(prompt, **params), list(prompts), max_workers=max_workers,
+                         return_exceptions=return_exceptions, progress=progress)
 
     # -- the lower layer -------------------------------------------------------------------
 
@@ -663,6 +852,46 @@ def _check_messages(messages: Any) -> None:
             raise TypeError(f"message {i} must be a dict, got {type(message).__name__}")
         if not isinstance(message.get("role"), str) or not message["role"]:
             raise ValueError(f"message {i} has no role: {message!r:.200}")
+
+
+_CHAT_PARAMETERS = frozenset({
+    "max_tokens", "temperature", "top_p", "stop", "n", "seed", "presence_penalty", "frequency_penalty",
+    "logit_bias", "response_format", "user", "tools", "tool_choice",
+})
+
+
+def _split(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The OpenAI parameters in ``params`` (None: leave out) and the rest (sent unchanged)."""
+    named = {k: v for k, v in params.items() if k in _CHAT_PARAMETERS}
+    return named, {k: v for k, v in params.items() if k not in _CHAT_PARAMETERS}
+
+
+def parse_json_output(text: str) -> Any:
+    """The JSON value in a model's answer, allowing a fenced code block around it."""
+    candidate = text.strip()
+    if candidate.startswith("```"):
+        candidate = candidate.split("\n", 1)[-1] if "\n" in candidate else candidate[3:]
+        candidate = candidate.rsplit("```", 1)[0].strip()
+    try:
+        return json.loads(candidate)
+    except ValueError as exc:
+        raise JSONOutputError(f"the model's answer is not JSON ({exc}): {text[:200]!r}", text=text) from None
+
+
+def _vectors(body: dict[str, Any], expected: int, request_id: str | None) -> list[list[float]]:
+    data = body.get("data")
+    if not isinstance(data, list) or len(data) != expected:
+        got = len(data) if isinstance(data, list) else "no"
+        raise APIResponseError(f"asked for {expected} embeddings, got {got}", body=body, request_id=request_id)
+    vectors = []
+    for item in sorted(data, key=lambda d: d.get("index", 0) if isinstance(d, dict) else 0):
+        vector = item.get("embedding") if isinstance(item, dict) else None
+        if isinstance(vector, str):  # encoding_format="base64": little-endian float32
+            vector = array.array("f", base64.b64decode(vector)).tolist()
+        if not isinstance(vector, list):
+            raise APIResponseError("an embedding is missing from the response", body=body, request_id=request_id)
+        vectors.append(vector)
+    return vectors
 
 
 def _reply_text(completion: dict[str, Any]) -> str:

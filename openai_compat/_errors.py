@@ -15,7 +15,8 @@
     │   ├── RateLimitError            429
     │   └── InternalServerError       >= 500
     ├── APIResponseError          a 2xx the SDK cannot use: not JSON, no choices, an error object
-    └── UnhandledToolCallsError   chat() got tool calls, which a str cannot hold
+    ├── UnhandledToolCallsError   chat() got tool calls, which a str cannot hold
+    └── JSONOutputError           chat_json() got an answer that is not JSON
 
 Every exception holds plain data only (never the live response or the request headers), so it
 pickles and never carries the API key.
@@ -199,6 +200,19 @@ class UnhandledToolCallsError(OpenAICompatError):
             f"the model answered with tool calls ({names}) instead of text: use chat_message() to handle them",
             message=message,
         )
+
+
+class JSONOutputError(OpenAICompatError):
+    """``chat_json()`` got an answer that is not JSON; ``text`` holds the answer as it came.
+
+    >>> from openai_compat import JSONOutputError
+    >>> JSONOutputError("not JSON", text="Sure! Here it is").text
+    'Sure! Here it is'
+    """
+
+    def __init__(self, message: str, *, text: str = "") -> None:
+        super().__init__(message)
+        self.text = text
 
 
 _STATUS_ERRORS: Mapping[int, type[APIStatusError]] = {

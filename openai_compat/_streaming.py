@@ -283,8 +283,8 @@ class ChunkStream:
         return dict(body, choices=choices)
 
 
-def parse_completion(raw: bytes, request_id: str | None) -> Chunk:
-    """The JSON object in a 2xx body, checked to carry choices and no error."""
+def parse_object(raw: bytes, request_id: str | None) -> Chunk:
+    """The JSON object in a 2xx body, checked to carry no error object."""
     try:
         body = json.loads(raw)
     except ValueError as exc:
@@ -297,8 +297,14 @@ def parse_completion(raw: bytes, request_id: str | None) -> Chunk:
     if not isinstance(body, dict):
         raise APIResponseError("the response is JSON but not an object", body=body, request_id=request_id)
     message, code = error_fields(body)
-    if message is not None and not body.get("choices"):
+    if message is not None and not body.get("choices") and not body.get("data"):
         raise APIResponseError(shorten(message), body=body, request_id=request_id, code=code)
+    return body
+
+
+def parse_completion(raw: bytes, request_id: str | None) -> Chunk:
+    """The JSON object in a 2xx body, checked to carry choices and no error."""
+    body = parse_object(raw, request_id)
     if not isinstance(body.get("choices"), list) or not body["choices"]:
         raise APIResponseError("the response has no choices", body=body, request_id=request_id)
     return body
@@ -359,6 +365,19 @@ def iter_text(chunks: ChunkStream, *, chat: bool) -> Iterator[str]:
     if tool_chunks:
         message = merge_chunks(tool_chunks)["choices"][0]["message"]
         raise UnhandledToolCallsError.from_message(message)
+
+
+def iter_choices(chunks: ChunkStream) -> Iterator[tuple[int, str]]:
+    """``(choice index, piece)`` for the text of every choice of a chat stream, as it arrives."""
+    try:
+        for chunk in chunks:
+            for choice in chunk.get("choices") or ():
+                if isinstance(choice, dict):
+                    piece = choice_text(choice, chat=True)
+                    if piece:
+                        yield choice.get("index", 0), piece
+    finally:
+        chunks.close()
 
 
 def merge_chunks(chunks: Iterable[Chunk]) -> Chunk:

@@ -1,0 +1,234 @@
+"""Tool calls, JSON output, embeddings, several choices, batches and chat templates."""
+
+from __future__ import annotations
+
+import base64
+import json
+import struct
+import threading
+
+import pytest
+
+from openai_compat import (
+    APIResponseError,
+    BadRequestError,
+    Client,
+    JSONOutputError,
+    UnhandledToolCallsError,
+)
+from openai_compat._templates import TEMPLATES, render
+
+from .server import LoopbackServer, Request, Wire, chunk, completion, event
+
+TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {
+    "type": "object", "properties": {"city": {"type": "string"}}}}}]
+CALL = {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": '{"city": "Paris"}'}}
+
+
+def _weather_server(req: Request, wire: Wire) -> None:
+    messages = req.json["messages"]
+    if messages[-1]["role"] == "tool":
+        wire.json(completion(f"It is {messages[-1]['content']} in Paris."))
+    else:
+        answer = completion("")
+        answer["choices"][0]["message"] = {"role": "assistant", "content": None, "tool_calls": [CALL]}
+        answer["choices"][0]["finish_reason"] = "tool_calls"
+        wire.json(answer)
+
+
+def test_chat_does_not_drop_tool_calls(client: Client, server: LoopbackServer) -> None:
+    server.handler = _weather_server
+    with pytest.raises(UnhandledToolCallsError, match=r"tool calls \(get_weather\).*chat_message") as info:
+        client.chat("Weather in Paris?", tools=TOOLS)
+    assert info.value.tool_calls == [CALL]
+    assert info.value.assistant_message["tool_calls"] == [CALL]
+
+
+def test_a_full_tool_round_trip(client: Client, server: LoopbackServer) -> None:
+    server.handler = _weather_server
+    messages: list = [{"role": "user", "content": "Weather in Paris?"}]
+    reply = client.chat_message(messages, tools=TOOLS, tool_choice="auto")
+    assert reply["tool_calls"] == [CALL]
+    messages.append(reply)
+    for call in reply["tool_calls"]:
+        assert json.loads(call["function"]["arguments"]) == {"city": "Paris"}
+        messages.append({"role": "tool", "tool_call_id": call["id"], "content": "18 C"})
+    assert client.chat(messages, tools=TOOLS) == "It is 18 C in Paris."
+    first, second = (r.json for r in server.requests)
+    assert first["tools"] == TOOLS and first["tool_choice"] == "auto"
+    assert second["messages"][1] == {"role": "assistant", "content": None, "tool_calls": [CALL]}
+    assert second["messages"][2] == {"role": "tool", "tool_call_id": "call_1", "content": "18 C"}
+
+
+@pytest.mark.parametrize("answer, value", [
+    ('{"primes": [2, 3, 5]}', {"primes": [2, 3, 5]}),
+    ('```json\n{"a": 1}\n```', {"a": 1}),
+    ("  [1, 2]\n", [1, 2]),
+])
+def test_chat_json_returns_the_parsed_value(client: Client, server: LoopbackServer, answer: str, value) -> None:
+    server.handler = lambda req, wire: wire.json(completion(answer))
+    assert client.chat_json("primes?", max_tokens=20) == value
+    assert server.requests[0].json["response_format"] == {"type": "json_object"}
+    assert server.requests[0].json["max_tokens"] == 20
+
+
+def test_chat_json_passes_a_schema_through_or_sends_none(client: Client, server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.json(completion("{}"))
+    schema = {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": "object"}}}
+    client.chat_json("x", response_format=schema)
+    client.chat_json("x", response_format=None)
+    assert server.requests[0].json["response_format"] == schema
+    assert "response_format" not in server.requests[1].json
+
+
+def test_chat_json_raises_with_the_raw_text_when_the_answer_is_not_json(client: Client, server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.json(completion("Sure! Here are some primes: 2, 3, 5"))
+    with pytest.raises(JSONOutputError, match="not JSON") as info:
+        client.chat_json("primes?")
+    assert info.value.text == "Sure! Here are some primes: 2, 3, 5"
+
+
+def _embedding_server(req: Request, wire: Wire) -> None:
+    inputs = req.json["input"]
+    data = [{"object": "embedding", "index": i, "embedding": [float(len(text)), float(i)]}
+            for i, text in enumerate(inputs)]
+    wire.json({"object": "list", "data": list(reversed(data)), "model": req.json["model"]})
+
+
+def test_embed_one_text_gives_one_vector(client: Client, server: LoopbackServer) -> None:
+    server.handler = _embedding_server
+    assert client.embed("hello", model="emb") == [5.0, 0.0]
+    assert server.requests[0].path == "/v1/embeddings"
+    assert server.requests[0].json == {"model": "emb", "input": ["hello"]}
+
+
+def test_embed_a_list_keeps_input_order_and_splits_large_inputs(client: Client, server: LoopbackServer) -> None:
+    server.handler = _embedding_server
+    texts = ["a", "bb", "ccc", "dddd", "eeeee"]
+    vectors = client.embed(texts, batch_size=2, dimensions=2)
+    assert [v[0] for v in vectors] == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert [r.json["input"] for r in server.requests] == [["a", "bb"], ["ccc", "dddd"], ["eeeee"]]
+    assert all(r.json["dimensions"] == 2 for r in server.requests)
+    assert client.embed([]) == []
+    assert len(server.requests) == 3
+
+
+def test_embed_decodes_base64_vectors(client: Client, server: LoopbackServer) -> None:
+    packed = base64.b64encode(struct.pack("<3f", 0.5, -1.0, 2.0)).decode()
+    server.handler = lambda req, wire: wire.json({"data": [{"index": 0, "embedding": packed}]})
+    assert client.embed("x", encoding_format="base64") == [0.5, -1.0, 2.0]
+
+
+def test_embed_refuses_bad_input_and_short_answers(client: Client, server: LoopbackServer) -> None:
+    with pytest.raises(TypeError, match="input 1 must be a str"):
+        client.embed(["a", 2])  # type: ignore[list-item]
+    assert server.requests == []
+    server.handler = lambda req, wire: wire.json({"data": [{"index": 0, "embedding": [1.0]}]})
+    with pytest.raises(APIResponseError, match="asked for 2 embeddings, got 1"):
+        client.embed(["a", "b"])
+
+
+def test_several_choices_blocking_and_streamed(client: Client, server: LoopbackServer) -> None:
+    answer = completion("zero")
+    answer["choices"] = [{"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": "stop"}
+                         for i, t in [(1, "one"), (0, "zero"), (2, "two")]]
+    server.handler = lambda req, wire: wire.json(answer)
+    assert client.chat_choices("name a cat", n=3, temperature=1.0) == ["zero", "one", "two"]
+    assert server.requests[0].json["n"] == 3 and server.requests[0].json["temperature"] == 1.0
+    server.handler = lambda req, wire: wire.sse([
+        event(chunk("a", index=0)), event(chunk("b", index=1)), event(chunk("c", index=0)),
+        event(chunk(None, index=0, finish_reason="stop")), event(chunk(None, index=1, finish_reason="stop")),
+        "data: [DONE]\n\n"])
+    assert list(client.chat_choices("name a cat", n=2, stream=True)) == [(0, "a"), (1, "b"), (0, "c")]
+    with pytest.raises(ValueError, match="n must be"):
+        client.chat_choices("x", n=0)
+
+
+def test_batch_keeps_input_order_and_returns_errors_in_place(server: LoopbackServer) -> None:
+    lock = threading.Lock()
+    active = {"now": 0, "most": 0}
+
+    def handler(req: Request, wire: Wire) -> None:
+        prompt = req.json["messages"][0]["content"]
+        with lock:
+            active["now"] += 1
+            active["most"] = max(active["most"], active["now"])
+        try:
+            if "bad" in prompt:
+                wire.json({"error": {"message": f"rejected {prompt}"}}, status=400)
+            else:
+                wire.json(completion(prompt.upper()))
+        finally:
+            with lock:
+                active["now"] -= 1
+    server.handler = handler
+    client = Client(server.url, model="m")
+    prompts = [f"prompt {i}" if i % 7 else f"bad {i}" for i in range(30)]
+    results = client.batch(prompts, max_workers=4, max_tokens=5)
+    for prompt, result in zip(prompts, results):
+        if "bad" in prompt:
+            assert isinstance(result, BadRequestError) and prompt in result.message
+        else:
+            assert result == prompt.upper()
+    assert active["most"] <= 4
+    assert all(r.json["max_tokens"] == 5 for r in server.requests)
+    with pytest.raises(BadRequestError):
+        client.batch(prompts, max_workers=2, return_exceptions=False)
+
+
+def test_batch_honours_rate_limits_and_can_show_progress(
+    server: LoopbackServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seen: set = set()
+
+    def handler(req: Request, wire: Wire) -> None:
+        prompt = req.json["prompt"]
+        if prompt not in seen:
+            seen.add(prompt)
+            wire.json({"error": "slow down"}, status=429, headers={"retry-after-ms": "10"})
+        else:
+            wire.json(completion(f"done {prompt}", chat=False))
+    server.handler = handler
+    results = Client(server.url, model="m").batch([str(i) for i in range(10)], complete=True, progress=True)
+    assert results == [f"done {i}" for i in range(10)]
+    assert len(server.requests) == 20
+    assert "10/10" in capsys.readouterr().err
+
+
+MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello!"}, {"role": "user", "content": "Bye"}]
+RENDERED = {
+    "chatml": ("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
+               "<|im_start|>assistant\nHello!<|im_end|>\n<|im_start|>user\nBye<|im_end|>\n<|im_start|>assistant\n"),
+    "llama3": ("<|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>"
+               "<|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
+               "<|start_header_id|>assistant<|end_header_id|>\n\nHello!<|eot_id|>"
+               "<|start_header_id|>user<|end_header_id|>\n\nBye<|eot_id|>"
+               "<|start_header_id|>assistant<|end_header_id|>\n\n"),
+    "mistral": "[INST] Be brief.\n\nHi [/INST] Hello!</s>[INST] Bye [/INST]",
+    "plain": "system: Be brief.\nuser: Hi\nassistant: Hello!\nuser: Bye\nassistant:",
+}
+
+
+@pytest.mark.parametrize("name", sorted(TEMPLATES))
+def test_each_template_renders_the_conversation(name: str) -> None:
+    prompt, stop = render(MESSAGES, name)
+    assert prompt == RENDERED[name]
+    assert stop == TEMPLATES[name][1]
+
+
+def test_complete_renders_a_message_list_and_adds_the_template_stop(client: Client, server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.json(completion("Goodbye!", chat=False))
+    assert client.complete(MESSAGES, template="chatml", stop="\n\n") == "Goodbye!"
+    assert server.requests[0].json["prompt"] == RENDERED["chatml"]
+    assert server.requests[0].json["stop"] == ["\n\n", "<|im_end|>"]
+    client.complete("Hi", template="plain")
+    assert server.requests[1].json == {"model": "test-model", "prompt": "user: Hi\nassistant:", "stop": ["\nuser:"]}
+
+
+def test_a_message_list_needs_a_template_and_a_known_one(client: Client, server: LoopbackServer) -> None:
+    with pytest.raises(TypeError, match="with template="):
+        client.complete(MESSAGES)
+    with pytest.raises(ValueError, match="unknown template 'vicuna'"):
+        client.complete(MESSAGES, template="vicuna")
+    assert server.requests == []
