@@ -1,10 +1,10 @@
 """openai-compat: a small synchronous client for every server that speaks the OpenAI HTTP API.
 
->>> from openai_compat import Client
->>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
->>> text = client.chat("Write a haiku about the sea")                 # doctest: +SKIP
->>> for piece in client.chat("Write a haiku", stream=True):           # doctest: +SKIP
-...     print(piece, end="", flush=True)
+    >>> from openai_compat import Client
+    >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
+    >>> text = client.chat("Write a haiku about the sea")                 # doctest: +SKIP
+    >>> for piece in client.chat("Write a haiku", stream=True):           # doctest: +SKIP
+    ...     print(piece, end="", flush=True)
 """
 
 import logging

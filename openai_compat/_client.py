@@ -95,9 +95,9 @@ class RequestEvent:
     (a stream was read to its end). ``attempt`` counts from 1; ``elapsed`` is seconds since the
     attempt (or, for ``stream_end``, the call) began; ``usage`` is the token usage when known.
 
-    >>> from openai_compat import Client, RequestEvent
-    >>> seen = []
-    >>> client = Client("http://127.0.0.1:8080/v1", event_hook=seen.append)
+        >>> from openai_compat import Client, RequestEvent
+        >>> seen = []
+        >>> client = Client("http://127.0.0.1:8080/v1", event_hook=seen.append)
     """
 
     kind: str
@@ -119,17 +119,17 @@ class Client:
     for calls that name none. ``timeout`` is seconds or ``(connect, read)``; ``deadline``
     bounds a whole call, stream included; ``max_retries`` counts retries after the first try.
     ``session`` is your own ``requests.Session`` (proxies, CA bundle, adapters): it is used as
-    is and left open by :meth:`close`. ``event_hook`` is called with a :class:`RequestEvent` at
+    is and left open by ``close()``. ``event_hook`` is called with a ``RequestEvent`` at
     each step, for metering.
 
     One client may be shared by many threads as long as nobody changes its session meanwhile.
 
-    >>> from openai_compat import Client
-    >>> client = Client("http://127.0.0.1:8080/v1/", model="tiny")
-    >>> client.base_url
-    'http://127.0.0.1:8080/v1'
-    >>> client
-    Client(base_url='http://127.0.0.1:8080/v1', model='tiny')
+        >>> from openai_compat import Client
+        >>> client = Client("http://127.0.0.1:8080/v1/", model="tiny")
+        >>> client.base_url
+        'http://127.0.0.1:8080/v1'
+        >>> client
+        Client(base_url='http://127.0.0.1:8080/v1', model='tiny')
     """
 
     #: Presets set these: the base URL used when none is given, and the variable holding the key.
@@ -275,14 +275,14 @@ class Client:
         returns; the generator then yields each non-empty piece as it arrives and closes the
         connection when it ends, is closed or is dropped.
 
-        If the model answers with tool calls, :class:`UnhandledToolCallsError` carries them:
-        use :meth:`chat_message` to handle tools.
+        If the model answers with tool calls, ``UnhandledToolCallsError`` carries them:
+        use ``chat_message()`` to handle tools.
 
-        >>> from openai_compat import Client
-        >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
-        >>> text = client.chat("Write a haiku", max_tokens=30)          # doctest: +SKIP
-        >>> for piece in client.chat("Write a haiku", stream=True):     # doctest: +SKIP
-        ...     print(piece, end="", flush=True)
+            >>> from openai_compat import Client
+            >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
+            >>> text = client.chat("Write a haiku", max_tokens=30)          # doctest: +SKIP
+            >>> for piece in client.chat("Write a haiku", stream=True):     # doctest: +SKIP
+            ...     print(piece, end="", flush=True)
         """
         body = self._body(
             model,
@@ -334,17 +334,17 @@ class Client:
         deadline: float | None = NOT_GIVEN,
         **extra: Any,
     ) -> str | Iterator[str]:
-        """Continue ``prompt`` over ``/completions``; the same shape and options as :meth:`chat`.
+        """Continue ``prompt`` over ``/completions``; the same shape and options as ``chat()``.
 
         ``template`` (``"chatml"``, ``"llama3"``, ``"mistral"`` or ``"plain"``) renders a message
         list (or a string, as one user message) into a chat prompt for a completion model, and
         adds the template's stop sequence to yours.
 
-        >>> from openai_compat import Client
-        >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
-        >>> text = client.complete("Once upon a time", max_tokens=20)   # doctest: +SKIP
-        >>> reply = client.complete([{"role": "user", "content": "Hi"}],  # doctest: +SKIP
-        ...                         template="chatml")
+            >>> from openai_compat import Client
+            >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
+            >>> text = client.complete("Once upon a time", max_tokens=20)   # doctest: +SKIP
+            >>> reply = client.complete([{"role": "user", "content": "Hi"}],  # doctest: +SKIP
+            ...                         template="chatml")
         """
         if template is not None:
             prompt, template_stop = render(_messages(prompt, None), template)
@@ -386,17 +386,17 @@ class Client:
         """Send a chat and return the assistant message dict: ``content``, and ``tool_calls``
         when the model calls tools. Append it to your messages as it is for the next turn.
 
-        >>> from openai_compat import Client
-        >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
-        >>> tools = [{"type": "function", "function": {"name": "get_weather",
-        ...           "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]
-        >>> messages = [{"role": "user", "content": "Weather in Paris?"}]
-        >>> reply = client.chat_message(messages, tools=tools)              # doctest: +SKIP
-        >>> messages.append(reply)                                          # doctest: +SKIP
-        >>> for call in reply.get("tool_calls") or []:                      # doctest: +SKIP
-        ...     messages.append({"role": "tool", "tool_call_id": call["id"], "content": "18 C, sunny"})
-        >>> client.chat(messages, tools=tools)                              # doctest: +SKIP
-        'It is 18 C and sunny in Paris.'
+            >>> from openai_compat import Client
+            >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
+            >>> tools = [{"type": "function", "function": {"name": "get_weather",
+            ...           "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]
+            >>> messages = [{"role": "user", "content": "Weather in Paris?"}]
+            >>> reply = client.chat_message(messages, tools=tools)              # doctest: +SKIP
+            >>> messages.append(reply)                                          # doctest: +SKIP
+            >>> for call in reply.get("tool_calls") or []:                      # doctest: +SKIP
+            ...     messages.append({"role": "tool", "tool_call_id": call["id"], "content": "18 C, sunny"})
+            >>> client.chat(messages, tools=tools)                              # doctest: +SKIP
+            'It is 18 C and sunny in Paris.'
         """
         body = self._body(model, {"messages": _messages(prompt, system)}, *_split(params))
         completion = self._call("/chat/completions", body, _Options(timeout, max_retries, deadline))
@@ -417,13 +417,13 @@ class Client:
 
         ``response_format`` defaults to ``{"type": "json_object"}`` (pass a JSON schema format,
         or ``None`` to send none to a server that rejects it). A fenced ````json`` block is
-        accepted. Output that is not JSON raises :class:`JSONOutputError`, whose ``text`` is
+        accepted. Output that is not JSON raises ``JSONOutputError``, whose ``text`` is
         the model's raw answer.
 
-        >>> from openai_compat import Client
-        >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
-        >>> client.chat_json("Give three primes as {\"primes\": [...]}")     # doctest: +SKIP
-        {'primes': [2, 3, 5]}
+            >>> from openai_compat import Client
+            >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
+            >>> client.chat_json("Give three primes as {\"primes\": [...]}")     # doctest: +SKIP
+            {'primes': [2, 3, 5]}
         """
         if response_format is NOT_GIVEN:
             response_format = {"type": "json_object"}
@@ -446,11 +446,11 @@ class Client:
 
         A server that ignores ``n`` (llama.cpp does) sends fewer: the list holds what came.
 
-        >>> from openai_compat import Client
-        >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
-        >>> names = client.chat_choices("Name a cat", n=3, temperature=1.0)   # doctest: +SKIP
-        >>> for index, piece in client.chat_choices("Name a cat", n=3, stream=True):  # doctest: +SKIP
-        ...     print(index, piece)
+            >>> from openai_compat import Client
+            >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
+            >>> names = client.chat_choices("Name a cat", n=3, temperature=1.0)   # doctest: +SKIP
+            >>> for index, piece in client.chat_choices("Name a cat", n=3, stream=True):  # doctest: +SKIP
+            ...     print(index, piece)
         """
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be a whole number >= 1, got {n!r}")
@@ -464,7 +464,7 @@ class Client:
         choices = sorted((c for c in completion["choices"] if isinstance(c, dict)), key=lambda c: c.get("index", 0))
         return [_reply_text({"choices": [choice]}) for choice in choices]
 
-    #: How many inputs :meth:`embed` sends per request; larger lists are split.
+    #: How many inputs ``embed()`` sends per request; larger lists are split.
     embed_batch_size: int = 128
 
     @overload
@@ -486,13 +486,13 @@ class Client:
     ) -> list[float] | list[list[float]]:
         """Embed one text (one vector back) or a list of texts (vectors in input order).
 
-        Lists longer than ``batch_size`` (default :attr:`embed_batch_size`) go in several
+        Lists longer than ``batch_size`` (default ``embed_batch_size``) go in several
         requests. Extra keywords (``dimensions``, ``encoding_format``, ...) go into each body.
 
-        >>> from openai_compat import Client
-        >>> client = Client("http://127.0.0.1:8080/v1", model="nomic-embed-text")
-        >>> vector = client.embed("hello")                                  # doctest: +SKIP
-        >>> vectors = client.embed(["hello", "world"])                      # doctest: +SKIP
+            >>> from openai_compat import Client
+            >>> client = Client("http://127.0.0.1:8080/v1", model="nomic-embed-text")
+            >>> vector = client.embed("hello")                                  # doctest: +SKIP
+            >>> vectors = client.embed(["hello", "world"])                      # doctest: +SKIP
         """
         single = isinstance(texts, str)
         items = [texts] if single else list(texts)
@@ -522,17 +522,17 @@ class Client:
         progress: bool = False,
         **params: Any,
     ) -> list[Any]:
-        """Run :meth:`chat` (or :meth:`complete`) on every prompt, ``max_workers`` at a time.
+        """Run ``chat()`` (or ``complete()``) on every prompt, ``max_workers`` at a time.
 
         Results come in input order. A prompt that fails leaves its exception in its place
         (``return_exceptions=False`` raises the first failure instead, after stopping the
         rest). Each call retries and honours rate limits as usual. ``progress=True`` shows a
         progress bar (tqdm's when it is installed).
 
-        >>> from openai_compat import Client
-        >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
-        >>> answers = client.batch([f"Translate {w!r} to French" for w in ["cat", "dog"]],  # doctest: +SKIP
-        ...                        max_tokens=10, progress=True)
+            >>> from openai_compat import Client
+            >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
+            >>> answers = client.batch([f"Translate {w!r} to French" for w in ["cat", "dog"]],  # doctest: +SKIP
+            ...                        max_tokens=10, progress=True)
         """
         if params.get("stream"):
             raise ValueError("batch() returns whole answers: stream=True is not supported")
@@ -573,14 +573,14 @@ class Client:
 
         ``body`` is the request in wire names, sent as given (``model`` defaults to the
         client's). With ``stream=True`` the result iterates over parsed chunk dicts; pass the
-        ones you kept to :func:`merge_chunks` for the complete response.
+        ones you kept to ``merge_chunks()`` for the complete response.
 
-        >>> from openai_compat import Client
-        >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
-        >>> done = client.create_chat_completion(                               # doctest: +SKIP
-        ...     messages=[{"role": "user", "content": "Hi"}], max_tokens=5)
-        >>> done["usage"]["completion_tokens"]                                # doctest: +SKIP
-        5
+            >>> from openai_compat import Client
+            >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
+            >>> done = client.create_chat_completion(                               # doctest: +SKIP
+            ...     messages=[{"role": "user", "content": "Hi"}], max_tokens=5)
+            >>> done["usage"]["completion_tokens"]                                # doctest: +SKIP
+            5
         """
         if "messages" not in body:
             raise TypeError("create_chat_completion() needs messages=[...]")
@@ -614,13 +614,15 @@ class Client:
         deadline: float | None = NOT_GIVEN,
         **body: Any,
     ) -> dict[str, Any] | ChunkStream:
-        """POST ``body`` to ``/completions``; see :meth:`create_chat_completion`.
+        """POST ``body`` to ``/completions`` and return the parsed JSON, or the chunks.
 
-        >>> from openai_compat import Client
-        >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
-        >>> done = client.create_completion(prompt="Once", max_tokens=5)      # doctest: +SKIP
-        >>> done["choices"][0]["finish_reason"]                               # doctest: +SKIP
-        'length'
+        It works like ``create_chat_completion()``, with ``prompt=`` in place of ``messages=``.
+
+            >>> from openai_compat import Client
+            >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
+            >>> done = client.create_completion(prompt="Once", max_tokens=5)      # doctest: +SKIP
+            >>> done["choices"][0]["finish_reason"]                               # doctest: +SKIP
+            'length'
         """
         if "prompt" not in body:
             raise TypeError("create_completion() needs prompt=...")

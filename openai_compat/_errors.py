@@ -39,12 +39,12 @@ REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-amzn-requestid", "cf-ray"
 class OpenAICompatError(Exception):
     """The root of every error this SDK raises.
 
-    >>> from openai_compat import Client, OpenAICompatError
-    >>> try:
-    ...     Client("http://127.0.0.1:9/v1", max_retries=0).chat("hi", model="m")
-    ... except OpenAICompatError as exc:
-    ...     print(type(exc).__name__)
-    APIConnectionError
+        >>> from openai_compat import Client, OpenAICompatError
+        >>> try:
+        ...     Client("http://127.0.0.1:9/v1", max_retries=0).chat("hi", model="m")
+        ... except OpenAICompatError as exc:
+        ...     print(type(exc).__name__)
+        APIConnectionError
     """
 
     def __init__(self, message: str) -> None:
@@ -75,10 +75,10 @@ class APIStatusError(OpenAICompatError):
     JSON, or an excerpt of the text), ``request_id``, ``code`` (the error code in the body, if
     any) and ``retry_after`` (seconds the server asked to wait, if it said).
 
-    >>> from openai_compat import APIStatusError
-    >>> exc = APIStatusError("Invalid API key", status_code=401, request_id="req_1")
-    >>> str(exc)
-    'HTTP 401: Invalid API key (request id req_1)'
+        >>> from openai_compat import APIStatusError
+        >>> exc = APIStatusError("Invalid API key", status_code=401, request_id="req_1")
+        >>> str(exc)
+        'HTTP 401: Invalid API key (request id req_1)'
     """
 
     def __init__(
@@ -144,9 +144,9 @@ class APIResponseError(OpenAICompatError):
 
     ``body`` holds an excerpt of what came, ``request_id`` and ``code`` what the server said.
 
-    >>> from openai_compat import APIResponseError
-    >>> str(APIResponseError("the response has no choices", request_id="abc"))
-    'the response has no choices (request id abc)'
+        >>> from openai_compat import APIResponseError
+        >>> str(APIResponseError("the response has no choices", request_id="abc"))
+        'the response has no choices (request id abc)'
     """
 
     def __init__(
@@ -175,12 +175,12 @@ class UnhandledToolCallsError(OpenAICompatError):
     to your message list), ``tool_calls`` its calls. Use ``Client.chat_message()`` to get that
     dict without an exception.
 
-    >>> from openai_compat import UnhandledToolCallsError
-    >>> msg = {"role": "assistant", "content": None,
-    ...        "tool_calls": [{"id": "1", "type": "function",
-    ...                        "function": {"name": "add", "arguments": "{}"}}]}
-    >>> print(UnhandledToolCallsError.from_message(msg))
-    the model answered with tool calls (add) instead of text: use chat_message() to handle them
+        >>> from openai_compat import UnhandledToolCallsError
+        >>> msg = {"role": "assistant", "content": None,
+        ...        "tool_calls": [{"id": "1", "type": "function",
+        ...                        "function": {"name": "add", "arguments": "{}"}}]}
+        >>> print(UnhandledToolCallsError.from_message(msg))
+        the model answered with tool calls (add) instead of text: use chat_message() to handle them
     """
 
     def __init__(self, text: str, *, message: dict[str, Any] | None = None) -> None:
@@ -205,9 +205,9 @@ class UnhandledToolCallsError(OpenAICompatError):
 class JSONOutputError(OpenAICompatError):
     """``chat_json()`` got an answer that is not JSON; ``text`` holds the answer as it came.
 
-    >>> from openai_compat import JSONOutputError
-    >>> JSONOutputError("not JSON", text="Sure! Here it is").text
-    'Sure! Here it is'
+        >>> from openai_compat import JSONOutputError
+        >>> JSONOutputError("not JSON", text="Sure! Here it is").text
+        'Sure! Here it is'
     """
 
     def __init__(self, message: str, *, text: str = "") -> None:

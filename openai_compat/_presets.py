@@ -2,11 +2,11 @@
 
 Each preset reads its key from its own variable, and only when it talks to its own host.
 
->>> from openai_compat import PROVIDERS, LlamaCppClient
->>> LlamaCppClient().base_url
-'http://127.0.0.1:8080/v1'
->>> sorted(PROVIDERS)[:3]
-['deepinfra', 'fireworks', 'groq']
+    >>> from openai_compat import PROVIDERS, LlamaCppClient
+    >>> LlamaCppClient().base_url
+    'http://127.0.0.1:8080/v1'
+    >>> sorted(PROVIDERS)[:3]
+    ['deepinfra', 'fireworks', 'groq']
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from ._client import Client
 class FireworksClient(Client):
     """Fireworks AI; the key comes from ``FIREWORKS_API_KEY`` unless ``api_key=`` is given.
 
-    >>> from openai_compat import FireworksClient
-    >>> client = FireworksClient(api_key="fw-...")
-    >>> client.base_url
-    'https://api.fireworks.ai/inference/v1'
+        >>> from openai_compat import FireworksClient
+        >>> client = FireworksClient(api_key="fw-...")
+        >>> client.base_url
+        'https://api.fireworks.ai/inference/v1'
     """
 
     default_base_url = "https://api.fireworks.ai/inference/v1"
@@ -33,9 +33,9 @@ class FireworksClient(Client):
 class TogetherClient(Client):
     """Together AI; the key comes from ``TOGETHER_API_KEY``.
 
-    >>> from openai_compat import TogetherClient
-    >>> TogetherClient(api_key="tg-...").base_url
-    'https://api.together.xyz/v1'
+        >>> from openai_compat import TogetherClient
+        >>> TogetherClient(api_key="tg-...").base_url
+        'https://api.together.xyz/v1'
     """
 
     default_base_url = "https://api.together.xyz/v1"
@@ -45,9 +45,9 @@ class TogetherClient(Client):
 class GroqClient(Client):
     """Groq; the key comes from ``GROQ_API_KEY``.
 
-    >>> from openai_compat import GroqClient
-    >>> GroqClient(api_key="gsk-...").base_url
-    'https://api.groq.com/openai/v1'
+        >>> from openai_compat import GroqClient
+        >>> GroqClient(api_key="gsk-...").base_url
+        'https://api.groq.com/openai/v1'
     """
 
     default_base_url = "https://api.groq.com/openai/v1"
@@ -57,9 +57,9 @@ class GroqClient(Client):
 class DeepInfraClient(Client):
     """DeepInfra; the key comes from ``DEEPINFRA_API_KEY``.
 
-    >>> from openai_compat import DeepInfraClient
-    >>> DeepInfraClient(api_key="di-...").base_url
-    'https://api.deepinfra.com/v1/openai'
+        >>> from openai_compat import DeepInfraClient
+        >>> DeepInfraClient(api_key="di-...").base_url
+        'https://api.deepinfra.com/v1/openai'
     """
 
     default_base_url = "https://api.deepinfra.com/v1/openai"
@@ -69,9 +69,9 @@ class DeepInfraClient(Client):
 class OpenRouterClient(Client):
     """OpenRouter; the key comes from ``OPENROUTER_API_KEY``.
 
-    >>> from openai_compat import OpenRouterClient
-    >>> OpenRouterClient(api_key="or-...").base_url
-    'https://openrouter.ai/api/v1'
+        >>> from openai_compat import OpenRouterClient
+        >>> OpenRouterClient(api_key="or-...").base_url
+        'https://openrouter.ai/api/v1'
     """
 
     default_base_url = "https://openrouter.ai/api/v1"
@@ -81,9 +81,9 @@ class OpenRouterClient(Client):
 class MistralClient(Client):
     """Mistral AI; the key comes from ``MISTRAL_API_KEY``.
 
-    >>> from openai_compat import MistralClient
-    >>> MistralClient(api_key="ms-...").base_url
-    'https://api.mistral.ai/v1'
+        >>> from openai_compat import MistralClient
+        >>> MistralClient(api_key="ms-...").base_url
+        'https://api.mistral.ai/v1'
     """
 
     default_base_url = "https://api.mistral.ai/v1"
@@ -93,9 +93,9 @@ class MistralClient(Client):
 class OpenAIClient(Client):
     """OpenAI itself; the key comes from ``OPENAI_API_KEY``.
 
-    >>> from openai_compat import OpenAIClient
-    >>> OpenAIClient(api_key="sk-...").base_url
-    'https://api.openai.com/v1'
+        >>> from openai_compat import OpenAIClient
+        >>> OpenAIClient(api_key="sk-...").base_url
+        'https://api.openai.com/v1'
     """
 
     default_base_url = "https://api.openai.com/v1"
@@ -105,9 +105,9 @@ class OpenAIClient(Client):
 class LlamaCppClient(Client):
     """A local llama.cpp server (``llama-server`` or ``python -m llama_cpp.server``); no key.
 
-    >>> from openai_compat import LlamaCppClient
-    >>> LlamaCppClient("http://127.0.0.1:9000/v1").base_url
-    'http://127.0.0.1:9000/v1'
+        >>> from openai_compat import LlamaCppClient
+        >>> LlamaCppClient("http://127.0.0.1:9000/v1").base_url
+        'http://127.0.0.1:9000/v1'
     """
 
     default_base_url = "http://127.0.0.1:8080/v1"
@@ -116,9 +116,9 @@ class LlamaCppClient(Client):
 class OllamaClient(Client):
     """A local Ollama server; no key.
 
-    >>> from openai_compat import OllamaClient
-    >>> OllamaClient().base_url
-    'http://127.0.0.1:11434/v1'
+        >>> from openai_compat import OllamaClient
+        >>> OllamaClient().base_url
+        'http://127.0.0.1:11434/v1'
     """
 
     default_base_url = "http://127.0.0.1:11434/v1"
@@ -127,9 +127,9 @@ class OllamaClient(Client):
 class VLLMClient(Client):
     """A local vLLM server; no key.
 
-    >>> from openai_compat import VLLMClient
-    >>> VLLMClient().base_url
-    'http://127.0.0.1:8000/v1'
+        >>> from openai_compat import VLLMClient
+        >>> VLLMClient().base_url
+        'http://127.0.0.1:8000/v1'
     """
 
     default_base_url = "http://127.0.0.1:8000/v1"
@@ -138,9 +138,9 @@ class VLLMClient(Client):
 class LMStudioClient(Client):
     """A local LM Studio server; no key.
 
-    >>> from openai_compat import LMStudioClient
-    >>> LMStudioClient().base_url
-    'http://127.0.0.1:1234/v1'
+        >>> from openai_compat import LMStudioClient
+        >>> LMStudioClient().base_url
+        'http://127.0.0.1:1234/v1'
     """
 
     default_base_url = "http://127.0.0.1:1234/v1"

@@ -347,7 +347,7 @@ def iter_text(chunks: ChunkStream, *, chat: bool) -> Iterator[str]:
     """The non-empty text pieces of the first choice, as they arrive.
 
     Tool calls cannot travel as text: if the first choice makes any, they are assembled and
-    raised as :class:`UnhandledToolCallsError` once the stream ends, after all its text.
+    raised as ``UnhandledToolCallsError`` once the stream ends, after all its text.
     """
     tool_chunks: list[Chunk] = []
     try:
@@ -388,15 +388,15 @@ def merge_chunks(chunks: Iterable[Chunk]) -> Chunk:
     ``text_completion``; each choice keeps its ``finish_reason``, and the last ``usage`` seen is
     kept.
 
-    >>> from openai_compat import merge_chunks
-    >>> chunks = [
-    ...     {"id": "c1", "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hel"}}]},
-    ...     {"id": "c1", "choices": [{"index": 0, "delta": {"content": "lo"}, "finish_reason": "stop"}]},
-    ...     {"id": "c1", "choices": [], "usage": {"total_tokens": 7}},
-    ... ]
-    >>> done = merge_chunks(chunks)
-    >>> done["choices"][0]["message"]["content"], done["choices"][0]["finish_reason"], done["usage"]
-    ('Hello', 'stop', {'total_tokens': 7})
+        >>> from openai_compat import merge_chunks
+        >>> chunks = [
+        ...     {"id": "c1", "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hel"}}]},
+        ...     {"id": "c1", "choices": [{"index": 0, "delta": {"content": "lo"}, "finish_reason": "stop"}]},
+        ...     {"id": "c1", "choices": [], "usage": {"total_tokens": 7}},
+        ... ]
+        >>> done = merge_chunks(chunks)
+        >>> done["choices"][0]["message"]["content"], done["choices"][0]["finish_reason"], done["usage"]
+        ('Hello', 'stop', {'total_tokens': 7})
     """
     merged: Chunk = {}
     choices: dict[Any, dict[str, Any]] = {}

@@ -1,14 +1,14 @@
 """Chat prompt templates, for sending a message list to a completion model over ``/completions``.
 
->>> from openai_compat._templates import render
->>> prompt, stop = render([{"role": "user", "content": "Hi"}], "chatml")
->>> print(prompt)
-<|im_start|>user
-Hi<|im_end|>
-<|im_start|>assistant
-<BLANKLINE>
->>> stop
-['<|im_end|>']
+    >>> from openai_compat._templates import render
+    >>> prompt, stop = render([{"role": "user", "content": "Hi"}], "chatml")
+    >>> print(prompt)
+    <|im_start|>user
+    Hi<|im_end|>
+    <|im_start|>assistant
+    <BLANKLINE>
+    >>> stop
+    ['<|im_end|>']
 """
 
 from __future__ import annotations

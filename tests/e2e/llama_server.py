@@ -2,7 +2,7 @@
 
 The server comes from ``llama-cpp-python[server]`` (PyPI), built once per machine into its own
 virtual environment (never a dependency of the SDK) and reused after that; the model is a tiny
-random one that :mod:`tiny_model` writes, since none can be downloaded here.
+random one that ``tiny_model`` writes, since none can be downloaded here.
 
 ``OPENAI_COMPAT_LLAMA_ENV`` moves the environment (default ``~/.cache/openai-compat``).
 """
