@@ -31,7 +31,7 @@ e2e: $(STAMP)
 	$(BIN)/python -m pytest tests/e2e -o addopts="-ra"
 
 bench: $(STAMP)
-	@echo "make bench: not built yet (see the benchmark issue)"; exit 1
+	$(BIN)/python tests/bench/run.py
 
 DOCS_STAMP := $(VENV)/.docs-installed
 

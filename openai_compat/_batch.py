@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import importlib
 import sys
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 
 def run_batch(
@@ -17,6 +19,8 @@ def run_batch(
     progress: bool,
 ) -> list[Any]:
     """``call(item)`` for each item on ``max_workers`` threads; the results in input order."""
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait  # not needed at import
+
     if not isinstance(max_workers, int) or max_workers < 1:
         raise ValueError(f"max_workers must be a whole number >= 1, got {max_workers!r}")
     bar = _progress_bar(len(items)) if progress else None

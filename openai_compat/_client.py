@@ -7,15 +7,10 @@ iterator of parsed chunks) for everything else: usage, finish reasons, every cho
 
 from __future__ import annotations
 
-import array
-import base64
-import email.utils
 import json
 import logging
 import os
-import random
 import time
-from dataclasses import dataclass
 from typing import (
     Any,
     Callable,
@@ -86,8 +81,7 @@ class _Secret(str):
         return "'***'"
 
 
-@dataclass(frozen=True)
-class RequestEvent:
+class RequestEvent(NamedTuple):
     """What ``Client(event_hook=...)`` is called with, once per step of a call.
 
     ``kind`` is ``"request"`` (about to send), ``"response"`` (an answer or a failure came back:
@@ -822,8 +816,7 @@ class _Sent(NamedTuple):
     request_id: str | None
 
 
-@dataclass(frozen=True)
-class _Options:
+class _Options(NamedTuple):
     """Per-call overrides of the client's timeout, retries and deadline."""
 
     timeout: Timeout
@@ -889,6 +882,9 @@ def _vectors(body: dict[str, Any], expected: int, request_id: str | None) -> lis
     for item in sorted(data, key=lambda d: d.get("index", 0) if isinstance(d, dict) else 0):
         vector = item.get("embedding") if isinstance(item, dict) else None
         if isinstance(vector, str):  # encoding_format="base64": little-endian float32
+            import array
+            import base64
+
             vector = array.array("f", base64.b64decode(vector)).tolist()
         if not isinstance(vector, list):
             raise APIResponseError("an embedding is missing from the response", body=body, request_id=request_id)
@@ -925,6 +921,8 @@ def _within(timeout: Timeout, deadline_at: float | None) -> Timeout:
 
 
 def _backoff(attempt: int) -> float:
+    import random  # imported on the first retry, not at start-up
+
     return min(BACKOFF_CAP, BACKOFF_START * 2.0 ** (attempt - 1)) * (1 - random.random() / 4)
 
 
@@ -944,6 +942,8 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
         return max(float(value), 0.0)
     except ValueError:
         pass
+    import email.utils  # only a server naming an HTTP date needs it
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):

@@ -39,6 +39,8 @@ READ_SIZE = 65536
 #: before ending the stream anyway (some servers hold the connection open).
 LINGER_SECONDS = 1.0
 _BOM = b"\xef\xbb\xbf"
+_SIZE, _DATA, _DATA_END, _TRAILER = range(4)  # where a chunked body is
+_raw_decode = json.JSONDecoder().raw_decode
 
 
 class ChunkStream:
@@ -66,13 +68,8 @@ class ChunkStream:
         self._linger_expired = False
         self._socket = _socket_of(response.raw)
         self._read_timeout = self._socket.gettimeout() if self._socket else None
-        # urllib3 2 reads whatever has arrived; urllib3 1.x has no read1, so fall back to
-        # whole HTTP chunks (prompt on chunked bodies, held back on close-delimited ones).
-        if hasattr(response.raw, "read1"):
-            self._read_some: Callable[[], bytes] = lambda: bytes(response.raw.read1(READ_SIZE, decode_content=True))
-        else:
-            pieces = response.iter_content(chunk_size=None)
-            self._read_some = lambda: next(pieces, b"")
+        self._body_complete = False
+        self._read_some = self._choose_reader()
         self._chunks: Generator[Chunk, None, None] = self._generate()
 
     def __iter__(self) -> Iterator[Chunk]:
@@ -84,6 +81,81 @@ class ChunkStream:
     def close(self) -> None:
         """Stop reading and close the connection; the rest of the body is never read."""
         self._chunks.close()
+
+    def _choose_reader(self) -> Callable[[], bytes]:
+        """A function returning the body bytes that have arrived, b"" at its end.
+
+        A plain chunked body (the usual stream) is de-chunked here straight off the
+        connection's buffer, so one read takes every event that has arrived: urllib3 and
+        http.client hand over one HTTP chunk, that is one event, per read. Any other body goes
+        through urllib3's ``read1``, which returns what has arrived and decodes gzip; urllib3
+        1.x has no ``read1``, so there whole HTTP chunks are the fallback.
+        """
+        raw = self.response.raw
+        inner = getattr(raw, "_fp", None)
+        buffer = getattr(inner, "fp", None)
+        if (
+            getattr(inner, "chunked", False)
+            and getattr(inner, "chunk_left", 0) is None
+            and hasattr(buffer, "read1")
+            and self.response.headers.get("content-encoding", "identity").lower() == "identity"
+        ):
+            pieces = self._dechunk(buffer)
+            return lambda: next(pieces, b"")
+        if hasattr(raw, "read1"):
+            return lambda: bytes(raw.read1(READ_SIZE, decode_content=True))
+        chunks = self.response.iter_content(chunk_size=None)
+        return lambda: next(chunks, b"")
+
+    def _dechunk(self, buffer: Any) -> Iterator[bytes]:
+        """The data of a chunked body (RFC 9112, section 7.1), whatever has arrived per read."""
+        data = b""
+        pos = 0
+        left = 0  # bytes of the current chunk's data still to come
+        state = _SIZE
+        while True:
+            more = buffer.read1(READ_SIZE)
+            if not more:
+                raise APIConnectionError("the connection closed in the middle of the chunked body")
+            data = data[pos:] + more if pos < len(data) else more
+            pos = 0
+            out = []
+            while True:
+                if state == _DATA:
+                    piece = data[pos : pos + left]
+                    out.append(piece)
+                    left -= len(piece)
+                    pos += len(piece)
+                    if left:
+                        break
+                    state = _DATA_END
+                if state == _DATA_END:
+                    if len(data) - pos < 2:
+                        break
+                    if data[pos : pos + 2] != b"\r\n":
+                        raise APIConnectionError("the chunked body is malformed: no CRLF after a chunk")
+                    pos += 2
+                    state = _SIZE
+                end = data.find(b"\n", pos)
+                if end < 0:
+                    if len(data) - pos > 4096:
+                        raise APIConnectionError("the chunked body is malformed: no chunk size line")
+                    break
+                line = data[pos:end]
+                pos = end + 1
+                if state == _SIZE:
+                    try:
+                        left = int(line.split(b";", 1)[0], 16)
+                    except ValueError:
+                        raise APIConnectionError(f"the chunked body is malformed: {line[:40]!r}") from None
+                    state = _DATA if left else _TRAILER
+                elif not line.strip():  # the blank line that ends the trailer section
+                    self._body_complete = pos == len(data)
+                    if out:
+                        yield b"".join(out)
+                    return
+            if out:
+                yield out[0] if len(out) == 1 else b"".join(out)
 
     def _generate(self) -> Generator[Chunk, None, None]:
         usage: dict[str, Any] | None = None
@@ -99,12 +171,13 @@ class ChunkStream:
             done = False
             try:
                 for event in sseclient.SSEClient(self._feed()).events():
+                    data = event.data
                     if event.event == "error":
-                        raise self._error(event.data, "the server sent an error event")
-                    if event.data.strip() == "[DONE]":
+                        raise self._error(data, "the server sent an error event")
+                    if data[:1] != "{" and data.strip() == "[DONE]":
                         done = True
                         break
-                    chunk = self._parse(event.data)
+                    chunk = self._parse(data)
                     if chunk.get("usage"):
                         usage = chunk["usage"]
                     for choice in chunk.get("choices") or ():
@@ -113,9 +186,8 @@ class ChunkStream:
                             seen.add(index)
                             if isinstance(choice.get("finish_reason"), str):
                                 finished.add(index)
+                                self._lingering = len(finished) >= self._expected_choices and seen <= finished
                     yield chunk
-                    if len(finished) >= self._expected_choices and seen <= finished:
-                        self._lingering = True
             except UnicodeDecodeError as exc:
                 raise APIResponseError(
                     f"the stream is not valid UTF-8: {exc}", request_id=self.request_id
@@ -225,10 +297,17 @@ class ChunkStream:
                 pass
         except Exception:  # a broken tail after [DONE] loses nothing: the socket is dropped
             return
-        if not self._linger_expired:
-            release = getattr(self.response.raw, "release_conn", None)
-            if release is not None:
-                release()
+        if self._linger_expired:
+            return
+        raw = self.response.raw
+        inner = getattr(raw, "_fp", None)
+        if self._body_complete and inner is not None:
+            inner.close()  # read to its end here, not by http.client: tell it so
+        elif inner is not None and not inner.isclosed():
+            return  # not known to be at a clean end: let the connection go
+        release = getattr(raw, "release_conn", None)
+        if release is not None:
+            release()
 
     def _close(self) -> None:
         try:
@@ -238,19 +317,22 @@ class ChunkStream:
 
     def _parse(self, data: str) -> Chunk:
         try:
-            chunk = json.loads(data)
+            # raw_decode skips json.loads' extra layers; it is the hot path of a stream.
+            chunk, end = _raw_decode(data)
+            if end != len(data) and data[end:].strip():
+                raise ValueError("extra data")
         except ValueError:
             raise APIResponseError(
                 f"the stream sent data that is not JSON: {shorten(data, 200)!r}",
                 body=shorten(data, 2000),
                 request_id=self.request_id,
             ) from None
-        if not isinstance(chunk, dict):
+        if type(chunk) is not dict:
             raise APIResponseError(
                 f"the stream sent JSON that is not an object: {shorten(data, 200)!r}",
                 request_id=self.request_id,
             )
-        if chunk.get("error") and not chunk.get("choices"):
+        if "error" in chunk and chunk["error"] and not chunk.get("choices"):
             raise self._error(data, "the server sent an error in the stream")
         return chunk
 
@@ -352,14 +434,26 @@ def iter_text(chunks: ChunkStream, *, chat: bool) -> Iterator[str]:
     tool_chunks: list[Chunk] = []
     try:
         for chunk in chunks:
-            choice = first_choice(chunk)
-            if choice is None:
+            choices = chunk.get("choices")
+            if not choices:
                 continue
-            piece = choice_text(choice, chat)
+            choice = choices[0]
+            if type(choice) is not dict or choice.get("index", 0) != 0:
+                choice = first_choice(chunk)
+                if choice is None:
+                    continue
+            delta = choice.get("delta")
+            if chat and type(delta) is dict:
+                # The usual chat chunk, read in place: this runs once per event.
+                piece = delta.get("content")
+                if type(piece) is not str:
+                    piece = _content_text(piece)
+                if delta.get("tool_calls"):
+                    tool_chunks.append({"choices": [choice]})
+            else:
+                piece = choice_text(choice, chat)
             if piece:
                 yield piece
-            if chat and isinstance(choice.get("delta"), dict) and choice["delta"].get("tool_calls"):
-                tool_chunks.append({"choices": [choice]})
     finally:
         chunks.close()
     if tool_chunks:
