@@ -404,3 +404,51 @@ def test_a_deadline_bounds_a_slow_stream(server: LoopbackServer) -> None:
         for piece in client.chat("hi", stream=True, deadline=0.5):
             pieces.append(piece)
     assert pieces[:2] == ["a", "b"]
+
+
+# -- the chunked reader ----------------------------------------------------------------------------
+
+
+def _raw_chunked(body_chunks: list, tail: bytes = b"0\r\n\r\n"):
+    def handler(req: Request, wire: Wire) -> None:
+        wire.head(200, {"Content-Type": "text/event-stream", "Transfer-Encoding": "chunked"})
+        wire.write(b"".join(b"%x%s\r\n%s\r\n" % (len(data), ext, data) for data, ext in body_chunks) + tail)
+    return handler
+
+
+def test_chunk_extensions_and_trailers_are_read_and_the_connection_reused(
+    client: Client, server: LoopbackServer
+) -> None:
+    events = [e.encode() for e in stream_of(["a", "b"])]
+    server.handler = _raw_chunked([(events[0], b";name=value"), (events[1] + events[2], b""), (events[3], b"")],
+                                  tail=b"0\r\nX-Checksum: abc\r\n\r\n")
+    assert list(client.chat("hi", stream=True)) == ["a", "b"]
+    assert list(client.chat("hi", stream=True)) == ["a", "b"]
+    assert server.connections == 1
+
+
+def test_many_events_in_one_read_all_arrive(client: Client, server: LoopbackServer) -> None:
+    words = [f"w{i} " for i in range(2000)]
+    server.handler = _raw_chunked([(e.encode(), b"") for e in stream_of(words)])
+    assert list(client.chat("hi", stream=True)) == words
+
+
+def test_bytes_after_the_end_of_a_body_are_not_left_for_the_next_call(
+    client: Client, server: LoopbackServer
+) -> None:
+    server.handler = _raw_chunked([(e.encode(), b"") for e in stream_of(["a"])],
+                                  tail=b"0\r\n\r\nHTTP/1.1 200 OK\r\n")
+    assert list(client.chat("hi", stream=True)) == ["a"]
+    server.handler = lambda req, wire: wire.json(completion("clean"))
+    assert client.chat("again") == "clean"
+    assert server.connections == 2, "a connection with stray bytes is not reused"
+
+
+def test_a_malformed_chunk_size_raises(client: Client, server: LoopbackServer) -> None:
+    def handler(req: Request, wire: Wire) -> None:
+        wire.head(200, {"Content-Type": "text/event-stream", "Transfer-Encoding": "chunked"})
+        wire.write(b"zz\r\ndata: x\r\n")
+        wire.close()
+    server.handler = handler
+    with pytest.raises(APIConnectionError, match="malformed"):
+        list(client.chat("hi", stream=True))
