@@ -81,6 +81,13 @@ class _Secret(str):
         return "'***'"
 
 
+class _KeepAuthorization(requests.auth.AuthBase):
+    """Leaves the request as it is (see ``Client.__init__``)."""
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+
 class RequestEvent(NamedTuple):
     """What ``Client(event_hook=...)`` is called with, once per step of a call.
 
@@ -179,6 +186,10 @@ class Client:
                 )
             self._add_secret(api_key)
             self._headers["Authorization"] = _Secret(f"Bearer {api_key}")
+        has_authorization = any(k.lower() == "authorization" for k in self._headers)
+        # requests replaces an Authorization header with ~/.netrc credentials for the host
+        # unless the request names an auth of its own: name one that changes nothing.
+        self._auth = _KeepAuthorization() if has_authorization else None
 
     def _key_from_env(self) -> str | None:
         env = self.api_key_env
@@ -702,6 +713,7 @@ class Client:
                     url,
                     data=data,
                     headers=headers,
+                    auth=self._auth,
                     timeout=_within(timeout, deadline_at),
                     stream=True,
                     allow_redirects=False,

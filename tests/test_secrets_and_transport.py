@@ -180,3 +180,16 @@ def test_the_event_hook_sees_attempts_status_elapsed_and_usage(server: LoopbackS
     assert events[-1].usage == {"total_tokens": 11}
     assert all(e.elapsed is not None and e.elapsed >= 0 for e in events if e.kind != "request")
     assert all(e.url == f"{server.url}/chat/completions" for e in events)
+
+
+def test_a_netrc_entry_does_not_replace_the_key(
+    server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password other-password\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    Client(server.url, api_key=KEY, model="m").chat("hi")
+    assert server.requests[0].headers["authorization"] == f"Bearer {KEY}"
+    Client(server.url, model="m").chat("hi")  # no key of ours: requests' own rules apply
+    assert server.requests[1].headers["authorization"].startswith("Basic ")
