@@ -162,8 +162,6 @@ class Client:
         self.max_retries = max_retries
         self.deadline = deadline
         self.event_hook = event_hook
-        self._owns_session = session is None
-        self._session = session if session is not None else requests.Session()
         self._headers: dict[str, str] = {}
         self._secrets: list[str] = []
         for key, value in (headers or {}).items():
@@ -175,10 +173,11 @@ class Client:
                 self._add_secret(value)
                 value = _Secret(value)
             self._headers[key] = value
-        if api_key is None:
+        has_authorization = any(k.lower() == "authorization" for k in self._headers)
+        if api_key is None and not has_authorization:
             api_key = self._key_from_env()
         if api_key is not None:
-            if any(k.lower() == "authorization" for k in self._headers):
+            if has_authorization:
                 raise ValueError(f"{name}: pass the key as api_key= or as an Authorization header, not both")
             if not isinstance(api_key, str) or not api_key or any(c.isspace() or ord(c) < 32 for c in api_key):
                 raise ValueError(
@@ -186,10 +185,12 @@ class Client:
                 )
             self._add_secret(api_key)
             self._headers["Authorization"] = _Secret(f"Bearer {api_key}")
-        has_authorization = any(k.lower() == "authorization" for k in self._headers)
+            has_authorization = True
         # requests replaces an Authorization header with ~/.netrc credentials for the host
         # unless the request names an auth of its own: name one that changes nothing.
         self._auth = _KeepAuthorization() if has_authorization else None
+        self._owns_session = session is None
+        self._session = session if session is not None else requests.Session()
 
     def _key_from_env(self) -> str | None:
         env = self.api_key_env
@@ -211,7 +212,7 @@ class Client:
         if value and len(value) >= 4 and value not in self._secrets:
             self._secrets.append(_Secret(value))
 
-    def redact(self, text: str) -> str:
+    def _redact(self, text: str) -> str:
         """``text`` with this client's key and secret header values replaced by ``***``."""
         for secret in self._secrets:
             text = text.replace(secret, "***")
@@ -514,7 +515,8 @@ class Client:
             body = self._body(model, {"input": part}, {}, extra)
             sent = self._send("/embeddings", body, options, stream=False)
             vectors += _vectors(parse_object(sent.raw, sent.request_id), len(part), sent.request_id)
-            self._emit("response", "/embeddings", sent.attempt, 200, sent.elapsed, sent.request_id)
+            self._emit("response", "/embeddings", sent.attempt, sent.response.status_code, sent.elapsed,
+                       sent.request_id)
         return vectors[0] if single else vectors
 
     def batch(
@@ -659,19 +661,21 @@ class Client:
     def _call(self, path: str, body: dict[str, Any], options: _Options) -> dict[str, Any]:
         sent = self._send(path, body, options, stream=False)
         result = parse_completion(sent.raw, sent.request_id)
-        self._emit("response", path, sent.attempt, 200, sent.elapsed, sent.request_id, result.get("usage"))
+        status = sent.response.status_code
+        self._emit("response", path, sent.attempt, status, sent.elapsed, sent.request_id, result.get("usage"))
         return result
 
     def _stream(self, path: str, body: dict[str, Any], options: _Options) -> ChunkStream:
         body["stream"] = True
         start = time.monotonic()
         sent = self._send(path, body, options, stream=True)
-        self._emit("response", path, sent.attempt, 200, sent.elapsed, sent.request_id)
+        status = sent.response.status_code
+        self._emit("response", path, sent.attempt, status, sent.elapsed, sent.request_id)
         deadline = self._resolve(options.deadline, self.deadline)
 
         def on_end(usage: dict[str, Any] | None) -> None:
             elapsed = time.monotonic() - start
-            self._emit("stream_end", path, sent.attempt, 200, elapsed, sent.request_id, usage)
+            self._emit("stream_end", path, sent.attempt, status, elapsed, sent.request_id, usage)
 
         return ChunkStream(
             sent.response,
@@ -752,7 +756,7 @@ class Client:
     def _transport_error(self, exc: requests.RequestException, url: str) -> OpenAICompatError:
         reason = exc.args[0] if exc.args else exc
         reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the real one
-        text = self.redact(str(reason).split("): ", 1)[-1])
+        text = self._redact(str(reason).split("): ", 1)[-1])
         if isinstance(exc, requests.Timeout) or is_timeout(exc):
             return APITimeoutError(f"timed out waiting for {url}: {text}")
         if isinstance(exc, requests.exceptions.InvalidHeader):
@@ -764,7 +768,7 @@ class Client:
     ) -> APIStatusError:
         status = response.status_code
         if 300 <= status < 400:
-            location = self.redact(response.headers.get("location", "(no Location)"))
+            location = self._redact(response.headers.get("location", "(no Location)"))
             return APIStatusError(
                 f"the server redirected to {location}; the SDK does not follow redirects, so the"
                 " request and its key never go to another URL: set base_url to the new address"
@@ -793,13 +797,13 @@ class Client:
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "POST %s -> %s in %.3fs (attempt %d of %d, request id %s)%s",
-                self.redact(url),
+                self._redact(url),
                 status if status is not None else "no response",
                 time.monotonic() - start,
                 attempt,
                 retries + 1,
                 request_id or "-",
-                f": {self.redact(str(error))}" if error is not None else "",
+                f": {self._redact(str(error))}" if error is not None else "",
             )
 
     def _emit(
