@@ -2,8 +2,9 @@
 
 The layers, each a generator feeding the next:
 
-1. ``ChunkStream._feed`` reads whatever bytes have arrived (urllib3's ``read1``, gzip decoded),
-   folds every line ending to ``\\n`` and hands over whole lines only.
+1. ``ChunkStream._feed`` reads whatever bytes have arrived (a plain chunked body is de-chunked
+   here, anything else goes through urllib3's ``read1``, which also decodes gzip), folds every
+   line ending to ``\\n`` and hands over whole lines only.
 2. sseclient-py turns those lines into events.
 3. ``ChunkStream.__iter__`` parses each event's JSON, stops at ``[DONE]``, raises on error
    events, and tells a normal end from a cut-off one.
@@ -48,6 +49,14 @@ class ChunkStream:
 
     It always closes the response when it ends, is closed, or is garbage-collected; a fully
     read response hands its connection back to the pool for the next call.
+
+        >>> from openai_compat import Client, merge_chunks
+        >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
+        >>> stream = client.create_chat_completion(                          # doctest: +SKIP
+        ...     messages=[{"role": "user", "content": "Hi"}], stream=True)
+        >>> chunks = list(stream)                                           # doctest: +SKIP
+        >>> merge_chunks(chunks)["choices"][0]["finish_reason"]             # doctest: +SKIP
+        'stop'
     """
 
     def __init__(
@@ -322,11 +331,14 @@ class ChunkStream:
             if end != len(data) and data[end:].strip():
                 raise ValueError("extra data")
         except ValueError:
-            raise APIResponseError(
-                f"the stream sent data that is not JSON: {shorten(data, 200)!r}",
-                body=shorten(data, 2000),
-                request_id=self.request_id,
-            ) from None
+            try:
+                chunk = json.loads(data)  # white space around the object, say
+            except ValueError:
+                raise APIResponseError(
+                    f"the stream sent data that is not JSON: {shorten(data, 200)!r}",
+                    body=shorten(data, 2000),
+                    request_id=self.request_id,
+                ) from None
         if type(chunk) is not dict:
             raise APIResponseError(
                 f"the stream sent JSON that is not an object: {shorten(data, 200)!r}",

@@ -83,6 +83,7 @@ DIALECTS = {
     "comment lines": [": OPENROUTER PROCESSING\n\n", ": ping\n", event(chunk("a")), ": ping\n\n", DONE],
     "control-only events": ["retry: 3000\n\n", "id: 7\n\n", event(chunk("a")), "event: ping\n\n", DONE],
     "no space after data:": ["data:" + json.dumps(chunk("a")) + "\n\n", "data:[DONE]\n\n"],
+    "two spaces after data:": ["data:  " + json.dumps(chunk("a")) + "  \n\n", "data:  [DONE]\n\n"],
     "json split over data lines": ['data: {"choices": [{"index": 0,\ndata: "delta": {"content": "a"}}]}\n\n', DONE],
     "event and id fields": ["event: message\nid: 1\n" + event(chunk("a")), DONE],
     "together text beside delta": [event({"choices": [{"index": 0, "text": "a", "delta": {"content": "a"}}]}),
@@ -133,6 +134,13 @@ def test_completion_streams_take_text(client: Client, server: LoopbackServer) ->
     server.handler = lambda req, wire: wire.sse([event(chunk("x", chat=False)), event(chunk("y", chat=False)),
                                                  event(chunk("", chat=False, finish_reason="length"))])
     assert list(client.complete("hi", stream=True)) == ["x", "y"]
+
+
+def test_a_completion_stream_whose_last_chunk_has_no_text(client: Client, server: LoopbackServer) -> None:
+    # LiteLLM's proxy leaves `text` out of the last chunk of a completions stream.
+    server.handler = lambda req, wire: wire.sse([event(chunk("x", chat=False)),
+                                                 event({"choices": [{"index": 0, "finish_reason": "stop"}]})])
+    assert list(client.complete("hi", stream=True)) == ["x"]
 
 
 # -- 4. endings --------------------------------------------------------------------------------------
