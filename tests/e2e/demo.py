@@ -43,7 +43,7 @@ def main() -> None:
             common = ("--base-url", server.base_url, "--model", "tiny", "--max-tokens", "60", "--temperature", "0")
             cli("chat", *common, PROMPT)
             cli("complete", *common, "Once upon a time")
-    except (OSError, RuntimeError) as exc:
+    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
         raise SystemExit(f"make demo: the local llama.cpp server failed: {exc}") from None
 
 
