@@ -8,14 +8,13 @@ stalls. The server records every request and counts connections.
 
 from __future__ import annotations
 
-import gzip as gzip_module
 import json
 import socket
 import struct
 import threading
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Union
 
 Piece = Union[bytes, str, float]  # bytes or text to write, or seconds to pause
@@ -41,7 +40,6 @@ class Wire:
     sock: socket.socket
     keep_alive: bool = True
     closed: bool = False
-    events: list[str] = field(default_factory=list)
 
     def write(self, data: bytes | str) -> None:
         self.sock.sendall(data.encode() if isinstance(data, str) else data)
@@ -273,6 +271,3 @@ def stream_of(pieces: Iterable[str], *, chat: bool = True, done: bool = True) ->
         events.append("data: [DONE]\n\n")
     return events
 
-
-def gunzip(data: bytes) -> bytes:
-    return gzip_module.decompress(data)
