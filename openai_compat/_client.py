@@ -154,13 +154,11 @@ class Client:
         base_url = base_url if base_url is not None else self.default_base_url
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
             raise ValueError(f"{name}: base_url must be an http:// or https:// URL, got {base_url!r}")
-        if not isinstance(max_retries, int) or max_retries < 0:
-            raise ValueError(f"{name}: max_retries must be a whole number >= 0, got {max_retries!r}")
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.timeout = _check_timeout(timeout)
-        self.max_retries = max_retries
-        self.deadline = deadline
+        self.max_retries = _check_retries(max_retries)
+        self.deadline = _check_deadline(deadline)
         self.event_hook = event_hook
         self._headers: dict[str, str] = {}
         self._secrets: list[str] = []
@@ -301,7 +299,7 @@ class Client:
             ),
             extra,
         )
-        options = _Options(timeout, max_retries, deadline)
+        options = self._options(timeout, max_retries, deadline)
         if stream:
             return iter_text(self._stream("/chat/completions", body, options), chat=True)
         return _reply_text(self._call("/chat/completions", body, options))
@@ -370,7 +368,7 @@ class Client:
             ),
             extra,
         )
-        options = _Options(timeout, max_retries, deadline)
+        options = self._options(timeout, max_retries, deadline)
         if stream:
             return iter_text(self._stream("/completions", body, options), chat=False)
         completion = self._call("/completions", body, options)
@@ -405,7 +403,7 @@ class Client:
             'It is 18 C and sunny in Paris.'
         """
         body = self._body(model, {"messages": _messages(prompt, system)}, *_split(params))
-        completion = self._call("/chat/completions", body, _Options(timeout, max_retries, deadline))
+        completion = self._call("/chat/completions", body, self._options(timeout, max_retries, deadline))
         choice = completion["choices"][0]
         message = choice.get("message") if isinstance(choice, dict) else None
         if not isinstance(message, dict):
@@ -460,8 +458,8 @@ class Client:
         """
         if not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be a whole number >= 1, got {n!r}")
-        options = _Options(params.pop("timeout", NOT_GIVEN), params.pop("max_retries", None),
-                           params.pop("deadline", NOT_GIVEN))
+        options = self._options(params.pop("timeout", NOT_GIVEN), params.pop("max_retries", None),
+                                params.pop("deadline", NOT_GIVEN))
         body = self._body(params.pop("model", None),
                           {"messages": _messages(prompt, params.pop("system", None)), "n": n}, *_split(params))
         if stream:
@@ -508,7 +506,7 @@ class Client:
         size = batch_size if batch_size is not None else self.embed_batch_size
         if not isinstance(size, int) or size < 1:
             raise ValueError(f"batch_size must be a whole number >= 1, got {size!r}")
-        options = _Options(timeout, max_retries, deadline)
+        options = self._options(timeout, max_retries, deadline)
         vectors: list[list[float]] = []
         for start in range(0, len(items), size):
             part = items[start : start + size]
@@ -592,7 +590,7 @@ class Client:
         if "messages" not in body:
             raise TypeError("create_chat_completion() needs messages=[...]")
         _check_messages(body["messages"])
-        return self._create("/chat/completions", body, stream, _Options(timeout, max_retries, deadline))
+        return self._create("/chat/completions", body, stream, self._options(timeout, max_retries, deadline))
 
     @overload
     def create_completion(
@@ -633,7 +631,7 @@ class Client:
         """
         if "prompt" not in body:
             raise TypeError("create_completion() needs prompt=...")
-        return self._create("/completions", body, stream, _Options(timeout, max_retries, deadline))
+        return self._create("/completions", body, stream, self._options(timeout, max_retries, deadline))
 
     def _create(
         self, path: str, body: dict[str, Any], stream: bool, options: _Options
@@ -671,7 +669,7 @@ class Client:
         sent = self._send(path, body, options, stream=True)
         status = sent.response.status_code
         self._emit("response", path, sent.attempt, status, sent.elapsed, sent.request_id)
-        deadline = self._resolve(options.deadline, self.deadline)
+        deadline = options.deadline
 
         def on_end(usage: dict[str, Any] | None) -> None:
             elapsed = time.monotonic() - start
@@ -702,9 +700,7 @@ class Client:
         headers = dict(self._headers)
         headers["Content-Type"] = "application/json"
         headers["Accept"] = "text/event-stream" if stream else "application/json"
-        retries = self.max_retries if options.max_retries is None else options.max_retries
-        timeout = self._resolve(options.timeout, self.timeout)
-        deadline = self._resolve(options.deadline, self.deadline)
+        retries, timeout, deadline = options.max_retries, options.timeout, options.deadline
         deadline_at = None if deadline is None else time.monotonic() + deadline
         for attempt in range(1, retries + 2):
             start = time.monotonic()
@@ -780,9 +776,13 @@ class Client:
             raw = raw.replace(secret.encode("utf-8", "replace"), b"***")
         return status_error(status, raw, request_id=request_id, retry_after=wait, reason=response.reason or "")
 
-    @staticmethod
-    def _resolve(value: Any, default: Any) -> Any:
-        return default if value is NOT_GIVEN else value
+    def _options(self, timeout: Timeout, max_retries: int | None, deadline: float | None) -> _Options:
+        """A call's timeout, retries and deadline: its own where given, else the client's."""
+        return _Options(
+            self.timeout if timeout is NOT_GIVEN else _check_timeout(timeout),
+            self.max_retries if max_retries is None else _check_retries(max_retries),
+            self.deadline if deadline is NOT_GIVEN else _check_deadline(deadline),
+        )
 
     def _log(
         self,
@@ -833,10 +833,10 @@ class _Sent(NamedTuple):
 
 
 class _Options(NamedTuple):
-    """Per-call overrides of the client's timeout, retries and deadline."""
+    """The timeout, retries and deadline of one call."""
 
     timeout: Timeout
-    max_retries: int | None
+    max_retries: int
     deadline: float | None
 
 
@@ -925,6 +925,20 @@ def _check_timeout(timeout: Timeout) -> Timeout:
     ):
         raise ValueError(f"timeout must be seconds > 0, (connect, read), or None, got {timeout!r}")
     return timeout
+
+
+def _check_retries(max_retries: int) -> int:
+    if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
+        raise ValueError(f"max_retries must be a whole number >= 0, got {max_retries!r}")
+    return max_retries
+
+
+def _check_deadline(deadline: float | None) -> float | None:
+    if deadline is not None and (
+        not isinstance(deadline, (int, float)) or isinstance(deadline, bool) or not deadline > 0
+    ):
+        raise ValueError(f"deadline must be seconds > 0 or None, got {deadline!r}")
+    return deadline
 
 
 def _within(timeout: Timeout, deadline_at: float | None) -> Timeout:

@@ -130,6 +130,9 @@ def test_content_parts_in_an_answer_are_joined(client: Client, server: LoopbackS
         (lambda c: c.chat("hi", tools=[object()]), TypeError, "cannot be sent as JSON"),
         (lambda c: c.create_chat_completion(prompt="x"), TypeError, "needs messages"),
         (lambda c: c.create_completion(messages=[]), TypeError, "needs prompt"),
+        (lambda c: c.chat("hi", max_retries=-1), ValueError, "max_retries must be"),
+        (lambda c: c.chat("hi", timeout=-2), ValueError, "timeout must be"),
+        (lambda c: c.chat("hi", stream=True, deadline=0), ValueError, "deadline must be"),
     ],
 )
 def test_bad_input_is_refused_before_any_request(client: Client, server: LoopbackServer, call, error, words) -> None:
@@ -145,6 +148,7 @@ def test_bad_input_is_refused_before_any_request(client: Client, server: Loopbac
         ({"base_url": "http://x/v1", "api_key": "sk-abc\n"}, "white space"),
         ({"base_url": "http://x/v1", "api_key": ""}, "empty"),
         ({"base_url": "http://x/v1", "max_retries": -1}, "max_retries"),
+        ({"base_url": "http://x/v1", "deadline": -1}, "deadline"),
         ({"base_url": "http://x/v1", "timeout": 0}, "timeout"),
         ({"base_url": "http://x/v1", "timeout": (1, 2, 3)}, "timeout"),
         ({"base_url": "http://x/v1", "api_key": "a-key", "headers": {"authorization": "Bearer b"}}, "not both"),
