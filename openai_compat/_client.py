@@ -693,13 +693,7 @@ class Client:
         wait, else 0.5 s doubling to 8 s with jitter. A stream is never retried once returned.
         """
         url = self.base_url + path
-        try:
-            data = json.dumps(body, allow_nan=False).encode("utf-8")
-        except (TypeError, ValueError) as exc:
-            raise TypeError(f"the request body cannot be sent as JSON: {exc}") from None
-        headers = dict(self._headers)
-        headers["Content-Type"] = "application/json"
-        headers["Accept"] = "text/event-stream" if stream else "application/json"
+        headers = dict(self._headers, Accept="text/event-stream") if stream else self._headers
         retries, timeout, deadline = options.max_retries, options.timeout, options.deadline
         deadline_at = None if deadline is None else time.monotonic() + deadline
         for attempt in range(1, retries + 2):
@@ -711,7 +705,7 @@ class Client:
             try:
                 response = self._session.post(
                     url,
-                    data=data,
+                    json=body,
                     headers=headers,
                     auth=self._auth,
                     timeout=_within(timeout, deadline_at),
@@ -721,6 +715,8 @@ class Client:
                 # A non-streamed body is read inside the attempt: a connection that breaks
                 # half-way through it is retried like one that broke before the headers.
                 raw = b"" if stream and response.ok else response.content
+            except requests.exceptions.InvalidJSONError as exc:
+                raise TypeError(f"the request body cannot be sent as JSON: {exc}") from None
             except requests.RequestException as exc:
                 error = self._transport_error(exc, url)
                 cause = exc

@@ -127,7 +127,7 @@ def test_content_parts_in_an_answer_are_joined(client: Client, server: LoopbackS
         (lambda c: c.chat("hi", system=3), TypeError, "system must be a str"),
         (lambda c: c.complete(["hi"]), TypeError, "prompt must be a str"),
         (lambda c: c.chat("hi", temperature=float("nan")), TypeError, "cannot be sent as JSON"),
-        (lambda c: c.chat("hi", tools=[object()]), TypeError, "cannot be sent as JSON"),
+        (lambda c: c.chat("hi", tools=[object()]), TypeError, "not JSON serializable"),
         (lambda c: c.create_chat_completion(prompt="x"), TypeError, "needs messages"),
         (lambda c: c.create_completion(messages=[]), TypeError, "needs prompt"),
         (lambda c: c.chat("hi", max_retries=-1), ValueError, "max_retries must be"),
