@@ -130,6 +130,23 @@ class ChunkStream:
             pos = 0
             out = []
             while True:
+                if state == _SIZE:
+                    end = data.find(b"\n", pos)
+                    if end < 0:
+                        if len(data) - pos > 4096:
+                            raise APIConnectionError("the chunked body is malformed: no chunk size line")
+                        break
+                    left = _chunk_size(data[pos:end])
+                    pos = end + 1
+                    if not left:
+                        state = _TRAILER
+                        continue
+                    stop = pos + left
+                    if data.startswith(b"\r\n", stop):  # the whole chunk is here: the usual case
+                        out.append(data[pos:stop])
+                        pos = stop + 2
+                        continue
+                    state = _DATA
                 if state == _DATA:
                     piece = data[pos : pos + left]
                     out.append(piece)
@@ -141,24 +158,17 @@ class ChunkStream:
                 if state == _DATA_END:
                     if len(data) - pos < 2:
                         break
-                    if data[pos : pos + 2] != b"\r\n":
+                    if not data.startswith(b"\r\n", pos):
                         raise APIConnectionError("the chunked body is malformed: no CRLF after a chunk")
                     pos += 2
                     state = _SIZE
-                end = data.find(b"\n", pos)
+                    continue
+                end = data.find(b"\n", pos)  # _TRAILER: header lines up to a blank one
                 if end < 0:
-                    if len(data) - pos > 4096:
-                        raise APIConnectionError("the chunked body is malformed: no chunk size line")
                     break
                 line = data[pos:end]
                 pos = end + 1
-                if state == _SIZE:
-                    try:
-                        left = int(line.split(b";", 1)[0], 16)
-                    except ValueError:
-                        raise APIConnectionError(f"the chunked body is malformed: {line[:40]!r}") from None
-                    state = _DATA if left else _TRAILER
-                elif not line.strip():  # the blank line that ends the trailer section
+                if not line.strip():
                     self._body_complete = pos == len(data)
                     if out:
                         yield b"".join(out)
@@ -375,6 +385,20 @@ class ChunkStream:
                 choice["delta"] = choice.pop("message")
             choices.append(choice)
         return dict(body, choices=choices)
+
+
+def _chunk_size(line: bytes) -> int:
+    """The size on a chunk-size line (hexadecimal, maybe with ``;extensions``)."""
+    try:
+        size = int(line, 16)
+    except ValueError:
+        try:
+            size = int(line.split(b";", 1)[0], 16)
+        except ValueError:
+            size = -1
+    if size < 0:
+        raise APIConnectionError(f"the chunked body is malformed: {line[:40]!r}")
+    return size
 
 
 def parse_object(raw: bytes, request_id: str | None) -> Chunk:

@@ -452,10 +452,11 @@ def test_bytes_after_the_end_of_a_body_are_not_left_for_the_next_call(
     assert server.connections == 2, "a connection with stray bytes is not reused"
 
 
-def test_a_malformed_chunk_size_raises(client: Client, server: LoopbackServer) -> None:
+@pytest.mark.parametrize("size_line", [b"zz", b"-5"])
+def test_a_malformed_chunk_size_raises(client: Client, server: LoopbackServer, size_line: bytes) -> None:
     def handler(req: Request, wire: Wire) -> None:
         wire.head(200, {"Content-Type": "text/event-stream", "Transfer-Encoding": "chunked"})
-        wire.write(b"zz\r\ndata: x\r\n")
+        wire.write(size_line + b"\r\ndata: x\r\n")
         wire.close()
     server.handler = handler
     with pytest.raises(APIConnectionError, match="malformed"):

@@ -76,8 +76,13 @@ def cpu(work: Callable[[], None]) -> float:
     return time.process_time() - start
 
 
-def alternate(ours: Callable[[], None], base: Callable[[], None], rounds: int) -> tuple[float, float]:
-    """Median CPU seconds of ``ours`` and ``base``, measured in turns so drift hits both."""
+def alternate(ours: Callable[[], None], base: Callable[[], None], rounds: int) -> dict[str, float]:
+    """CPU of ``ours`` against ``base``, measured in adjacent pairs, ``rounds`` times.
+
+    The ratio is the median of the pairs' ratios: the two halves of a pair run moments apart,
+    so a shared machine's slow and fast spells hit both. The seconds are each side's least,
+    since noise only ever adds time.
+    """
     ours(), base()  # warm up connections and caches
     a: list[float] = []
     b: list[float] = []
@@ -88,7 +93,7 @@ def alternate(ours: Callable[[], None], base: Callable[[], None], rounds: int) -
         else:
             a.append(cpu(ours))
             b.append(cpu(base))
-    return statistics.median(a), statistics.median(b)
+    return {"ratio": statistics.median(x / y for x, y in zip(a, b)), "ours": min(a), "base": min(b)}
 
 
 def consume(stream: Iterator[str], expected: int) -> None:
@@ -107,18 +112,18 @@ def latencies(stream: Callable[..., Iterator[str]], framing: str, events: int = 
 def measure(name: str, url: str) -> dict[str, Any]:
     ours, base = implementation(name, url), baseline(url)
     calls = 200
-    call_ours, call_base = alternate(lambda: [ours["call"]() for _ in range(calls)],
-                                     lambda: [base["call"]() for _ in range(calls)], rounds=15)
-    stream_ours, stream_base = alternate(lambda: consume(ours["stream"](bench_events=STREAM_EVENTS), STREAM_EVENTS),
-                                         lambda: consume(base["stream"](bench_events=STREAM_EVENTS), STREAM_EVENTS),
-                                         rounds=9)
+    call = alternate(lambda: [ours["call"]() for _ in range(calls)],
+                     lambda: [base["call"]() for _ in range(calls)], rounds=21)
+    stream = alternate(lambda: consume(ours["stream"](bench_events=STREAM_EVENTS), STREAM_EVENTS),
+                       lambda: consume(base["stream"](bench_events=STREAM_EVENTS), STREAM_EVENTS), rounds=15)
     first_piece = {}
     for framing in ("chunked", "close", "gzip"):
         delays = latencies(ours["stream"], framing)
         first_piece[framing] = {"median_ms": statistics.median(delays), "max_ms": max(delays)}
     return {
-        "call_us": call_ours / calls * 1e6, "call_base_us": call_base / calls * 1e6,
-        "event_us": stream_ours / STREAM_EVENTS * 1e6, "event_base_us": stream_base / STREAM_EVENTS * 1e6,
+        "call_ratio": call["ratio"], "call_us": call["ours"] / calls * 1e6, "call_base_us": call["base"] / calls * 1e6,
+        "event_ratio": stream["ratio"], "event_us": stream["ours"] / STREAM_EVENTS * 1e6,
+        "event_base_us": stream["base"] / STREAM_EVENTS * 1e6,
         "first_piece": first_piece,
     }
 
