@@ -302,7 +302,7 @@ class Client:
         options = self._options(timeout, max_retries, deadline)
         if stream:
             return iter_text(self._stream("/chat/completions", body, options), chat=True)
-        return _reply_text(self._call("/chat/completions", body, options))
+        return _reply_text(self._call("/chat/completions", body, options)["choices"][0])
 
     @overload
     def complete(self, prompt: Prompt, *, stream: Literal[False] = False, **params: Any) -> str: ...
@@ -466,7 +466,7 @@ class Client:
             return iter_choices(self._stream("/chat/completions", body, options))
         completion = self._call("/chat/completions", body, options)
         choices = sorted((c for c in completion["choices"] if isinstance(c, dict)), key=lambda c: c.get("index", 0))
-        return [_reply_text({"choices": [choice]}) for choice in choices]
+        return [_reply_text(choice) for choice in choices]
 
     #: How many inputs ``embed()`` sends per request; larger lists are split.
     embed_batch_size: int = 128
@@ -904,8 +904,8 @@ def _vectors(body: dict[str, Any], expected: int, request_id: str | None) -> lis
     return vectors
 
 
-def _reply_text(completion: dict[str, Any]) -> str:
-    choice = completion["choices"][0]
+def _reply_text(choice: Any) -> str:
+    """The text of an answer's ``choice``; tool calls raise, since a str cannot carry them."""
     if not isinstance(choice, dict):
         return ""
     message = choice.get("message")

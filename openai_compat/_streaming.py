@@ -355,14 +355,16 @@ class ChunkStream:
                 request_id=self.request_id,
             )
         if "error" in chunk and chunk["error"] and not chunk.get("choices"):
-            raise self._error(data, "the server sent an error in the stream")
+            raise self._error(data, "the server sent an error in the stream", chunk)
         return chunk
 
-    def _error(self, data: str, fallback: str) -> APIResponseError:
-        try:
-            parsed = json.loads(data)
-        except ValueError:
-            parsed = None
+    def _error(self, data: str, fallback: str, parsed: Any = None) -> APIResponseError:
+        """The error for an error event's ``data`` (``parsed``, when the caller parsed it)."""
+        if parsed is None:
+            try:
+                parsed = json.loads(data)
+            except ValueError:
+                pass
         message, code = error_fields(parsed) if isinstance(parsed, dict) else (None, None)
         return APIResponseError(
             shorten(message) if message else f"{fallback}: {shorten(data, 200)!r}",
