@@ -149,7 +149,8 @@ class ChunkStream:
                     state = _DATA
                 if state == _DATA:
                     piece = data[pos : pos + left]
-                    out.append(piece)
+                    if piece:  # an empty piece would read as the end of the body
+                        out.append(piece)
                     left -= len(piece)
                     pos += len(piece)
                     if left:

@@ -9,6 +9,7 @@ stalls. The server records every request and counts connections.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import struct
 import threading
@@ -27,6 +28,7 @@ class Request:
     headers: dict[str, str]
     raw_body: bytes
     connection: int
+    received_at: float = 0.0  # time.monotonic() when the request was read
 
     @property
     def json(self) -> Any:
@@ -105,6 +107,36 @@ class Wire:
         else:
             self.close()
 
+    def slices(self, head: bytes | str, slices: Iterable[bytes | str], close: bool = False) -> None:
+        """Write ``head`` and then each slice, waiting for the client to have read the bytes
+        before it: each slice reaches the client in reads of its own, so a test decides where
+        every read boundary falls. ``close`` ends a close-delimited body."""
+        self.write(head)
+        for piece in slices:
+            self.wait_until_read()
+            self.write(piece)
+        if close:
+            self.wait_until_read()
+            self.close()
+
+    def wait_until_read(self, limit: float = 5.0) -> None:
+        """Wait until the client's socket holds nothing unread, or ``limit`` seconds.
+
+        The client runs in this process: its socket is found among our own descriptors and
+        asked how many bytes wait unread (Linux). Elsewhere, a pause of 50 ms stands in."""
+        client_end = (self.sock.getpeername()[:2], self.sock.getsockname()[:2])
+        give_up = time.monotonic() + limit
+        while time.monotonic() < give_up:
+            unread = _unread_at_client(*client_end)
+            if unread is not None:
+                unread += _queued(self.sock, _NOT_YET_SENT)
+            if unread is None:
+                time.sleep(0.05)
+                return
+            if unread == 0:
+                return
+            time.sleep(0.001)
+
     def close(self) -> None:
         if not self.closed:
             self.closed = True
@@ -129,6 +161,38 @@ class Wire:
         except OSError:
             pass
         self.close()
+
+
+def _unread_at_client(local: tuple, remote: tuple) -> int | None:
+    """Bytes waiting unread on this process's socket from ``local`` to ``remote``, if found."""
+    try:
+        descriptors = os.listdir("/proc/self/fd")
+    except OSError:
+        return None
+    for name in descriptors:
+        try:
+            if not os.readlink(f"/proc/self/fd/{name}").startswith("socket:"):
+                continue
+            with socket.fromfd(int(name), socket.AF_INET, socket.SOCK_STREAM) as probe:
+                if probe.getsockname()[:2] != local or probe.getpeername()[:2] != remote:
+                    continue
+                return _queued(probe, "FIONREAD")
+        except OSError:
+            continue
+    return None
+
+
+_NOT_YET_SENT = 0x894B  # Linux SIOCOUTQNSD: bytes in the send queue not yet sent (unlike TIOCOUTQ,
+# which also counts bytes sent and waiting for an ACK the client may delay by 40 ms)
+
+
+def _queued(sock: socket.socket, request: str | int) -> int:
+    import fcntl
+    import termios
+
+    code = getattr(termios, request) if isinstance(request, str) else request
+    count = fcntl.ioctl(sock.fileno(), code, b"\0\0\0\0")
+    return int(struct.unpack("i", count)[0])
 
 
 Handler = Callable[[Request, Wire], None]
@@ -164,6 +228,7 @@ class LoopbackServer:
                 sock, _ = self.listener.accept()
             except OSError:
                 return
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # every write goes out at once
             with self._lock:
                 self.connections += 1
                 number = self.connections
@@ -218,7 +283,7 @@ def _read_request(reader: Any, number: int) -> Request | None:
         key, value = line.decode("latin-1").split(":", 1)
         headers[key.strip().lower()] = value.strip()
     body = reader.read(int(headers.get("content-length", "0")))
-    return Request(method, path, headers, body, number)
+    return Request(method, path, headers, body, number, time.monotonic())
 
 
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",

@@ -1,0 +1,74 @@
+"""Read boundaries placed on purpose: every body is cut at every byte, and each part reaches the
+client in a read of its own (the server waits until the client has read what it sent).
+
+Where a read ends must never change what a stream yields: a BOM, a CRLF, a UTF-8 character, a
+chunk-size line, chunk data and its CRLF, and ``[DONE]`` are each cut at every point.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from openai_compat import Client
+
+from .server import LoopbackServer, Request, Wire, chunk, event
+
+HEAD = {
+    "chunked": b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n",
+    "close": b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n",
+}
+DONE = "data: [DONE]\n\n"
+BODIES = {
+    "bom": ("\ufeff" + event(chunk("a")) + event(chunk(None, finish_reason="stop")) + DONE, ["a"]),
+    "crlf": ("data: " + json.dumps(chunk("a")) + "\r\n\r\ndata: " + json.dumps(chunk("b")) + "\r\n\r\n"
+             + "data: [DONE]\r\n\r\n", ["a", "b"]),
+    "utf-8": (event(chunk("日本")) + event(chunk("🤖é")) + DONE, ["日本", "🤖é"]),
+    "done": (event(chunk("a")) + DONE, ["a"]),
+}
+
+
+def framed(body: bytes, framing: str) -> bytes:
+    """``body`` as it goes on the wire: as two HTTP chunks and the last chunk, or as it is."""
+    if framing == "close":
+        return body
+    half = len(body) // 2
+    return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in (body[:half], body[half:])) + b"0\r\n\r\n"
+
+
+@pytest.mark.parametrize("framing", ["chunked", "close"])
+@pytest.mark.parametrize("name", list(BODIES))
+def test_a_body_cut_at_every_byte_yields_the_same_pieces(server: LoopbackServer, name: str, framing: str) -> None:
+    body, expected = BODIES[name]
+    wire_bytes = framed(body.encode(), framing)
+    cut = {"at": 0}
+
+    def handler(req: Request, wire: Wire) -> None:
+        at = cut["at"]
+        wire.slices(HEAD[framing], [wire_bytes[:at], wire_bytes[at:]], close=framing == "close")
+        if framing == "close":
+            wire.keep_alive = False
+
+    server.handler = handler
+    client = Client(server.url, model="m", max_retries=0, timeout=(2, 5))
+    wrong = {}
+    for at in range(1, len(wire_bytes)):
+        cut["at"] = at
+        got = list(client.chat("hi", stream=True))
+        if got != expected:
+            wrong[at] = got
+    assert wrong == {}, f"cut at these bytes of {wire_bytes!r}"
+    if framing == "chunked":
+        assert server.connections == 1, "each body was read to its end and the connection reused"
+
+
+def test_chunk_data_and_its_crlf_in_separate_reads(server: LoopbackServer) -> None:
+    data = event(chunk("a")).encode()
+    size = b"%x\r\n" % len(data)
+    server.handler = lambda req, wire: wire.slices(
+        HEAD["chunked"], [size, data, b"\r\n", b"%x\r\n" % len(DONE), DONE.encode(), b"\r\n", b"0\r\n", b"\r\n"])
+    client = Client(server.url, model="m", max_retries=0, timeout=(2, 5))
+    assert list(client.chat("hi", stream=True)) == ["a"]
+    assert list(client.chat("hi", stream=True)) == ["a"]
+    assert server.connections == 1
