@@ -80,6 +80,7 @@ class Fault:
     handler: Callable[[Request, Wire], None]
     outcome: object  # an exception type, or the text the call returns
     requests: int
+    waited: float = 0.0  # the least time between the first two requests
 
 
 JSON_500 = b'{"error": {"message": "internal failure"}}'
@@ -93,10 +94,13 @@ FAULTS = {
     "reset after headers, then ok": Fault(then_ok(reset_after_headers, 2), "recovered", 3),
     "stall before headers": Fault(stall_before_headers, APITimeoutError, 3),
     "truncated chunked body": Fault(truncated_body, APIConnectionError, 3),
-    "429 Retry-After seconds": Fault(then_ok(status(429, headers={"Retry-After": "1"})), "recovered", 2),
+    # Each named wait is longer than any backoff (at most 0.5 s before the first retry).
+    "429 Retry-After seconds": Fault(then_ok(status(429, headers={"Retry-After": "1"})), "recovered", 2, 0.9),
+    # An HTTP date has whole seconds: two seconds ahead is a wait of more than one.
     "429 Retry-After http date": Fault(then_ok(lambda r, w: status(429, headers={
-        "Retry-After": email.utils.formatdate(time.time() + 1, usegmt=True)})(r, w)), "recovered", 2),
-    "429 retry-after-ms": Fault(then_ok(status(429, headers={"retry-after-ms": "50"})), "recovered", 2),
+        "Retry-After": email.utils.formatdate(time.time() + 2, usegmt=True)})(r, w)), "recovered", 2, 0.9),
+    # Read as seconds, 700 would be over the cap and raise at once.
+    "429 retry-after-ms": Fault(then_ok(status(429, headers={"retry-after-ms": "700"})), "recovered", 2, 0.65),
     "429 wait above the cap": Fault(status(429, headers={"Retry-After": "120"}), RateLimitError, 1),
     "429 every time": Fault(status(429, headers=SHORT), RateLimitError, 3),
     "408": Fault(then_ok(status(408, headers=SHORT)), "recovered", 2),
@@ -130,23 +134,90 @@ def test_fault(server: LoopbackServer, name: str) -> None:
             client.chat("hi")
         assert type(info.value) is fault.outcome
     assert len(server.requests) == fault.requests
+    if fault.waited:
+        assert server.requests[1].received_at - server.requests[0].received_at >= fault.waited
 
 
 def test_a_wait_above_the_cap_is_not_slept_but_carried(server: LoopbackServer) -> None:
     server.handler = status(429, b'{"error": {"message": "slow down"}}', headers={"Retry-After": "120"})
+    started = time.monotonic()
     with pytest.raises(RateLimitError) as info:
         Client(server.url, model="m").chat("hi")
+    assert time.monotonic() - started < 5, "a 120 s wait is handed to the caller, not slept"
+    assert len(server.requests) == 1
     assert info.value.retry_after == 120
     assert "retry after 120 s" in str(info.value)
 
 
 def test_without_a_named_wait_retries_back_off(server: LoopbackServer) -> None:
-    server.handler = then_ok(status(503, b"busy"), times=1)
+    server.handler = then_ok(status(503, b"busy"), times=2)
     seen = []
-    client = Client(server.url, model="m", max_retries=1, event_hook=seen.append)
+    client = Client(server.url, model="m", max_retries=2, event_hook=seen.append)
     assert client.chat("hi") == "recovered"
     sent = [e for e in seen if e.kind == "request"]
-    assert [e.attempt for e in sent] == [1, 2]
+    assert [e.attempt for e in sent] == [1, 2, 3]
+    first, second, third = (r.received_at for r in server.requests)
+    assert second - first >= 0.375, "0.5 s, shortened by at most a quarter"
+    assert third - second >= 0.75, "then doubled"
+    assert third - first < 5
+
+
+def test_the_deadline_is_checked_before_a_retry_sleep(server: LoopbackServer) -> None:
+    server.handler = status(503, JSON_500, headers={"Retry-After": "3"})
+    started = time.monotonic()
+    with pytest.raises(InternalServerError):
+        Client(server.url, model="m", max_retries=2, deadline=1).chat("hi")
+    assert time.monotonic() - started < 1.5, "a 3 s wait cannot fit in a 1 s deadline: raise at once"
+    assert len(server.requests) == 1
+
+
+def test_the_deadline_shortens_the_read_timeout(server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.stall(5)
+    started = time.monotonic()
+    with pytest.raises(APITimeoutError):
+        Client(server.url, model="m", max_retries=0, timeout=(5, 5), deadline=0.5).chat("hi")
+    assert time.monotonic() - started < 1.5
+
+
+def test_the_deadline_shortens_the_connect_timeout() -> None:
+    # A listener whose backlog is full: the kernel drops further SYNs, so connecting hangs.
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    address = listener.getsockname()
+    fillers = []
+    try:
+        for _ in range(8):
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(address)
+            fillers.append(filler)
+        time.sleep(0.1)
+        client = Client(f"http://127.0.0.1:{address[1]}/v1", model="m", max_retries=0, timeout=(5, 5),
+                        deadline=0.5)
+        started = time.monotonic()
+        with pytest.raises(APITimeoutError):
+            client.chat("hi")
+        assert time.monotonic() - started < 1.5
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
+
+
+def test_the_deadline_never_lengthens_the_read_timeout_of_a_stream(server: LoopbackServer) -> None:
+    def handler(req: Request, wire: Wire) -> None:
+        wire.sse([event(chunk("a"))], end=False)
+        wire.stall(5)
+    server.handler = handler
+    client = Client(server.url, model="m", timeout=(1, 0.3), deadline=30)
+    stream = client.chat("hi", stream=True)
+    assert next(stream) == "a"
+    started = time.monotonic()
+    with pytest.raises(APITimeoutError) as info:
+        next(stream)
+    assert time.monotonic() - started < 2, "the 0.3 s read timeout applies, not the 30 s left"
+    assert "deadline" not in str(info.value)
 
 
 def test_a_refused_connection_is_retried_then_raised() -> None:

@@ -40,6 +40,17 @@ def test_the_key_never_appears_in_an_exception_or_its_traceback(server: Loopback
     assert not any(KEY in text for text in shown)
 
 
+def test_the_bare_token_of_a_users_own_authorization_header_is_a_secret(server: LoopbackServer) -> None:
+    token = "tok-user-abcdef123456"
+    server.handler = lambda req, wire: wire.json({"error": {"message": f"token {token} expired"}}, status=401)
+    client = Client(server.url, headers={"Authorization": f"Bearer {token}"}, model="m")
+    with pytest.raises(AuthenticationError) as info:
+        client.chat("hi")
+    assert server.requests[0].headers["authorization"] == f"Bearer {token}"
+    assert token not in str(info.value) and token not in repr(info.value.body)
+    assert "token *** expired" in str(info.value)
+
+
 def test_the_key_never_appears_in_log_records_at_any_level(
     server: LoopbackServer, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -22,8 +22,9 @@ HEAD = {
 DONE = "data: [DONE]\n\n"
 BODIES = {
     "bom": ("\ufeff" + event(chunk("a")) + event(chunk(None, finish_reason="stop")) + DONE, ["a"]),
-    "crlf": ("data: " + json.dumps(chunk("a")) + "\r\n\r\ndata: " + json.dumps(chunk("b")) + "\r\n\r\n"
-             + "data: [DONE]\r\n\r\n", ["a", "b"]),
+    # The second event's JSON spans two data lines: a CRLF cut in two must not end it early.
+    "crlf": ("data: " + json.dumps(chunk("a")) + '\r\n\r\ndata: {"choices": [{"index": 0,\r\n'
+             + 'data: "delta": {"content": "b"}}]}\r\n\r\ndata: [DONE]\r\n\r\n', ["a", "b"]),
     "utf-8": (event(chunk("日本")) + event(chunk("🤖é")) + DONE, ["日本", "🤖é"]),
     "done": (event(chunk("a")) + DONE, ["a"]),
 }

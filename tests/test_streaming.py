@@ -19,6 +19,7 @@ from openai_compat import (
     UnhandledToolCallsError,
     merge_chunks,
 )
+from openai_compat._streaming import LINGER_SECONDS
 
 from .server import LoopbackServer, Request, Wire, chunk, completion, event, stream_of
 
@@ -175,8 +176,10 @@ def test_a_server_holding_the_connection_after_the_finish_does_not_hang(
 
 
 def test_with_n_choices_the_stream_waits_for_every_finish(client: Client, server: LoopbackServer) -> None:
+    # The second choice comes after a pause longer than the linger that follows the last finish:
+    # a stream that ended when the first choice finished would lose it.
     server.handler = lambda req, wire: wire.sse([
-        event(chunk("a", index=0)), event(chunk(None, index=0, finish_reason="stop")),
+        event(chunk("a", index=0)), event(chunk(None, index=0, finish_reason="stop")), LINGER_SECONDS + 0.3,
         event(chunk("b", index=1)), event(chunk(None, index=1, finish_reason="stop")), DONE])
     chunks = list(client.create_chat_completion(messages=[{"role": "user", "content": "x"}], n=2, stream=True))
     merged = merge_chunks(chunks)
@@ -461,3 +464,28 @@ def test_a_malformed_chunk_size_raises(client: Client, server: LoopbackServer, s
     server.handler = handler
     with pytest.raises(APIConnectionError, match="malformed"):
         list(client.chat("hi", stream=True))
+
+
+@pytest.mark.parametrize("bad_event", [
+    event({"error": {"message": "upstream overloaded"}}),
+    "event: error\ndata: upstream overloaded\n\n",
+    "data: {not json\n\n",
+    b"data: \xc3\x28\n\n",
+])
+def test_errors_raised_inside_a_stream_carry_the_request_id(
+    client: Client, server: LoopbackServer, bad_event: Any
+) -> None:
+    server.handler = lambda req, wire: wire.sse([event(chunk("a")), bad_event],
+                                                headers={"x-request-id": "req-in-stream"})
+    with pytest.raises(APIResponseError) as info:
+        list(client.chat("hi", stream=True))
+    assert info.value.request_id == "req-in-stream"
+
+
+def test_merge_keeps_the_last_usage_when_every_chunk_carries_one() -> None:
+    merged = merge_chunks([
+        dict(chunk("a"), usage={"completion_tokens": 1}),
+        dict(chunk("b", finish_reason="stop"), usage={"completion_tokens": 2}),
+        dict(chunk(None), choices=[], usage={"completion_tokens": 2, "total_tokens": 9}),
+    ])
+    assert merged["usage"] == {"completion_tokens": 2, "total_tokens": 9}
