@@ -9,7 +9,8 @@
 
 import logging
 
-from ._client import DEFAULT_TIMEOUT, Client, RequestEvent
+from ._chunks import merge_chunks
+from ._client import Client
 from ._errors import (
     APIConnectionError,
     APIResponseError,
@@ -27,6 +28,7 @@ from ._errors import (
     UnhandledToolCallsError,
     UnprocessableEntityError,
 )
+from ._options import DEFAULT_TIMEOUT
 from ._presets import (
     PROVIDERS,
     DeepInfraClient,
@@ -41,7 +43,8 @@ from ._presets import (
     TogetherClient,
     VLLMClient,
 )
-from ._streaming import ChunkStream, merge_chunks
+from ._sse import ChunkStream
+from ._transport import RequestEvent
 
 __version__ = "0.1.0"
 

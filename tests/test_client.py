@@ -203,7 +203,7 @@ def test_a_preset_never_sends_its_key_to_another_host(monkeypatch: pytest.Monkey
 def test_keyless_presets_send_no_authorization() -> None:
     for name, preset in openai_compat.PROVIDERS.items():
         if preset.api_key_env is None:
-            assert "Authorization" not in preset()._headers, name
+            assert "Authorization" not in preset()._transport._headers, name
 
 
 def test_all_matches_the_public_names() -> None:

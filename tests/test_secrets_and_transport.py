@@ -113,7 +113,7 @@ def test_a_redirect_to_another_host_never_carries_the_key(
 
 
 def test_tls_is_verified_by_default() -> None:
-    assert Client("https://api.example.com/v1")._session.verify is True
+    assert Client("https://api.example.com/v1")._transport.session.verify is True
 
 
 @pytest.fixture(scope="module")

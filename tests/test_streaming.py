@@ -19,7 +19,7 @@ from openai_compat import (
     UnhandledToolCallsError,
     merge_chunks,
 )
-from openai_compat._streaming import LINGER_SECONDS
+from openai_compat._body_reader import LINGER_SECONDS
 
 from .server import LoopbackServer, Request, Wire, chunk, completion, event, stream_of
 

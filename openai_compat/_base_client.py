@@ -1,0 +1,251 @@
+"""The lower layer of ``Client``: construction, ``create_*`` calls, and the glue to sending.
+
+``create_chat_completion()`` and ``create_completion()`` take a request body in wire names and
+return the parsed JSON, or the parsed chunks of a stream. ``Client`` (``_client.py``) builds its
+front-door methods on the private helpers here.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, ClassVar, Literal, Mapping, TypeVar, overload
+from urllib.parse import urlsplit
+
+import requests
+
+from ._chunks import parse_completion
+from ._options import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    NOT_GIVEN,
+    CallOptions,
+    Timeout,
+    check_deadline,
+    check_retries,
+    check_timeout,
+    resolve,
+)
+from ._params import build_body, check_messages
+from ._secrets import Secrets, bearer, masked_headers
+from ._sse import ChunkStream
+from ._transport import EventHook, Transport
+
+_Self = TypeVar("_Self", bound="BaseClient")
+
+
+class BaseClient:
+    """Construction and the lower layer of ``Client``; use ``Client`` or a preset.
+
+        >>> from openai_compat import Client
+        >>> isinstance(Client("http://127.0.0.1:8080/v1"), BaseClient)
+        True
+    """
+
+    #: Presets set these: the base URL used when none is given, and the variable holding the key.
+    default_base_url: ClassVar[str | None] = None
+    api_key_env: ClassVar[str | None] = None
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        api_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        model: str | None = None,
+        timeout: Timeout = DEFAULT_TIMEOUT,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        deadline: float | None = None,
+        session: requests.Session | None = None,
+        event_hook: EventHook | None = None,
+    ) -> None:
+        name = type(self).__name__
+        base_url = base_url if base_url is not None else self.default_base_url
+        if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+            raise ValueError(f"{name}: base_url must be an http:// or https:// URL, got {base_url!r}")
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.timeout = check_timeout(timeout)
+        self.max_retries = check_retries(max_retries)
+        self.deadline = check_deadline(deadline)
+        secrets = Secrets()
+        checked = masked_headers(name, headers, secrets)
+        has_authorization = any(k.lower() == "authorization" for k in checked)
+        if api_key is None and not has_authorization:
+            api_key = self._key_from_env()
+        if api_key is not None:
+            if has_authorization:
+                raise ValueError(f"{name}: pass the key as api_key= or as an Authorization header, not both")
+            checked["Authorization"] = bearer(name, api_key, secrets)
+        self._transport = Transport(self.base_url, checked, secrets, session, event_hook)
+
+    @property
+    def event_hook(self) -> EventHook | None:
+        """The function called with a ``RequestEvent`` at each step of a call, or None."""
+        return self._transport.event_hook
+
+    @event_hook.setter
+    def event_hook(self, hook: EventHook | None) -> None:
+        self._transport.event_hook = hook
+
+    def _key_from_env(self) -> str | None:
+        env = self.api_key_env
+        if env is None:
+            return None
+        default_host = urlsplit(self.default_base_url or "").hostname
+        if urlsplit(self.base_url).hostname != default_host:
+            # A preset's key belongs to its provider: never send it to another host.
+            raise ValueError(
+                f"{type(self).__name__}: {env} is only sent to {default_host}; pass api_key= to"
+                f" use {self.base_url}"
+            )
+        key = os.environ.get(env)
+        if not key:
+            raise ValueError(f"{type(self).__name__}: no API key: set {env} or pass api_key=")
+        return key
+
+    def __repr__(self) -> str:
+        model = f", model={self.model!r}" if self.model else ""
+        return f"{type(self).__name__}(base_url={self.base_url!r}{model})"
+
+    def close(self) -> None:
+        """Close the connections, unless the session was yours (then it stays open)."""
+        self._transport.close()
+
+    def __enter__(self: _Self) -> _Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- the lower layer -------------------------------------------------------------------
+
+    @overload
+    def create_chat_completion(
+        self, *, stream: Literal[False] = False, timeout: Timeout = ..., max_retries: int | None = ...,
+        deadline: float | None = ..., **body: Any
+    ) -> dict[str, Any]: ...
+
+    @overload
+    def create_chat_completion(
+        self, *, stream: Literal[True], timeout: Timeout = ..., max_retries: int | None = ...,
+        deadline: float | None = ..., **body: Any
+    ) -> ChunkStream: ...
+
+    @overload
+    def create_chat_completion(
+        self, *, stream: bool, timeout: Timeout = ..., max_retries: int | None = ...,
+        deadline: float | None = ..., **body: Any
+    ) -> dict[str, Any] | ChunkStream: ...
+
+    def create_chat_completion(
+        self,
+        *,
+        stream: bool = False,
+        timeout: Timeout = NOT_GIVEN,
+        max_retries: int | None = None,
+        deadline: float | None = NOT_GIVEN,
+        **body: Any,
+    ) -> dict[str, Any] | ChunkStream:
+        """POST ``body`` to ``/chat/completions`` and return the parsed JSON, or the chunks.
+
+        ``body`` is the request in wire names, sent as given (``model`` defaults to the
+        client's). With ``stream=True`` the result iterates over parsed chunk dicts; pass the
+        ones you kept to ``merge_chunks()`` for the complete response.
+
+            >>> from openai_compat import Client
+            >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
+            >>> done = client.create_chat_completion(                               # doctest: +SKIP
+            ...     messages=[{"role": "user", "content": "Hi"}], max_tokens=5)
+            >>> done["usage"]["completion_tokens"]                                # doctest: +SKIP
+            5
+        """
+        if "messages" not in body:
+            raise TypeError("create_chat_completion() needs messages=[...]")
+        check_messages(body["messages"])
+        return self._create("/chat/completions", body, stream, self._call_options(timeout, max_retries, deadline))
+
+    @overload
+    def create_completion(
+        self, *, stream: Literal[False] = False, timeout: Timeout = ..., max_retries: int | None = ...,
+        deadline: float | None = ..., **body: Any
+    ) -> dict[str, Any]: ...
+
+    @overload
+    def create_completion(
+        self, *, stream: Literal[True], timeout: Timeout = ..., max_retries: int | None = ...,
+        deadline: float | None = ..., **body: Any
+    ) -> ChunkStream: ...
+
+    @overload
+    def create_completion(
+        self, *, stream: bool, timeout: Timeout = ..., max_retries: int | None = ...,
+        deadline: float | None = ..., **body: Any
+    ) -> dict[str, Any] | ChunkStream: ...
+
+    def create_completion(
+        self,
+        *,
+        stream: bool = False,
+        timeout: Timeout = NOT_GIVEN,
+        max_retries: int | None = None,
+        deadline: float | None = NOT_GIVEN,
+        **body: Any,
+    ) -> dict[str, Any] | ChunkStream:
+        """POST ``body`` to ``/completions`` and return the parsed JSON, or the chunks.
+
+        It works like ``create_chat_completion()``, with ``prompt=`` in place of ``messages=``.
+
+            >>> from openai_compat import Client
+            >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
+            >>> done = client.create_completion(prompt="Once", max_tokens=5)      # doctest: +SKIP
+            >>> done["choices"][0]["finish_reason"]                               # doctest: +SKIP
+            'length'
+        """
+        if "prompt" not in body:
+            raise TypeError("create_completion() needs prompt=...")
+        return self._create("/completions", body, stream, self._call_options(timeout, max_retries, deadline))
+
+    def _create(
+        self, path: str, body: dict[str, Any], stream: bool, options: CallOptions
+    ) -> dict[str, Any] | ChunkStream:
+        body = self._body(body.pop("model", None), {}, {}, body)
+        if stream:
+            return self._stream(path, body, options)
+        return self._call(path, body, options)
+
+    def _body(
+        self, model: str | None, base: dict[str, Any], params: dict[str, Any], extra: dict[str, Any]
+    ) -> dict[str, Any]:
+        return build_body(model if model is not None else self.model, type(self).__name__, base, params, extra)
+
+    def _call_options(self, timeout: Timeout, max_retries: int | None, deadline: float | None) -> CallOptions:
+        """A call's timeout, retries and deadline: its own where given, else the client's."""
+        return resolve(CallOptions(self.timeout, self.max_retries, self.deadline), timeout, max_retries, deadline)
+
+    def _call(self, path: str, body: dict[str, Any], options: CallOptions) -> dict[str, Any]:
+        sent = self._transport.send(path, body, options, stream=False)
+        result = parse_completion(sent.raw, sent.request_id)
+        status = sent.response.status_code
+        self._transport.emit("response", path, sent.attempt, status, sent.elapsed, sent.request_id,
+                             result.get("usage"))
+        return result
+
+    def _stream(self, path: str, body: dict[str, Any], options: CallOptions) -> ChunkStream:
+        body["stream"] = True
+        start = time.monotonic()
+        transport = self._transport
+        sent = transport.send(path, body, options, stream=True)
+        status = sent.response.status_code
+        transport.emit("response", path, sent.attempt, status, sent.elapsed, sent.request_id)
+
+        def on_end(usage: dict[str, Any] | None) -> None:
+            transport.emit("stream_end", path, sent.attempt, status, time.monotonic() - start, sent.request_id, usage)
+
+        return ChunkStream(
+            sent.response,
+            expected_choices=body["n"] if isinstance(body.get("n"), int) else 1,
+            deadline_at=None if options.deadline is None else start + options.deadline,
+            request_id=sent.request_id,
+            on_end=on_end if transport.event_hook is not None else None,
+        )

@@ -1,0 +1,78 @@
+"""Keeping the API key out of sight: masked values, redaction, and headers checked unseen."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import requests
+
+#: Headers whose values are secrets, in lower case.
+SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "api-key", "x-api-key"})
+
+
+class Secret(str):
+    """A value that shows as ``'***'`` in reprs, so a printed dict never leaks it."""
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+
+class Secrets:
+    """The secret values of one client, to be replaced by ``***`` wherever text is shown."""
+
+    def __init__(self) -> None:
+        self._values: list[Secret] = []
+
+    def __repr__(self) -> str:
+        return f"Secrets({len(self._values)} hidden)"
+
+    def add(self, value: str) -> None:
+        if value and len(value) >= 4 and value not in self._values:
+            self._values.append(Secret(value))
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret replaced by ``***``."""
+        for secret in self._values:
+            text = text.replace(secret, "***")
+        return text
+
+    def redact_bytes(self, raw: bytes) -> bytes:
+        for secret in self._values:
+            raw = raw.replace(secret.encode("utf-8", "replace"), b"***")
+        return raw
+
+
+class KeepAuthorization(requests.auth.AuthBase):
+    """Leaves the request as it is.
+
+    requests replaces an ``Authorization`` header with ``~/.netrc`` credentials for the host
+    unless the request names an auth of its own: this one changes nothing.
+    """
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        return request
+
+
+def masked_headers(owner: str, headers: Mapping[str, str] | None, secrets: Secrets) -> dict[str, str]:
+    """``headers`` checked, with secret values masked and added to ``secrets``.
+
+    A bad value is refused without being shown: it may be a key.
+    """
+    checked: dict[str, str] = {}
+    for key, value in (headers or {}).items():
+        if not isinstance(value, str) or any(ord(c) < 32 and c != "\t" for c in value):
+            raise ValueError(f"{owner}: header {key!r} must be a str without line breaks or control characters")
+        if key.lower() in SECRET_HEADERS:
+            secrets.add(value.split(" ", 1)[-1])  # the bare token of "Bearer <token>"
+            secrets.add(value)
+            value = Secret(value)
+        checked[key] = value
+    return checked
+
+
+def bearer(owner: str, api_key: str, secrets: Secrets) -> Secret:
+    """The ``Authorization`` value for ``api_key``, checked and remembered as a secret."""
+    if not isinstance(api_key, str) or not api_key or any(c.isspace() or ord(c) < 32 for c in api_key):
+        raise ValueError(f"{owner}: api_key is empty or holds white space or control characters (a trailing newline?)")
+    secrets.add(api_key)
+    return Secret(f"Bearer {api_key}")

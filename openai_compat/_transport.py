@@ -1,0 +1,249 @@
+"""Sending: the session, the one retry loop, timeouts and the deadline, logging and events.
+
+Everything that goes to the server passes through ``Transport.send()``: it POSTs a JSON body
+and returns a 2xx response, retrying what may be retried, or raises a typed error.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable, Mapping, NamedTuple
+
+import requests
+
+from ._body_reader import is_timeout
+from ._errors import APIConnectionError, APIStatusError, APITimeoutError, OpenAICompatError, request_id_of, status_error
+from ._options import CallOptions, within
+from ._secrets import KeepAuthorization, Secrets
+
+logger = logging.getLogger("openai_compat")
+
+#: Backoff between retries: 0.5 s doubling up to 8 s, each shortened by up to a quarter.
+BACKOFF_START = 0.5
+BACKOFF_CAP = 8.0
+#: A server asking to wait longer than this is not waited for: the error is raised with it.
+MAX_RETRY_WAIT = 60.0
+RETRY_STATUSES = frozenset({408, 409, 429})
+
+
+class RequestEvent(NamedTuple):
+    """What ``Client(event_hook=...)`` is called with, once per step of a call.
+
+    ``kind`` is ``"request"`` (about to send), ``"response"`` (an answer or a failure came back:
+    ``status_code`` is None for a connection failure, ``error`` names it) or ``"stream_end"``
+    (a stream was read to its end). ``attempt`` counts from 1; ``elapsed`` is seconds since the
+    attempt (or, for ``stream_end``, the call) began; ``usage`` is the token usage when known.
+
+        >>> from openai_compat import Client, RequestEvent
+        >>> seen = []
+        >>> client = Client("http://127.0.0.1:8080/v1", event_hook=seen.append)
+    """
+
+    kind: str
+    method: str
+    url: str
+    attempt: int
+    status_code: int | None = None
+    elapsed: float | None = None
+    request_id: str | None = None
+    usage: dict[str, Any] | None = None
+    error: str | None = None
+
+
+EventHook = Callable[[RequestEvent], None]
+
+
+class Sent(NamedTuple):
+    """A 2xx answer, its body (for a non-streamed call) and the attempt that got it."""
+
+    response: requests.Response
+    raw: bytes
+    attempt: int
+    elapsed: float
+    request_id: str | None
+
+
+class Transport:
+    """POSTs JSON bodies under ``base_url`` with the given headers, on one session."""
+
+    def __init__(
+        self,
+        base_url: str,
+        headers: dict[str, str],
+        secrets: Secrets,
+        session: requests.Session | None,
+        event_hook: EventHook | None,
+    ) -> None:
+        self.base_url = base_url
+        self.secrets = secrets
+        self.event_hook = event_hook
+        # Values go to requests as plain str: requests 2.28 refuses a header of a str subclass.
+        self._headers = {k: str(v) for k, v in headers.items()}
+        self._stream_headers = dict(self._headers, Accept="text/event-stream")
+        has_authorization = any(k.lower() == "authorization" for k in headers)
+        self._auth = KeepAuthorization() if has_authorization else None
+        self.owns_session = session is None
+        self.session = session if session is not None else requests.Session()
+
+    def __repr__(self) -> str:
+        return f"Transport(base_url={self.base_url!r})"
+
+    def close(self) -> None:
+        """Close the connections, unless the session was the caller's (then it stays open)."""
+        if self.owns_session:
+            self.session.close()
+
+    def send(self, path: str, body: dict[str, Any], options: CallOptions, *, stream: bool) -> Sent:
+        """POST ``body``, retrying what may be retried, until a 2xx response (and its body).
+
+        The only retry loop: connection failures and timeouts before an answer, and 408, 409,
+        429 and 5xx answers, wait ``Retry-After`` (or ``retry-after-ms``) when the server names a
+        wait, else 0.5 s doubling to 8 s with jitter. A stream is never retried once returned.
+        """
+        url = self.base_url + path
+        retries = options.max_retries
+        deadline_at = None if options.deadline is None else time.monotonic() + options.deadline
+        for attempt in range(1, retries + 2):
+            start = time.monotonic()
+            self.emit("request", path, attempt)
+            status: int | None = None
+            request_id: str | None = None
+            wait: float | None = None
+            cause: Exception | None = None
+            try:
+                response = self.session.post(
+                    url,
+                    json=body,
+                    headers=self._stream_headers if stream else self._headers,
+                    auth=self._auth,
+                    timeout=within(options.timeout, deadline_at),
+                    stream=True,
+                    allow_redirects=False,
+                )
+                # A non-streamed body is read inside the attempt: a connection that breaks
+                # half-way through it is retried like one that broke before the headers.
+                raw = b"" if stream and response.ok else response.content
+            except requests.exceptions.InvalidJSONError as exc:
+                raise TypeError(f"the request body cannot be sent as JSON: {exc}") from None
+            except requests.RequestException as exc:
+                error: OpenAICompatError = self._transport_error(exc, url)
+                cause = exc
+            else:
+                status = response.status_code
+                request_id = request_id_of(response.headers)
+                if 200 <= status < 300:
+                    self._log(url, attempt, retries, status, start, request_id)
+                    return Sent(response, raw, attempt, time.monotonic() - start, request_id)
+                response.close()
+                wait = retry_after(response.headers)
+                error = self._status_error(response, raw, request_id, wait)
+            self._log(url, attempt, retries, status, start, request_id, error)
+            self.emit("response", path, attempt, status, time.monotonic() - start, request_id, error=str(error))
+            retryable = status is None or status in RETRY_STATUSES or status >= 500
+            delay = wait if wait is not None else backoff(attempt)
+            if (
+                not retryable
+                or attempt > retries
+                or delay > MAX_RETRY_WAIT
+                or (deadline_at is not None and time.monotonic() + delay >= deadline_at)
+            ):
+                raise error from cause
+            time.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def emit(
+        self,
+        kind: str,
+        path: str,
+        attempt: int,
+        status_code: int | None = None,
+        elapsed: float | None = None,
+        request_id: str | None = None,
+        usage: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Call the event hook, if there is one."""
+        if self.event_hook is not None:
+            url = self.base_url + path
+            self.event_hook(RequestEvent(kind, "POST", url, attempt, status_code, elapsed, request_id, usage, error))
+
+    def _transport_error(self, exc: requests.RequestException, url: str) -> OpenAICompatError:
+        reason = exc.args[0] if exc.args else exc
+        reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the real one
+        text = self.secrets.redact(str(reason).split("): ", 1)[-1])
+        if isinstance(exc, requests.Timeout) or is_timeout(exc):
+            return APITimeoutError(f"timed out waiting for {url}: {text}")
+        if isinstance(exc, requests.exceptions.InvalidHeader):
+            return APIConnectionError("a header value is invalid (values are not shown, they may be secret)")
+        return APIConnectionError(f"could not reach {url}: {text}")
+
+    def _status_error(
+        self, response: requests.Response, raw: bytes, request_id: str | None, wait: float | None
+    ) -> APIStatusError:
+        status = response.status_code
+        if 300 <= status < 400:
+            location = self.secrets.redact(response.headers.get("location", "(no Location)"))
+            return APIStatusError(
+                f"the server redirected to {location}; the SDK does not follow redirects, so the"
+                " request and its key never go to another URL: set base_url to the new address"
+                " if you trust it",
+                status_code=status,
+                request_id=request_id,
+            )
+        raw = self.secrets.redact_bytes(raw)
+        return status_error(status, raw, request_id=request_id, retry_after=wait, reason=response.reason or "")
+
+    def _log(
+        self,
+        url: str,
+        attempt: int,
+        retries: int,
+        status: int | None,
+        start: float,
+        request_id: str | None,
+        error: Exception | None = None,
+    ) -> None:
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "POST %s -> %s in %.3fs (attempt %d of %d, request id %s)%s",
+                self.secrets.redact(url),
+                status if status is not None else "no response",
+                time.monotonic() - start,
+                attempt,
+                retries + 1,
+                request_id or "-",
+                f": {self.secrets.redact(str(error))}" if error is not None else "",
+            )
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait before retry number ``attempt`` when the server named no wait."""
+    import random  # imported on the first retry, not at start-up
+
+    return min(BACKOFF_CAP, BACKOFF_START * 2.0 ** (attempt - 1)) * (1 - random.random() / 4)
+
+
+def retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds the server asked to wait: ``retry-after-ms``, or ``Retry-After`` in seconds or
+    as an HTTP date; None if it named no wait."""
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return max(float(value) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    import email.utils  # only a server naming an HTTP date needs it
+
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(float(when.timestamp()) - time.time(), 0.0)
