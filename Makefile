@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck demo e2e bench docs build clean
+.PHONY: install test lint typecheck demo e2e bench docs build compat clean
 
 $(STAMP): setup.cfg setup.py pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,9 @@ demo: $(STAMP)
 e2e: $(STAMP)
 	$(BIN)/python -m pytest tests/e2e -o addopts="-ra"
 
+compat: $(STAMP)
+	$(BIN)/nox -f tests/noxfile.py
+
 bench: $(STAMP)
 	$(BIN)/python tests/bench/run.py
 
@@ -49,4 +52,4 @@ build: $(STAMP)
 	$(BIN)/python tests/check_dist.py dist
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .nox build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

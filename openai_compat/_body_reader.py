@@ -2,23 +2,28 @@
 
 This is the only module that touches the internals of urllib3 and http.client. It relies on:
 
-- ``response.raw._fp``: the ``http.client.HTTPResponse`` under urllib3's response, with
-  ``chunked``, ``chunk_left``, ``isclosed()`` and ``close()``;
+- ``response.raw._fp``: the ``http.client.HTTPResponse`` under urllib3's response (urllib3 1.26
+  and 2), with ``read1()``, ``chunked``, ``chunk_left``, ``isclosed()`` and ``close()``;
 - ``response.raw._fp.fp``: its buffered socket file, whose ``read1()`` returns what has arrived;
 - ``response.raw._connection.sock`` (urllib3 2) or ``response.raw._fp.fp.raw._sock`` (urllib3
   1.26): the socket, to set a timeout per read (deadline, linger);
 - ``response.raw.release_conn()``: to give a connection read to its end back to the pool.
 
-When one is missing, reading falls back: a plain chunked body without ``_fp.fp.read1`` is read
-with urllib3's ``read1`` (urllib3 2) or in whole HTTP chunks (``iter_content``); without a
-socket, the read timeout is left as requests set it (no deadline or linger inside a read); a
-body not known to be at its clean end is closed rather than handed back.
+Reading goes through http.client directly, and gzip and deflate are decoded here, so a piece
+reaches the caller when its bytes arrive on urllib3 1.26 as on 2 (1.26 has no ``read1``). When
+one of these is missing, reading falls back: without ``_fp.fp.read1`` a chunked body is read
+through ``_fp.read1`` (one HTTP chunk a read); without ``_fp.read1``, or for an encoding other
+than gzip and deflate, through urllib3's ``read1(decode_content=True)`` (urllib3 2.3 and later),
+else in whole HTTP chunks (``iter_content``), which holds back a body that is not chunked
+until it ends. Without a socket, the read timeout is left as requests set it (no deadline or
+linger inside a read). A body not known to be at its clean end is closed, not handed back.
 """
 
 from __future__ import annotations
 
 import socket
 import time
+import zlib
 from http.client import HTTPException
 from typing import Any, Callable, Iterator
 
@@ -57,25 +62,24 @@ class BodyReader:
         self._read_some = self._choose_reader()
 
     def _choose_reader(self) -> Callable[[], bytes]:
-        """A function returning the body bytes that have arrived, b"" at its end.
+        """A function returning the body bytes that have arrived, decoded, and b"" at its end.
 
-        A plain chunked body (the usual stream) is de-chunked here straight off the
-        connection's buffer, so one read takes every event that has arrived: urllib3 and
-        http.client hand over one HTTP chunk, that is one event, per read. Any other body goes
-        through urllib3's ``read1``, which returns what has arrived and decodes gzip; urllib3
-        1.x has no ``read1``, so there whole HTTP chunks are the fallback.
+        A chunked body is de-chunked here straight off the connection's buffer, so one read
+        takes every event that has arrived: http.client hands over one HTTP chunk, that is one
+        event, per read. Any other body is read with http.client's ``read1``.
         """
         raw = self.response.raw
-        inner = getattr(raw, "_fp", None)
+        inner: Any = getattr(raw, "_fp", None)
         buffer = getattr(inner, "fp", None)
-        if (
-            getattr(inner, "chunked", False)
-            and getattr(inner, "chunk_left", 0) is None
-            and hasattr(buffer, "read1")
-            and self.response.headers.get("content-encoding", "identity").lower() == "identity"
-        ):
-            pieces = self._dechunk(buffer)
-            return lambda: next(pieces, b"")
+        encoding = self.response.headers.get("content-encoding", "identity").strip().lower()
+        if hasattr(inner, "read1") and encoding in _DECODERS:
+            unread_chunked = getattr(inner, "chunked", False) and getattr(inner, "chunk_left", 0) is None
+            if unread_chunked and hasattr(buffer, "read1"):
+                pieces = self._dechunk(buffer)
+                source: Callable[[], bytes] = lambda: next(pieces, b"")  # noqa: E731
+            else:
+                source = lambda: inner.read1(READ_SIZE)  # noqa: E731
+            return _decoding(source, _DECODERS[encoding]) if _DECODERS[encoding] else source
         if hasattr(raw, "read1"):
             return lambda: bytes(raw.read1(READ_SIZE, decode_content=True))
         chunks = self.response.iter_content(chunk_size=None)
@@ -143,30 +147,32 @@ class BodyReader:
                 yield out[0] if len(out) == 1 else b"".join(out)
 
     def read(self) -> bytes:
-        """The bytes that have arrived (waiting for some), or b"" at the end of the body."""
+        """The bytes that have arrived (waiting for some), or b"" at the end of the body.
+
+        Once ``lingering``, a timeout or a broken connection ends the body quietly: the answer
+        is complete and nothing is lost. Otherwise every failure raises a typed error.
+        """
         timeout = self._next_timeout()
-        if timeout is not None and self._socket is not None:
-            self._socket.settimeout(timeout)
         try:
+            if timeout is not None and self._socket is not None:
+                self._socket.settimeout(timeout)
             return self._read_some()
-        except (ReadTimeoutError, socket.timeout) as exc:
+        except (DecodeError, zlib.error) as exc:
+            raise APIResponseError(f"the stream could not be decoded: {exc}", request_id=self.request_id) from exc
+        except (HTTPError, HTTPException, OSError, requests.RequestException) as exc:
             if self.lingering:
                 self.linger_expired = True
                 return b""
+            if not is_timeout(exc):
+                raise APIConnectionError(f"the connection broke during the stream: {exc}") from exc
             if self._deadline_at is not None and time.monotonic() >= self._deadline_at:
                 raise APITimeoutError("the call's deadline passed while the stream was being read") from exc
             raise APITimeoutError(f"no data arrived within the read timeout: {exc}") from exc
-        except DecodeError as exc:
-            raise APIResponseError(f"the stream could not be decoded: {exc}", request_id=self.request_id) from exc
-        except (HTTPError, HTTPException, OSError, requests.RequestException) as exc:
-            if is_timeout(exc):
-                raise APITimeoutError(f"the stream timed out: {exc}") from exc
-            raise APIConnectionError(f"the connection broke during the stream: {exc}") from exc
         finally:
             if timeout is not None and self._socket is not None:
                 try:
                     self._socket.settimeout(self._read_timeout)
-                except OSError:  # urllib3 already closed the socket after a failed read
+                except OSError:  # the socket was already closed after a failed read
                     pass
 
     def _next_timeout(self) -> float | None:
@@ -216,6 +222,50 @@ class BodyReader:
             self.response.close()
         except Exception:  # closing a broken connection must not hide the real error
             pass
+
+
+class _Inflate:
+    """Decodes a gzip (every member) or deflate body, zlib-wrapped or raw, piece by piece."""
+
+    def __init__(self, wbits: int) -> None:
+        self._wbits = wbits
+        self._tried_raw = wbits != zlib.MAX_WBITS
+        self._decompressor = zlib.decompressobj(wbits)
+
+    def __call__(self, data: bytes) -> bytes:
+        try:
+            out = self._decompressor.decompress(data)
+        except zlib.error:
+            if self._tried_raw:
+                raise
+            self._tried_raw = True  # "deflate" sent as a raw stream, without the zlib wrapper
+            self._decompressor = zlib.decompressobj(-zlib.MAX_WBITS)
+            out = self._decompressor.decompress(data)
+        while self._decompressor.eof and self._decompressor.unused_data:
+            rest = self._decompressor.unused_data  # the next gzip member
+            self._decompressor = zlib.decompressobj(self._wbits)
+            out += self._decompressor.decompress(rest)
+        return out
+
+
+_DECODERS = {"identity": 0, "": 0, "gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS,
+             "deflate": zlib.MAX_WBITS}
+
+
+def _decoding(source: Callable[[], bytes], wbits: int) -> Callable[[], bytes]:
+    """``source`` decompressed; never b"" before the body ends (a read may decode to nothing)."""
+    inflate = _Inflate(wbits)
+
+    def read() -> bytes:
+        while True:
+            data = source()
+            if not data:
+                return b""
+            out = inflate(data)
+            if out:
+                return out
+
+    return read
 
 
 def _chunk_size(line: bytes) -> int:

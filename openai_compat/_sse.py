@@ -12,10 +12,12 @@ The layers, each feeding the next:
 from __future__ import annotations
 
 import json
+from http.client import HTTPException
 from typing import Any, Callable, Generator, Iterator
 
 import requests
 import sseclient
+from urllib3.exceptions import HTTPError
 
 from ._body_reader import BodyReader
 from ._chunks import Chunk, parse_completion
@@ -101,6 +103,9 @@ class ChunkStream:
                 raise APIResponseError(
                     f"the stream is not valid UTF-8: {exc}", request_id=self.request_id
                 ) from None
+            except (OSError, HTTPError, HTTPException, requests.RequestException) as exc:
+                # BodyReader types every failure it sees; nothing raw may escape a stream.
+                raise APIConnectionError(f"the connection broke during the stream: {exc}") from exc
             if done:
                 self._body.drain()
             elif not (self._body.lingering or (finished and seen <= finished)):
