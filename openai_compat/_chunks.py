@@ -36,7 +36,7 @@ def parse_object(raw: bytes, request_id: str | None) -> Chunk:
     if not isinstance(body, dict):
         raise APIResponseError("the response is JSON but not an object", body=body, request_id=request_id)
     message, code = error_fields(body)
-    if message is not None and not body.get("choices") and not body.get("data"):
+    if message is not None and (body.get("error") or (not body.get("choices") and not body.get("data"))):
         raise APIResponseError(shorten(message), body=body, request_id=request_id, code=code)
     return body
 
@@ -151,6 +151,7 @@ def merge_chunks(chunks: Iterable[Chunk]) -> Chunk:
     """
     merged: Chunk = {}
     choices: dict[Any, dict[str, Any]] = {}
+    routes: dict[Any, _ToolCallRoutes] = {}
     chat = False
     for chunk in chunks:
         for key, value in chunk.items():
@@ -166,17 +167,21 @@ def merge_chunks(chunks: Iterable[Chunk]) -> Chunk:
             into = choices.setdefault(index, {"index": index, "finish_reason": None})
             if isinstance(choice.get("delta"), dict):
                 chat = True
-                _merge_delta(into.setdefault("message", {"role": "assistant", "content": None}), choice["delta"])
+                message = into.setdefault("message", {"role": "assistant", "content": None})
+                route = routes.get(index) or routes.setdefault(index, _ToolCallRoutes(message))
+                _merge_delta(message, choice["delta"], route)
             elif isinstance(choice.get("text"), str):
                 into["text"] = into.get("text", "") + choice["text"]
             if choice.get("finish_reason") is not None:
                 into["finish_reason"] = choice["finish_reason"]
             if choice.get("logprobs") is not None:
                 into.setdefault("logprobs", choice["logprobs"])
-    for choice in choices.values():
+    for index, choice in choices.items():
         if chat:
             choice.pop("text", None)
             choice.setdefault("message", {"role": "assistant", "content": None})
+            if index in routes:
+                routes[index].finish()
         else:
             choice.setdefault("text", "")
     merged["object"] = "chat.completion" if chat else "text_completion"
@@ -188,13 +193,17 @@ def _index_order(index: Any) -> Any:
     return (0, index) if isinstance(index, int) else (1, str(index))
 
 
-def _merge_delta(message: dict[str, Any], delta: dict[str, Any]) -> None:
+def _merge_delta(message: dict[str, Any], delta: dict[str, Any], routes: _ToolCallRoutes) -> None:
     for key, value in delta.items():
         if value is None:
             continue
         if key == "tool_calls":
-            _merge_tool_calls(message.setdefault("tool_calls", []), value)
-        elif key in ("content", "reasoning_content", "reasoning") and isinstance(value, str):
+            for fragment in value if isinstance(value, list) else ():
+                if isinstance(fragment, dict):
+                    routes.add(fragment)
+        elif key == "content":
+            _merge_content(message, value)
+        elif key in ("reasoning_content", "reasoning") and isinstance(value, str):
             message[key] = (message.get(key) or "") + value
         elif key == "role":
             message["role"] = value
@@ -202,28 +211,93 @@ def _merge_delta(message: dict[str, Any], delta: dict[str, Any]) -> None:
             message.setdefault(key, value)
 
 
-def _merge_tool_calls(calls: list[dict[str, Any]], fragments: Any) -> None:
-    for fragment in fragments if isinstance(fragments, list) else ():
-        if not isinstance(fragment, dict):
+def _merge_content(message: dict[str, Any], value: Any) -> None:
+    """Append a delta's content: text to text; content parts (Mistral) part by part."""
+    current = message.get("content")
+    if isinstance(value, str) and not isinstance(current, list):
+        message["content"] = (current or "") + value
+        return
+    parts = current if isinstance(current, list) else ([{"type": "text", "text": current}] if current else [])
+    _append_parts(parts, value if isinstance(value, list) else [{"type": "text", "text": value}])
+    message["content"] = parts
+
+
+def _append_parts(parts: list[Any], more: list[Any]) -> None:
+    """Parts of the same kind continue the last one: text is joined, a thinking part's own list
+    of parts is merged the same way; any other part is kept as it came."""
+    for part in more:
+        if not isinstance(part, dict):
             continue
-        index = fragment.get("index")
-        if index is None:
-            # No index: a new id starts a new call, anything else continues the last one.
-            new_id = fragment.get("id")
-            starts_new = not calls or (new_id is not None and new_id != calls[-1].get("id"))
-            index = len(calls) if starts_new else len(calls) - 1
-        while len(calls) <= index:
-            calls.append({"id": None, "type": "function", "function": {"name": None, "arguments": ""}})
-        call = calls[index]
-        for key in ("id", "type"):
-            if fragment.get(key) is not None and not call.get(key):
-                call[key] = fragment[key]
+        last: Any = parts[-1] if parts else {}
+        kind = part.get("type") if isinstance(last, dict) and last.get("type") == part.get("type") else None
+        if kind == "text" and isinstance(part.get("text"), str):
+            last["text"] = (last.get("text") or "") + part["text"]
+        elif kind == "thinking" and isinstance(part.get("thinking"), list):
+            _append_parts(last.setdefault("thinking", []), part["thinking"])
+        else:
+            part = dict(part)
+            if isinstance(part.get("thinking"), list):
+                part["thinking"] = [dict(p) if isinstance(p, dict) else p for p in part["thinking"]]
+            parts.append(part)
+
+
+class _ToolCallRoutes:
+    """Where each tool-call fragment of one choice goes: to the call with its ``id`` when it has
+    one, else to the call last seen at its ``index``, else (no id, no index: Gemini) to the last
+    call. A fragment that matches none starts a new call, so calls keep the order in which they
+    first appeared, whatever indexes a server uses (a gateway starting at 1, DeepSeek reusing
+    an index for a new id)."""
+
+    def __init__(self, message: dict[str, Any]) -> None:
+        self.message = message
+        self.by_id: dict[Any, dict[str, Any]] = {}
+        self.by_index: dict[Any, dict[str, Any]] = {}
+
+    def add(self, fragment: dict[str, Any]) -> None:
+        calls = self.message.setdefault("tool_calls", [])
+        call_id, index = fragment.get("id"), fragment.get("index")
+        if call_id is not None:
+            call = self.by_id.get(call_id)
+        elif index is not None:
+            call = self.by_index.get(index)
+        else:
+            call = calls[-1] if calls else None
+        if call is None:
+            call = {"id": call_id, "type": "function", "function": {"name": None, "arguments": ""}}
+            calls.append(call)
+            if call_id is not None:
+                self.by_id[call_id] = call
+        if index is not None:
+            self.by_index[index] = call
+        if fragment.get("type") is not None and not call.get("type"):
+            call["type"] = fragment["type"]
         function = fragment.get("function") or {}
         if function.get("name") and not call["function"]["name"]:
             # Names are not concatenated: llama-cpp-python repeats the name in every fragment.
             call["function"]["name"] = function["name"]
-        if isinstance(function.get("arguments"), str):
-            call["function"]["arguments"] += function["arguments"]
+        arguments = function.get("arguments")
+        if isinstance(arguments, (dict, list)):
+            arguments = json.dumps(arguments)  # some servers send an object: the wire form is a string
+        if isinstance(arguments, str):
+            call["function"]["arguments"] += arguments
+
+    def finish(self) -> None:
+        """Drop phantom calls (no name and no arguments: nothing to dispatch or to lose)."""
+        calls = self.message.get("tool_calls")
+        if calls is not None:
+            calls[:] = [c for c in calls if c["function"]["name"] or c["function"]["arguments"]]
+            if not calls:
+                del self.message["tool_calls"]
+
+
+def normalize_tool_calls(message: dict[str, Any]) -> dict[str, Any]:
+    """``message`` with each tool call's ``arguments`` as a JSON string, as strict servers want it
+    back (llama.cpp's server sent them as an object for a while)."""
+    for call in message.get("tool_calls") or ():
+        function = call.get("function") if isinstance(call, dict) else None
+        if isinstance(function, dict) and isinstance(function.get("arguments"), (dict, list)):
+            function["arguments"] = json.dumps(function["arguments"])
+    return message
 
 
 def reply_text(choice: Any) -> str:
@@ -232,5 +306,5 @@ def reply_text(choice: Any) -> str:
         return ""
     message = choice.get("message")
     if isinstance(message, dict) and message.get("tool_calls"):
-        raise UnhandledToolCallsError.from_message(message)
+        raise UnhandledToolCallsError.from_message(normalize_tool_calls(message))
     return choice_text(choice, chat=True) or ""

@@ -12,7 +12,7 @@ from typing import Any, Iterator, Literal, Sequence, overload
 
 from ._base_client import BaseClient
 from ._batch import run_batch
-from ._chunks import choice_text, iter_choices, iter_text, parse_object, reply_text
+from ._chunks import choice_text, iter_choices, iter_text, normalize_tool_calls, parse_object, reply_text
 from ._errors import APIResponseError
 from ._json_output import parse_json_output
 from ._options import NOT_GIVEN, Timeout
@@ -218,7 +218,7 @@ class Client(BaseClient):
         message = choice.get("message") if isinstance(choice, dict) else None
         if not isinstance(message, dict):
             raise APIResponseError("the response's first choice has no message", body=completion)
-        return message
+        return normalize_tool_calls(message)
 
     def chat_json(
         self,

@@ -138,7 +138,8 @@ class ChunkStream:
                 f"the stream sent JSON that is not an object: {shorten(data, 200)!r}",
                 request_id=self.request_id,
             )
-        if "error" in chunk and chunk["error"] and not chunk.get("choices"):
+        if chunk.get("error"):
+            # OpenRouter sends an error mid-generation as an ordinary chunk, choices and all.
             raise self._error(data, "the server sent an error in the stream", chunk)
         return chunk
 
