@@ -162,13 +162,14 @@ def test_an_empty_stream_raises(client: Client, server: LoopbackServer) -> None:
         list(client.chat("hi", stream=True))
 
 
+@pytest.mark.parametrize("framing", FRAMINGS)
 def test_a_server_holding_the_connection_after_the_finish_does_not_hang(
-    client: Client, server: LoopbackServer
+    client: Client, server: LoopbackServer, framing: dict
 ) -> None:
     gone = threading.Event()
 
     def handler(req: Request, wire: Wire) -> None:
-        wire.sse([event(chunk("a")), FINISH], end=False)
+        wire.sse([event(chunk("a")), FINISH], end=False, **framing)
         gone.wait(10)  # neither [DONE] nor the end of the body, until the client leaves
     server.handler = handler
     assert list(client.chat("hi", stream=True)) == ["a"]
