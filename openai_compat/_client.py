@@ -31,7 +31,9 @@ class Client(BaseClient):
     is and left open by ``close()``. ``event_hook`` is called with a ``RequestEvent`` at
     each step, for metering.
 
-    One client may be shared by many threads as long as nobody changes its session meanwhile.
+    One client may be shared by many threads as long as nobody changes its session meanwhile,
+    and by forked worker processes: a child never touches the parent's pooled connections. A
+    client pickles into a working client (for Spark, Ray, Dask and ``spawn`` pools).
 
         >>> from openai_compat import Client
         >>> client = Client("http://127.0.0.1:8080/v1/", model="tiny")
@@ -352,6 +354,8 @@ class Client(BaseClient):
         if params.get("stream"):
             raise ValueError("batch() returns whole answers: stream=True is not supported")
         call = self.complete if complete else self.chat
+        if isinstance(max_workers, int):
+            self._transport.ensure_pool(max_workers)  # one connection per worker, none discarded
         return run_batch(lambda prompt: call(prompt, **params), list(prompts), max_workers=max_workers,
                          return_exceptions=return_exceptions, progress=progress)
 

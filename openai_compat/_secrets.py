@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Dict, Mapping
 
 import requests
 
@@ -15,6 +15,15 @@ class Secret(str):
 
     def __repr__(self) -> str:
         return "'***'"
+
+
+class MaskedHeaders(Dict[str, str]):
+    """Headers whose values are plain ``str`` (requests 2.28 refuses a ``str`` subclass), shown
+    with every secret header's value as ``***``."""
+
+    def __repr__(self) -> str:
+        shown = {k: "***" if k.lower() in SECRET_HEADERS else v for k, v in self.items()}
+        return repr(shown)
 
 
 class Secrets:

@@ -7,15 +7,17 @@ and returns a 2xx response, retrying what may be retried, or raises a typed erro
 from __future__ import annotations
 
 import logging
+import os
 import time
 from typing import Any, Callable, Mapping, NamedTuple
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from ._body_reader import is_timeout
 from ._errors import APIConnectionError, APIStatusError, APITimeoutError, OpenAICompatError, request_id_of, status_error
 from ._options import CallOptions, within
-from ._secrets import KeepAuthorization, Secrets
+from ._secrets import KeepAuthorization, MaskedHeaders, Secrets
 
 logger = logging.getLogger("openai_compat")
 
@@ -25,6 +27,8 @@ BACKOFF_CAP = 8.0
 #: A server asking to wait longer than this is not waited for: the error is raised with it.
 MAX_RETRY_WAIT = 60.0
 RETRY_STATUSES = frozenset({408, 409, 429})
+#: Connections requests keeps per host unless told otherwise.
+DEFAULT_POOL_SIZE = 10
 
 
 class RequestEvent(NamedTuple):
@@ -78,16 +82,56 @@ class Transport:
         self.base_url = base_url
         self.secrets = secrets
         self.event_hook = event_hook
-        # Values go to requests as plain str: requests 2.28 refuses a header of a str subclass.
-        self._headers = {k: str(v) for k, v in headers.items()}
-        self._stream_headers = dict(self._headers, Accept="text/event-stream")
+        self._headers = MaskedHeaders((k, str(v)) for k, v in headers.items())
+        self._stream_headers = MaskedHeaders(self._headers, Accept="text/event-stream")
         has_authorization = any(k.lower() == "authorization" for k in headers)
         self._auth = KeepAuthorization() if has_authorization else None
         self.owns_session = session is None
         self.session = session if session is not None else requests.Session()
+        self._pool_size = DEFAULT_POOL_SIZE
+        self._pid = os.getpid()
 
     def __repr__(self) -> str:
         return f"Transport(base_url={self.base_url!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A session of our own is not shipped (its sockets belong to this process); it is
+        # made anew on the other side. A caller's session goes as requests pickles it.
+        state = dict(self.__dict__)
+        if self.owns_session:
+            del state["session"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if self.owns_session:
+            self.session = self._new_session()
+
+    def _new_session(self) -> requests.Session:
+        session = requests.Session()
+        if self._pool_size != DEFAULT_POOL_SIZE:
+            session.mount(self.base_url, HTTPAdapter(pool_maxsize=self._pool_size))
+        return session
+
+    def _check_fork(self) -> None:
+        """In a forked child, never touch the parent's pooled connections: two processes
+        reading one socket interleave their answers, or hang."""
+        pid = os.getpid()
+        if pid == self._pid:
+            return
+        if self.owns_session:
+            self.session = self._new_session()  # the parent's sockets are left to the parent
+        else:
+            for adapter in self.session.adapters.values():
+                adapter.close()  # empties the pools; the adapter and its settings stay
+        self._pid = pid
+
+    def ensure_pool(self, size: int) -> None:
+        """Keep at least ``size`` connections to the server (our own session only; a caller's
+        session keeps the adapters the caller gave it)."""
+        if self.owns_session and size > self._pool_size:
+            self._pool_size = size
+            self.session.mount(self.base_url, HTTPAdapter(pool_maxsize=size))
 
     def close(self) -> None:
         """Close the connections, unless the session was the caller's (then it stays open)."""
@@ -101,6 +145,7 @@ class Transport:
         429 and 5xx answers, wait ``Retry-After`` (or ``retry-after-ms``) when the server names a
         wait, else 0.5 s doubling to 8 s with jitter. A stream is never retried once returned.
         """
+        self._check_fork()
         url = self.base_url + path
         retries = options.max_retries
         deadline_at = None if options.deadline is None else time.monotonic() + options.deadline

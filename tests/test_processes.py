@@ -1,0 +1,81 @@
+"""Beyond one process and one thread: forked workers, pickled clients, big batches."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import pickle
+import warnings
+from typing import Any
+
+import pytest
+import requests
+
+from openai_compat import Client
+
+from .server import LoopbackServer, Request, Wire, completion
+
+KEY = "sk-fork-0123456789abcdef"
+
+# The client a forked worker inherits, as a module global (how gunicorn --preload, Celery
+# prefork and multiprocessing pools hand state to their children).
+_inherited: Client | None = None
+
+
+def _ask(i: int) -> str:
+    assert _inherited is not None
+    return _inherited.chat(f"prompt {i}")
+
+
+def _echo(req: Request, wire: Wire) -> None:
+    wire.json(completion(req.json["messages"][-1]["content"]))
+
+
+def fork_pool(workers: int) -> Any:
+    """A pool of forked workers, made now: they inherit the module's state as it is."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # "multi-threaded, fork() may deadlock"
+        return multiprocessing.get_context("fork").Pool(workers)
+
+
+@pytest.mark.parametrize("own_session", [True, False], ids=["own-session", "callers-session"])
+def test_a_client_used_before_a_fork_works_in_every_child(server: LoopbackServer, own_session: bool) -> None:
+    global _inherited
+    server.handler = _echo
+    _inherited = Client(server.url, model="m", api_key=KEY, session=None if own_session else requests.Session())
+    assert _inherited.chat("before the fork") == "before the fork"  # a pooled keep-alive socket now
+    pool = fork_pool(4)
+    try:
+        answers = pool.map_async(_ask, range(16)).get(timeout=60)  # hung forever before
+        assert answers == [f"prompt {i}" for i in range(16)]
+        assert _inherited.chat("after, in the parent") == "after, in the parent"
+    finally:
+        pool.terminate()
+        pool.join()
+        _inherited = None
+    assert all(r.headers["authorization"] == f"Bearer {KEY}" for r in server.requests)
+
+
+def test_a_pickled_client_works_and_never_shows_its_key(server: LoopbackServer) -> None:
+    server.handler = _echo
+    client = Client(server.url, model="m", api_key=KEY)
+    client.chat("warm up")
+    copy = pickle.loads(pickle.dumps(client))
+    assert copy.chat("from the copy") == "from the copy"
+    assert server.requests[-1].headers["authorization"] == f"Bearer {KEY}"
+    assert KEY not in repr(copy) and KEY not in repr(vars(copy)) and KEY not in repr(vars(copy._transport))
+
+
+def test_a_batch_of_32_workers_keeps_its_connections_and_prints_nothing(
+    server: LoopbackServer, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server.handler = _echo
+    client = Client(server.url, model="m")
+    with caplog.at_level(logging.WARNING):
+        answers = client.batch([f"p{i}" for i in range(320)], max_workers=32)
+    assert answers == [f"p{i}" for i in range(320)]
+    assert [r.getMessage() for r in caplog.records] == [], "no 'Connection pool is full' warnings"
+    assert capsys.readouterr().err == ""
+    assert server.connections <= 32, "each worker's connection went back to the pool and was reused"
