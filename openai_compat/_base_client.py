@@ -26,7 +26,7 @@ from ._options import (
     check_timeout,
     resolve,
 )
-from ._params import build_body, check_messages
+from ._params import KNOWN_NAMES, build_body, check_messages, check_params
 from ._secrets import Secrets, bearer, masked_headers
 from ._sse import ChunkStream
 from ._transport import EventHook, Transport
@@ -209,14 +209,22 @@ class BaseClient:
     def _create(
         self, path: str, body: dict[str, Any], stream: bool, options: CallOptions
     ) -> dict[str, Any] | ChunkStream:
-        body = self._body(body.pop("model", None), {}, {}, body)
+        body = self._body("", body.pop("model", None), {}, {}, body)
         if stream:
             return self._stream(path, body, options)
         return self._call(path, body, options)
 
     def _body(
-        self, model: str | None, base: dict[str, Any], params: dict[str, Any], extra: dict[str, Any]
+        self,
+        call: str,
+        model: str | None,
+        base: dict[str, Any],
+        params: dict[str, Any],
+        extra: dict[str, Any],
     ) -> dict[str, Any]:
+        """The body of a front-door ``call``, its parameters checked; ``""`` sends them unchecked."""
+        if call:
+            check_params(call, params, extra, KNOWN_NAMES)
         return build_body(model if model is not None else self.model, type(self).__name__, base, params, extra)
 
     def _call_options(self, timeout: Timeout, max_retries: int | None, deadline: float | None) -> CallOptions:

@@ -8,15 +8,16 @@ Beyond plain text: ``chat_message()`` for tools, ``chat_json()``, ``chat_choices
 
 from __future__ import annotations
 
+import json
 from typing import Any, Iterator, Literal, Sequence, overload
 
 from ._base_client import BaseClient
 from ._batch import run_batch
 from ._chunks import choice_text, iter_choices, iter_text, normalize_tool_calls, parse_object, reply_text
-from ._errors import APIResponseError
+from ._errors import APIResponseError, shorten
 from ._json_output import parse_json_output
 from ._options import NOT_GIVEN, Timeout
-from ._params import Prompt, messages_of, split_params
+from ._params import Prompt, check_stream, messages_of, split_params
 from ._templates import render
 
 
@@ -101,6 +102,7 @@ class Client(BaseClient):
             ...     print(piece, end="", flush=True)
         """
         body = self._body(
+            "chat",
             model,
             {"messages": messages_of(prompt, system)},
             dict(
@@ -112,7 +114,7 @@ class Client(BaseClient):
             extra,
         )
         options = self._call_options(timeout, max_retries, deadline)
-        if stream:
+        if check_stream("chat", stream):
             return iter_text(self._stream("/chat/completions", body, options), chat=True)
         return reply_text(self._call("/chat/completions", body, options)["choices"][0])
 
@@ -171,6 +173,7 @@ class Client(BaseClient):
                 f"complete(): prompt must be a str, or a message list with template=, got {type(prompt).__name__}"
             )
         body = self._body(
+            "complete",
             model,
             {"prompt": prompt},
             dict(
@@ -181,7 +184,7 @@ class Client(BaseClient):
             extra,
         )
         options = self._call_options(timeout, max_retries, deadline)
-        if stream:
+        if check_stream("complete", stream):
             return iter_text(self._stream("/completions", body, options), chat=False)
         completion = self._call("/completions", body, options)
         return choice_text(completion["choices"][0], chat=False) or ""
@@ -214,7 +217,7 @@ class Client(BaseClient):
             >>> client.chat(messages, tools=tools)                              # doctest: +SKIP
             'It is 18 C and sunny in Paris.'
         """
-        body = self._body(model, {"messages": messages_of(prompt, system)}, *split_params(params))
+        body = self._body("chat_message", model, {"messages": messages_of(prompt, system)}, *split_params(params))
         completion = self._call("/chat/completions", body, self._call_options(timeout, max_retries, deadline))
         choice = completion["choices"][0]
         message = choice.get("message") if isinstance(choice, dict) else None
@@ -272,9 +275,9 @@ class Client(BaseClient):
             raise ValueError(f"n must be a whole number >= 1, got {n!r}")
         options = self._call_options(params.pop("timeout", NOT_GIVEN), params.pop("max_retries", None),
                                 params.pop("deadline", NOT_GIVEN))
-        body = self._body(params.pop("model", None),
+        body = self._body("chat_choices", params.pop("model", None),
                           {"messages": messages_of(prompt, params.pop("system", None)), "n": n}, *split_params(params))
-        if stream:
+        if check_stream("chat_choices", stream):
             return iter_choices(self._stream("/chat/completions", body, options))
         completion = self._call("/chat/completions", body, options)
         choices = sorted((c for c in completion["choices"] if isinstance(c, dict)), key=lambda c: c.get("index", 0))
@@ -322,7 +325,7 @@ class Client(BaseClient):
         vectors: list[list[float]] = []
         for start in range(0, len(items), size):
             part = items[start : start + size]
-            body = self._body(model, {"input": part}, {}, extra)
+            body = self._body("embed", model, {"input": part}, {}, extra)
             sent = self._transport.send("/embeddings", body, options, stream=False)
             vectors += _vectors(parse_object(sent.raw, sent.request_id), len(part), sent.request_id)
             self._transport.emit("response", "/embeddings", sent.attempt, sent.response.status_code, sent.elapsed,
@@ -375,5 +378,14 @@ def _vectors(body: dict[str, Any], expected: int, request_id: str | None) -> lis
             vector = array.array("f", base64.b64decode(vector)).tolist()
         if not isinstance(vector, list):
             raise APIResponseError("an embedding is missing from the response", body=body, request_id=request_id)
+        if vector and isinstance(vector[0], list):
+            raise APIResponseError(
+                f"the server returned one vector per token ({len(vector)} tokens) instead of one per input:"
+                " it runs without pooling. Start it with pooling on (llama.cpp's llama-server: --pooling mean;"
+                " llama-cpp-python: --pooling_type 1)",
+                body=shorten(json.dumps(body), 500), request_id=request_id)
+        if not all(isinstance(x, (int, float)) for x in vector):
+            raise APIResponseError("an embedding is not a list of numbers", body=shorten(json.dumps(body), 500),
+                                   request_id=request_id)
         vectors.append(vector)
     return vectors

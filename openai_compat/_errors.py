@@ -317,15 +317,23 @@ def status_error(
     request_id: str | None = None,
     retry_after: float | None = None,
     reason: str = "",
+    context: str = "",
 ) -> APIStatusError:
-    """The exception for a response with ``status_code`` and body ``raw``."""
+    """The exception for a response with ``status_code`` and body ``raw``; ``context`` (the
+    URL, a hint) is added to the message."""
     message, body, code = parse_error_body(raw)
     if message == "(empty body)" and reason:
         message = f"{reason} (empty body)"
+    if "validation error" in message and isinstance(body, dict) and not isinstance(body.get("detail"), list):
+        problems = validation_problems(body)  # pydantic's dump inside a message: llama-cpp-python
+        if problems:
+            message = "the server rejected the request: " + "; ".join(problems)
     if status_code >= 500:
         cls: type[APIStatusError] = InternalServerError
     else:
         cls = _STATUS_ERRORS.get(status_code, APIStatusError)
+    if context:
+        message = f"{message} ({context})"
     return cls(
         message,
         status_code=status_code,
@@ -334,3 +342,36 @@ def status_error(
         code=code,
         retry_after=retry_after,
     )
+
+
+_PYDANTIC_PROBLEM = re.compile(r"'loc': \(([^)]*)\), 'msg': '((?:[^'\\]|\\.)*)'(?:, 'input': ([^}]*))?")
+
+
+def validation_problems(body: Any) -> list[str]:
+    """``field: problem`` for each field a request-validation error names, or [] if ``body``
+    is not one: an OpenAI-style ``invalid_request_error``, a FastAPI ``detail`` list, or
+    pydantic's errors inside a message (llama-cpp-python answers those with HTTP 500)."""
+    if not isinstance(body, dict):
+        return []
+    detail = body.get("detail")
+    if isinstance(detail, list) and detail and all(isinstance(d, dict) and "msg" in d for d in detail):
+        return [_field_problem(d.get("loc", ()), str(d["msg"]), d.get("input")) for d in detail]
+    error = body.get("error")
+    if not isinstance(error, dict):
+        return []
+    message = str(error.get("message") or "")
+    found = _PYDANTIC_PROBLEM.findall(message) if "validation error" in message else []
+    if found:
+        return [_field_problem([p.strip(" '\"") for p in loc.split(",") if p.strip()], msg, got or None)
+                for loc, msg, got in found]
+    if error.get("type") == "invalid_request_error":
+        where = error.get("param")
+        return [f"{where}: {_without_traceback(message)}" if where else _without_traceback(message)]
+    return []
+
+
+def _field_problem(location: Any, problem: str, got: Any) -> str:
+    parts = [str(p) for p in location if str(p) != "body"] if isinstance(location, (list, tuple)) else []
+    field = ".".join(parts) or "request"
+    shown = f" (got {shorten(str(got).strip(), 40)})" if got is not None else ""
+    return f"{field}: {problem}{shown}"

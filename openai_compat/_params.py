@@ -57,3 +57,87 @@ def build_body(
     body.update((k, v) for k, v in params.items() if v is not None)
     body.update(extra)
     return body
+
+
+#: Every keyword the front-door methods name, for telling a typo from a provider's extra.
+KNOWN_NAMES = (*CHAT_PARAMETERS, "model", "system", "stream", "timeout", "max_retries", "deadline", "template",
+               "echo", "logprobs", "suffix", "batch_size")
+
+#: Named parameters: the types each accepts and the range of a number, checked before sending.
+_NUMBER = (int, float)
+_CHECKS: dict[str, tuple[tuple[type, ...], float | None, float | None]] = {
+    "max_tokens": ((int,), 1, None),
+    "n": ((int,), 1, None),
+    "seed": ((int,), None, None),
+    "logprobs": ((bool, int), 0, None),
+    "temperature": (_NUMBER, 0, None),
+    "top_p": (_NUMBER, 0, 1),
+    "presence_penalty": (_NUMBER, -2, 2),
+    "frequency_penalty": (_NUMBER, -2, 2),
+    "stop": ((str, list), None, None),
+    "logit_bias": ((dict,), None, None),
+    "response_format": ((dict,), None, None),
+    "tools": ((list,), None, None),
+    "tool_choice": ((str, dict), None, None),
+    "user": ((str,), None, None),
+    "echo": ((bool,), None, None),
+    "suffix": ((str,), None, None),
+}
+
+#: Keywords that providers and local servers really take, beyond the named parameters. An
+#: extra keyword one edit away from a name here or a named parameter is taken for a typo.
+KNOWN_EXTRAS = frozenset({
+    "top_k", "min_p", "top_a", "typical_p", "tfs_z", "repetition_penalty", "repeat_penalty", "min_tokens",
+    "max_completion_tokens", "stream_options", "top_logprobs", "parallel_tool_calls", "reasoning_effort",
+    "reasoning", "thinking", "chat_template_kwargs", "service_tier", "metadata", "store", "modalities",
+    "audio", "prediction", "safety_model", "context_length_exceeded_behavior", "best_of", "ignore_eos",
+    "grammar", "json_schema", "mirostat", "mirostat_tau", "mirostat_eta", "cache_prompt", "n_probs",
+    "structured_outputs", "guided_json", "include_reasoning", "transforms", "models", "provider", "route",
+    "reasoning_format", "return_tokens_as_token_ids", "skip_special_tokens", "images", "keep_alive",
+    "dimensions", "encoding_format", "input_type", "truncate", "documents", "tool_resources",
+})
+
+
+def check_params(owner: str, named: dict[str, Any], extra: dict[str, Any], known: Sequence[str]) -> None:
+    """Refuse a named parameter of the wrong type or range, and an extra keyword that looks
+    like a typo of a known one, before anything is sent."""
+    for name, value in named.items():
+        if value is None or name not in _CHECKS:
+            continue
+        types, low, high = _CHECKS[name]
+        if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
+            wanted = " or ".join(t.__name__ for t in types)
+            raise TypeError(f"{owner}(): {name} must be {wanted}, got {type(value).__name__} {value!r:.40}")
+        if isinstance(value, _NUMBER) and not isinstance(value, bool) and (
+            (low is not None and value < low) or (high is not None and value > high)
+        ):
+            bounds = f">= {low:g}" if high is None else f"between {low:g} and {high:g}"
+            raise ValueError(f"{owner}(): {name} must be {bounds}, got {value!r}")
+    for name in extra:
+        if name in KNOWN_EXTRAS:
+            continue
+        close = [k for k in (*known, *KNOWN_EXTRAS) if _one_edit_apart(name, k)]
+        if close:
+            raise TypeError(
+                f"{owner}() got an unexpected keyword {name!r}: did you mean {close[0]}? (to send a field"
+                " exactly as named, use create_chat_completion() or create_completion())"
+            )
+
+
+def _one_edit_apart(a: str, b: str) -> bool:
+    """Whether ``a`` becomes ``b`` by one insertion, deletion, substitution or swap of neighbours."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]]
+                                  and a[diff[1]] == b[diff[0]])
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
+
+
+def check_stream(owner: str, stream: Any) -> bool:
+    """``stream`` as a bool; anything else (``"yes"``, 1) is refused rather than guessed."""
+    if not isinstance(stream, bool):
+        raise TypeError(f"{owner}(): stream must be True or False, got {stream!r:.40}")
+    return stream

@@ -8,14 +8,24 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from typing import Any, Callable, Mapping, NamedTuple
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 
 from ._body_reader import is_timeout
-from ._errors import APIConnectionError, APIStatusError, APITimeoutError, OpenAICompatError, request_id_of, status_error
+from ._errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    OpenAICompatError,
+    request_id_of,
+    status_error,
+    validation_problems,
+)
 from ._options import CallOptions, within
 from ._secrets import KeepAuthorization, MaskedHeaders, Secrets
 
@@ -27,6 +37,8 @@ BACKOFF_CAP = 8.0
 #: A server asking to wait longer than this is not waited for: the error is raised with it.
 MAX_RETRY_WAIT = 60.0
 RETRY_STATUSES = frozenset({408, 409, 429})
+#: A path segment naming an API version: /v1, /v1beta, /api/v3, /openai/v1 ...
+_VERSION_SEGMENT = re.compile(r"/v\d+[a-z0-9]*(/|$)")
 #: Connections requests keeps per host unless told otherwise.
 DEFAULT_POOL_SIZE = 10
 
@@ -185,7 +197,11 @@ class Transport:
                 error = self._status_error(response, raw, request_id, wait)
             self._log(url, attempt, retries, status, start, request_id, error)
             self.emit("response", path, attempt, status, time.monotonic() - start, request_id, error=str(error))
-            retryable = status is None or status in RETRY_STATUSES or status >= 500
+            # A 5xx whose body says the request itself is invalid (llama-cpp-python answers a bad
+            # field with 500) fails the same way every time: it is not retried.
+            retryable = status is None or (
+                (status in RETRY_STATUSES or status >= 500) and not validation_problems(getattr(error, "body", None))
+            )
             delay = wait if wait is not None else backoff(attempt)
             if (
                 not retryable
@@ -237,7 +253,13 @@ class Transport:
                 request_id=request_id,
             )
         raw = self.secrets.redact_bytes(raw)
-        return status_error(status, raw, request_id=request_id, retry_after=wait, reason=response.reason or "")
+        context = ""
+        if status == 404:
+            context = f"POST {self.secrets.redact(response.url or '')}"
+            if not _VERSION_SEGMENT.search(urlsplit(self.base_url).path):
+                context += f"; did you mean {self.base_url}/v1? The base URL usually ends in the API version"
+        return status_error(status, raw, request_id=request_id, retry_after=wait, reason=response.reason or "",
+                            context=context)
 
     def _log(
         self,

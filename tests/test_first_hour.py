@@ -1,0 +1,130 @@
+"""The mistakes of a first hour, each answered with an error that points at the fix."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from openai_compat import APIResponseError, Client, InternalServerError, NotFoundError
+
+from .server import LoopbackServer, Request, Wire, completion
+
+# -- a base URL without its version --------------------------------------------------------------
+
+
+def _not_found(req: Request, wire: Wire) -> None:
+    wire.json({"detail": "Not Found"}, status=404)
+
+
+def test_a_404_names_the_url_and_suggests_v1_when_the_base_url_has_no_version(server: LoopbackServer) -> None:
+    server.handler = _not_found
+    bare = server.url[: -len("/v1")]
+    with pytest.raises(NotFoundError) as info:
+        Client(bare, model="m").chat("hi")
+    assert f"POST {bare}/chat/completions" in str(info.value)
+    assert f"did you mean {bare}/v1?" in str(info.value)
+    with pytest.raises(NotFoundError) as info:
+        Client(server.url, model="m").chat("hi")
+    assert f"POST {server.url}/chat/completions" in str(info.value)
+    assert "did you mean" not in str(info.value)
+
+
+# -- typos and bad values never reach the server ---------------------------------------------------
+
+
+@pytest.mark.parametrize(("typo", "meant"), [("maxtokens", "max_tokens"), ("max_token", "max_tokens"),
+                                             ("temprature", "temperature"), ("top_pp", "top_p"),
+                                             ("sytem", "system"), ("strem", "stream")])
+def test_a_keyword_one_edit_from_a_known_one_is_a_typo(client: Client, server: LoopbackServer, typo: str,
+                                                       meant: str) -> None:
+    with pytest.raises(TypeError, match=f"{typo!r}: did you mean {meant}\\?"):
+        client.chat("Hi", **{typo: 3})
+    assert server.requests == []
+
+
+def test_provider_extras_still_pass_unchanged(client: Client, server: LoopbackServer) -> None:
+    client.chat("Hi", top_k=40, min_p=0.05, repetition_penalty=1.1, my_own_field={"a": 1})
+    sent = server.requests[0].json
+    assert (sent["top_k"], sent["min_p"], sent["repetition_penalty"], sent["my_own_field"]) == (40, 0.05, 1.1, {"a": 1})
+
+
+@pytest.mark.parametrize(("params", "error", "words"), [
+    ({"max_tokens": -5}, ValueError, "max_tokens must be >= 1"),
+    ({"max_tokens": 2.5}, TypeError, "max_tokens must be int"),
+    ({"max_tokens": True}, TypeError, "max_tokens must be int"),
+    ({"temperature": "hot"}, TypeError, "temperature must be int or float"),
+    ({"top_p": 1.5}, ValueError, "top_p must be between 0 and 1"),
+    ({"stream": "yes"}, TypeError, "stream must be True or False"),
+    ({"stop": 7}, TypeError, "stop must be str or list"),
+])
+def test_named_parameters_are_checked_before_sending(client: Client, server: LoopbackServer, params: dict,
+                                                     error: type, words: str) -> None:
+    with pytest.raises(error, match=words):
+        client.chat("Hi", **params)
+    assert server.requests == []
+
+
+def test_the_cli_refuses_a_negative_max_tokens(server: LoopbackServer) -> None:
+    result = subprocess.run([sys.executable, "-m", "openai_compat", "chat", "--base-url", server.url, "--model", "m",
+                             "--max-tokens", "-5", "hi"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert "max_tokens must be >= 1" in result.stderr
+    assert server.requests == []
+
+
+# -- a validation error sent as a 5xx -----------------------------------------------------------------
+
+LLAMA_CPP_PYTHON_500 = (
+    b'{"error":{"message":"1 validation error:\\n  {\'type\': \'float_parsing\', \'loc\': (\'body\', \'temperature\'),'
+    b' \'msg\': \'Input should be a valid number, unable to parse string as a number\', \'input\': \'hot\'}\\n\\n'
+    b'  File \\"/srv/llama_cpp/server/app.py\\", line 376, in create_chat_completion\\n    POST /v1/chat/completions",'
+    b'"type":"internal_server_error","param":null,"code":null}}'
+)
+VALIDATION_5XX = {
+    "llama-cpp-python pydantic dump": (LLAMA_CPP_PYTHON_500, "temperature: Input should be a valid number, unable"
+                                       " to parse string as a number (got 'hot')"),
+    "fastapi detail list": (b'{"detail": [{"loc": ["body", "messages", 0, "role"], "msg": "Field required",'
+                            b' "type": "missing"}]}', "messages.0.role: Field required"),
+    "openai invalid_request_error": (b'{"error": {"message": "temperature is out of range", "type":'
+                                     b' "invalid_request_error", "param": "temperature"}}',
+                                     "temperature is out of range"),
+}
+
+
+@pytest.mark.parametrize("name", list(VALIDATION_5XX))
+def test_a_5xx_that_is_plainly_a_validation_error_is_not_retried_and_reads_cleanly(
+    server: LoopbackServer, name: str
+) -> None:
+    body, readable = VALIDATION_5XX[name]
+    server.handler = lambda req, wire: wire.body(body, 500, {"Content-Type": "application/json"})
+    with pytest.raises(InternalServerError) as info:
+        Client(server.url, model="m", max_retries=2).chat("hi")
+    assert len(server.requests) == 1, "the same request would fail the same way"
+    assert readable in str(info.value)
+    assert "File " not in str(info.value) and "{'type'" not in str(info.value)
+
+
+def test_an_ordinary_500_is_still_retried(server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.json({"error": {"message": "CUDA out of memory"}}, status=500,
+                                                 headers={"Retry-After": "0"})
+    with pytest.raises(InternalServerError):
+        Client(server.url, model="m", max_retries=2).chat("hi")
+    assert len(server.requests) == 3
+
+
+# -- embeddings without pooling -------------------------------------------------------------------------
+
+
+def test_per_token_embeddings_are_refused_with_the_fix(client: Client, server: LoopbackServer) -> None:
+    per_token = [[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]]
+    server.handler = lambda req, wire: wire.json({"object": "list", "data": [
+        {"object": "embedding", "index": 0, "embedding": per_token}], "model": "m"})
+    with pytest.raises(APIResponseError, match=r"one vector per token \(3 tokens\).*pooling"):
+        client.embed("hello")
+
+
+def test_a_model_answering_normally_still_works(client: Client, server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.json(completion("fine"))
+    assert client.chat("Hi", max_tokens=5, temperature=0.7, top_p=0.9, n=1, stop=["\n"]) == "fine"
