@@ -4,13 +4,19 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck demo e2e bench docs build compat clean
+.PHONY: install test lint typecheck demo serve e2e bench docs build compat clean clean-cache
+
+LOG := $(VENV)/install.log
+# pip's and setuptools' own chatter (an editable install always warns) goes to the log; a
+# failure shows its tail.
+INSTALL = $(BIN)/python -m pip install --disable-pip-version-check
+FAILED = { tail -n 25 $(LOG); echo "make: setting up $(VENV) failed; the whole log is $(LOG)"; exit 1; }
 
 $(STAMP): setup.cfg setup.py pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	touch $(STAMP)
+	@echo "setting up $(VENV) with the package and its development tools (log: $(LOG))"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(INSTALL) --upgrade pip > $(LOG) 2>&1 && $(INSTALL) -e ".[dev]" >> $(LOG) 2>&1 || $(FAILED)
+	@touch $(STAMP)
 
 install: $(STAMP)
 
@@ -27,6 +33,9 @@ typecheck: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m tests.e2e.demo
 
+serve: $(STAMP)
+	$(BIN)/python -m tests.e2e.serve
+
 e2e: $(STAMP)
 	$(BIN)/python -m pytest tests/e2e -o addopts="-ra"
 
@@ -39,8 +48,9 @@ bench: $(STAMP)
 DOCS_STAMP := $(VENV)/.docs-installed
 
 $(DOCS_STAMP): $(STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[docs]"
-	touch $(DOCS_STAMP)
+	@echo "adding the documentation tools to $(VENV) (log: $(LOG))"
+	@$(INSTALL) -e ".[docs]" >> $(LOG) 2>&1 || $(FAILED)
+	@touch $(DOCS_STAMP)
 
 docs: $(DOCS_STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site
@@ -53,3 +63,7 @@ build: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .nox build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+# The llama.cpp server, the tiny model and the benchmarks' openai venv (about 270 MB).
+clean-cache:
+	rm -rf $${OPENAI_COMPAT_LLAMA_ENV:-$$HOME/.cache/openai-compat}

@@ -2,9 +2,10 @@
 
     >>> from openai_compat import Client
     >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
-    >>> text = client.chat("Write a haiku about the sea")                 # doctest: +SKIP
-    >>> for piece in client.chat("Write a haiku", stream=True):           # doctest: +SKIP
-    ...     print(piece, end="", flush=True)
+    >>> text = client.chat("Write a haiku about the sea", max_tokens=30)
+    >>> pieces = list(client.chat("Write a haiku about the sea", max_tokens=30, stream=True))
+    >>> isinstance(text, str) and all(isinstance(piece, str) for piece in pieces)
+    True
 """
 
 import logging

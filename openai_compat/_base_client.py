@@ -155,10 +155,9 @@ class BaseClient:
 
             >>> from openai_compat import Client
             >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
-            >>> done = client.create_chat_completion(                               # doctest: +SKIP
-            ...     messages=[{"role": "user", "content": "Hi"}], max_tokens=5)
-            >>> done["usage"]["completion_tokens"]                                # doctest: +SKIP
-            5
+            >>> done = client.create_chat_completion(messages=[{"role": "user", "content": "Hi"}], max_tokens=5)
+            >>> done["object"], done["choices"][0]["message"]["role"]
+            ('chat.completion', 'assistant')
         """
         if "messages" not in body:
             raise TypeError("create_chat_completion() needs messages=[...]")
@@ -198,9 +197,9 @@ class BaseClient:
 
             >>> from openai_compat import Client
             >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
-            >>> done = client.create_completion(prompt="Once", max_tokens=5)      # doctest: +SKIP
-            >>> done["choices"][0]["finish_reason"]                               # doctest: +SKIP
-            'length'
+            >>> done = client.create_completion(prompt="Once", max_tokens=5)
+            >>> done["object"], done["choices"][0]["finish_reason"] in ("stop", "length")
+            ('text_completion', True)
         """
         if "prompt" not in body:
             raise TypeError("create_completion() needs prompt=...")

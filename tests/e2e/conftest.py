@@ -6,12 +6,15 @@ import pytest
 
 from openai_compat import Client, LlamaCppClient
 
-from .llama_server import LlamaServer
+from .llama_server import LlamaServer, port_is_free
+
+#: Where the docs' examples expect the local server (``LlamaCppClient()``'s default, and ``make serve``).
+DOCS_PORT = 8080
 
 
 @pytest.fixture(scope="session")
 def llama_server() -> Iterator[LlamaServer]:
-    with LlamaServer() as server:
+    with LlamaServer(port=DOCS_PORT if port_is_free(DOCS_PORT) else None) as server:
         yield server
 
 

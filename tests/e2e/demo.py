@@ -43,6 +43,8 @@ def main() -> None:
             common = ("--base-url", server.base_url, "--model", "tiny", "--max-tokens", "60", "--temperature", "0")
             cli("chat", *common, PROMPT)
             cli("complete", *common, "Once upon a time")
+        print("\nThe demo's server has stopped. To keep one running for your own code, run `make serve`:")
+        print('it listens on 127.0.0.1:8080, where LlamaCppClient(model="tiny").chat("Hi") works at once.')
     except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
         raise SystemExit(f"make demo: the local llama.cpp server failed: {exc}") from None
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -37,26 +38,49 @@ def ensure_environment(report: Callable[[str], None] = say) -> Path:
     wanted = f"{LLAMA_CPP_PYTHON} {GGUF}"
     if READY.exists() and READY.read_text() == wanted and PYTHON.exists():
         return PYTHON
-    report(f"building the llama.cpp server once into {VENV} (about 5 minutes on 2 cores)...")
+    report(f"building the llama.cpp server once into {VENV}: 5 to 20 minutes on 2 cores, then it is reused")
     HOME.mkdir(parents=True, exist_ok=True)
     subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
     env = dict(os.environ, CMAKE_ARGS="-DGGML_NATIVE=OFF")
     started = time.monotonic()
-    # pip prints a line every few seconds while the C++ build runs: that is the progress.
+    log_path = HOME / "llama-server-build.log"
+    # pip's verbose output carries the compiler's own "[n/m]" steps: they become the progress.
     process = subprocess.Popen(
-        [str(PYTHON), "-m", "pip", "install", "--progress-bar", "off", LLAMA_CPP_PYTHON, GGUF],
+        [str(PYTHON), "-m", "pip", "install", "-v", "--progress-bar", "off", LLAMA_CPP_PYTHON, GGUF],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     assert process.stdout is not None
-    for line in process.stdout:
-        line = line.rstrip()
-        if line.startswith(("Collecting", "Building", "Successfully", "ERROR", "error")) or "running" in line:
-            report(f"[{time.monotonic() - started:5.0f} s] {line.strip()}")
+    shown = -1
+    last_report = started
+    with open(log_path, "w") as log:
+        for line in process.stdout:
+            log.write(line)
+            step = build_step(line)
+            now = time.monotonic()
+            if step is not None:
+                percent = 100 * step[0] // step[1]
+                if percent >= shown + 5 or now - last_report >= 30:
+                    shown, last_report = percent, now
+                    report(f"compiling llama.cpp: {percent:3d}% ({step[0]} of {step[1]} steps,"
+                           f" {(now - started) / 60:.1f} min so far)")
+            elif line.startswith(("Collecting", "Successfully", "ERROR")):
+                report(line.strip())
     if process.wait() != 0:
-        raise RuntimeError(f"building llama-cpp-python failed (pip exit {process.returncode}); see the lines above")
+        raise RuntimeError(f"building llama-cpp-python failed (pip exit {process.returncode}); the log is {log_path}")
     READY.write_text(wanted)
-    report(f"built in {time.monotonic() - started:.0f} s")
+    report(f"built in {(time.monotonic() - started) / 60:.1f} min")
     return PYTHON
+
+
+_STEP = re.compile(r"^\s*\[\s*(\d+)\s*/\s*(\d+)\s*\]")
+
+
+def build_step(line: str) -> tuple[int, int] | None:
+    """``(done, total)`` from a build tool's progress line such as ``[12/345] Building C object``."""
+    match = _STEP.match(line)
+    if match is None or int(match.group(2)) == 0:
+        return None
+    return int(match.group(1)), int(match.group(2))
 
 
 def ensure_model(python: Path) -> Path:
@@ -70,6 +94,11 @@ def ensure_model(python: Path) -> Path:
     return path
 
 
+def port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -79,15 +108,18 @@ def free_port() -> int:
 class LlamaServer:
     """``python -m llama_cpp.server`` with the tiny model on a free loopback port.
 
-    >>> with LlamaServer() as server:          # doctest: +SKIP
-    ...     print(server.base_url)
-    http://127.0.0.1:41234/v1
+    Example::
+
+        with LlamaServer() as server:
+            print(server.base_url)         # http://127.0.0.1:41234/v1
     """
 
-    def __init__(self, report: Callable[[str], None] = say, extra_args: list[str] | None = None) -> None:
+    def __init__(
+        self, report: Callable[[str], None] = say, extra_args: list[str] | None = None, port: int | None = None
+    ) -> None:
         self.report = report
         self.extra_args = extra_args or []
-        self.port = free_port()
+        self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self.log_path = HOME / f"llama-server-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
