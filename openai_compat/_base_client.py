@@ -27,6 +27,7 @@ from ._options import (
     resolve,
 )
 from ._params import KNOWN_NAMES, build_body, check_messages, check_params
+from ._reasoning import thinking_params
 from ._secrets import Secrets, bearer, masked_headers
 from ._sse import ChunkStream
 from ._transport import EventHook, Transport
@@ -45,6 +46,9 @@ class BaseClient:
     #: Presets set these: the base URL used when none is given, and the variable holding the key.
     default_base_url: ClassVar[str | None] = None
     api_key_env: ClassVar[str | None] = None
+    #: How ``thinking=`` reaches this kind of server: ``"reasoning_effort"``,
+    #: ``"chat_template_kwargs"``, ``"reasoning"`` or ``"thinking"`` (None: no known switch).
+    thinking_style: ClassVar[str | None] = None
 
     def __init__(
         self,
@@ -221,9 +225,19 @@ class BaseClient:
         params: dict[str, Any],
         extra: dict[str, Any],
     ) -> dict[str, Any]:
-        """The body of a front-door ``call``, its parameters checked; ``""`` sends them unchecked."""
+        """The body of a front-door ``call``, its parameters checked; ``""`` sends them unchecked.
+
+        ``thinking=True/False/"low"...`` becomes the preset's own field; a dict is sent as it is
+        (it is DeepSeek's own ``thinking`` field)."""
         if call:
             check_params(call, params, extra, KNOWN_NAMES)
+            thinking = extra.get("thinking")
+            if isinstance(thinking, (bool, str)):
+                extra = {k: v for k, v in extra.items() if k != "thinking"}
+                for key, value in thinking_params(self.thinking_style, thinking, type(self).__name__).items():
+                    if key in extra or params.get(key) is not None:
+                        raise ValueError(f"{call}(): thinking= sets {key}, which you also passed: pass one of them")
+                    extra[key] = value
         return build_body(model if model is not None else self.model, type(self).__name__, base, params, extra)
 
     def _call_options(self, timeout: Timeout, max_retries: int | None, deadline: float | None) -> CallOptions:

@@ -10,6 +10,7 @@ import json
 from typing import Any, Dict, Iterable, Iterator, Protocol
 
 from ._errors import APIResponseError, UnhandledToolCallsError, error_fields, shorten
+from ._reasoning import ThinkSplitter, check_answer, delta_pieces, split_think
 
 Chunk = Dict[str, Any]
 
@@ -82,15 +83,26 @@ def first_choice(chunk: Chunk) -> dict[str, Any] | None:
     return None
 
 
-def iter_text(chunks: ChunkSource, *, chat: bool) -> Iterator[str]:
-    """The non-empty text pieces of the first choice, as they arrive.
+def iter_text(
+    chunks: ChunkSource, *, chat: bool, labelled: bool = False, keep_think: bool = False
+) -> Iterator[Any]:
+    """The non-empty answer pieces of the first choice, as they arrive.
 
-    Tool calls cannot travel as text: if the first choice makes any, they are assembled and
-    raised as ``UnhandledToolCallsError`` once the stream ends, after all its text.
+    Reasoning is never part of the answer: reasoning fields, thinking parts and (unless
+    ``keep_think``) an inline ``<think>`` block are left out, or, with ``labelled``, yielded as
+    ``("reasoning", piece)`` beside ``("answer", piece)``. A stream that ends with no answer
+    because the model spent ``max_tokens`` thinking raises ``EmptyAnswerError``. Tool calls
+    cannot travel as text: they are raised as ``UnhandledToolCallsError`` once the stream ends.
     """
     tool_chunks: list[Chunk] = []
+    splitter = None if keep_think else ThinkSplitter()
+    answered = False
+    reasoning: list[str] = []
+    finish_reason = usage = None
     try:
         for chunk in chunks:
+            if chunk.get("usage"):
+                usage = chunk["usage"]
             choices = chunk.get("choices")
             if not choices:
                 continue
@@ -99,23 +111,44 @@ def iter_text(chunks: ChunkSource, *, chat: bool) -> Iterator[str]:
                 choice = first_choice(chunk)
                 if choice is None:
                     continue
+            if choice.get("finish_reason") is not None:
+                finish_reason = choice["finish_reason"]
             delta = choice.get("delta")
             if chat and type(delta) is dict:
-                # The usual chat chunk, read in place: this runs once per event.
-                piece = delta.get("content")
-                if type(piece) is not str:
-                    piece = _content_text(piece)
                 if delta.get("tool_calls"):
                     tool_chunks.append({"choices": [choice]})
+                piece = delta.get("content")
+                # The usual chat chunk, read in place: this runs once per event.
+                if type(piece) is str and (splitter is None or splitter.answering) and not (
+                    "reasoning_content" in delta or "reasoning" in delta
+                ):
+                    if piece:
+                        answered = True
+                        yield ("answer", piece) if labelled else piece
+                    continue
+                pieces = delta_pieces(delta, splitter)
             else:
-                piece = choice_text(choice, chat)
-            if piece:
-                yield piece
+                text = choice_text(choice, chat)
+                pieces = (splitter.feed(text) if splitter is not None else [("answer", text)]) if text else []
+            for kind, piece in pieces:
+                if kind == "answer":
+                    answered = True
+                elif kind == "reasoning":
+                    reasoning.append(piece)
+                if labelled:
+                    yield kind, piece
+                elif kind == "answer":
+                    yield piece
+        for kind, piece in splitter.end() if splitter is not None else ():
+            answered = answered or kind == "answer"
+            if labelled or kind == "answer":
+                yield (kind, piece) if labelled else piece
     finally:
         chunks.close()
     if tool_chunks:
         message = merge_chunks(tool_chunks)["choices"][0]["message"]
         raise UnhandledToolCallsError.from_message(message)
+    check_answer("x" if answered else "", finish_reason, "".join(reasoning), usage)
 
 
 def iter_choices(chunks: ChunkSource) -> Iterator[tuple[int, str]]:
@@ -205,6 +238,8 @@ def _merge_delta(message: dict[str, Any], delta: dict[str, Any], routes: _ToolCa
             _merge_content(message, value)
         elif key in ("reasoning_content", "reasoning") and isinstance(value, str):
             message[key] = (message.get(key) or "") + value
+        elif key == "reasoning_details" and isinstance(value, list):
+            _merge_details(message.setdefault(key, []), value)
         elif key == "role":
             message["role"] = value
         else:
@@ -239,6 +274,24 @@ def _append_parts(parts: list[Any], more: list[Any]) -> None:
             if isinstance(part.get("thinking"), list):
                 part["thinking"] = [dict(p) if isinstance(p, dict) else p for p in part["thinking"]]
             parts.append(part)
+
+
+def _merge_details(details: list[Any], more: list[Any]) -> None:
+    """OpenRouter's ``reasoning_details``: an item continues the last one of the same type and
+    index (its text, summary and signature grow); anything else is kept as it came."""
+    for item in more:
+        last = details[-1] if details else None
+        if (
+            isinstance(item, dict) and isinstance(last, dict)
+            and (item.get("type"), item.get("index")) == (last.get("type"), last.get("index"))
+        ):
+            for field in ("text", "summary", "signature", "data"):
+                if isinstance(item.get(field), str):
+                    last[field] = (last.get(field) or "") + item[field]
+            for field, value in item.items():
+                last.setdefault(field, value)
+        else:
+            details.append(dict(item) if isinstance(item, dict) else item)
 
 
 class _ToolCallRoutes:
@@ -300,11 +353,22 @@ def normalize_tool_calls(message: dict[str, Any]) -> dict[str, Any]:
     return message
 
 
-def reply_text(choice: Any) -> str:
-    """The text of an answer's ``choice``; tool calls raise, since a str cannot carry them."""
+def reply_text(choice: Any, *, chat: bool = True, keep_think: bool = False, usage: Any = None) -> str:
+    """The answer in a whole response's ``choice``, without its reasoning (unless ``keep_think``
+    for an inline ``<think>`` block). Tool calls raise, since a str cannot carry them; so does
+    an empty answer after the model spent ``max_tokens`` thinking."""
     if not isinstance(choice, dict):
         return ""
     message = choice.get("message")
-    if isinstance(message, dict) and message.get("tool_calls"):
-        raise UnhandledToolCallsError.from_message(normalize_tool_calls(message))
-    return choice_text(choice, chat=True) or ""
+    if chat and isinstance(message, dict):
+        if message.get("tool_calls"):
+            raise UnhandledToolCallsError.from_message(normalize_tool_calls(message))
+        splitter = None if keep_think else ThinkSplitter()
+        pieces = delta_pieces(message, splitter) + (splitter.end() if splitter is not None else [])
+    else:
+        text = choice_text(choice, chat) or ""
+        pieces = [("answer", text)] if keep_think else list(zip(("reasoning", "answer"), split_think(text)))
+    answer = "".join(text for kind, text in pieces if kind == "answer")
+    reasoning = "".join(text for kind, text in pieces if kind == "reasoning")
+    check_answer(answer, choice.get("finish_reason"), reasoning, usage)
+    return answer

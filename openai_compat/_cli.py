@@ -8,9 +8,13 @@ import os
 import sys
 from typing import Any, Iterable, TextIO
 
+from ._chunks import reply_text
 from ._client import Client
 from ._errors import OpenAICompatError, UnhandledToolCallsError
 from ._presets import PROVIDERS
+from ._reasoning import Thinking, message_reasoning, thinking_params
+
+THINKING: dict[str, Thinking] = {"on": True, "off": False, "low": "low", "medium": "medium", "high": "high"}
 
 EXAMPLES = """\
 examples:
@@ -44,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--model", required=True)
         if name == "chat":
             sub.add_argument("--system", help="a system message sent first")
+            sub.add_argument("--reasoning", action="store_true",
+                             help="show the model's thinking, dimmed, on standard error")
+            sub.add_argument("--thinking", choices=sorted(THINKING), help="turn thinking on or off, or set its effort")
         sub.add_argument("--max-tokens", type=int)
         sub.add_argument("--temperature", type=float)
         sub.add_argument("--no-stream", action="store_true", help="wait for the whole answer")
@@ -78,7 +85,10 @@ def run(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> None:
             if args.json:
                 _print_json(client.create_chat_completion(messages=messages, stream=stream, **params), stream, stdout)
                 return
-            answer = client.chat(messages, stream=stream, **params)
+            if args.thinking:
+                params.update(thinking_params(client.thinking_style, THINKING[args.thinking], type(client).__name__))
+            _print_chat(client, messages, params, stream, args.reasoning, stdout, sys.stderr)
+            return
         else:
             if args.json:
                 _print_json(client.create_completion(prompt=prompt, stream=stream, **params), stream, stdout)
@@ -88,6 +98,40 @@ def run(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> None:
             stdout.write(piece)
             stdout.flush()
         stdout.write("\n")
+
+
+def _print_chat(
+    client: Client, messages: list[Any], params: dict[str, Any], stream: bool, show: bool, stdout: TextIO,
+    stderr: TextIO,
+) -> None:
+    """The answer on stdout; the thinking dimmed on stderr (``show``), or on a terminal a
+    ``thinking…`` line while it lasts, so a pipe gets the answer alone."""
+    terminal = stderr.isatty()
+    dim, plain = ("\033[2m", "\033[0m") if terminal else ("", "")
+    if stream:
+        pieces: Iterable[tuple[str, str]] = client.chat(messages, stream=True, reasoning=True, **params)
+    else:
+        choice = client.create_chat_completion(messages=messages, **params)
+        message = choice["choices"][0].get("message") or {}
+        answer = reply_text(choice["choices"][0], usage=choice.get("usage"))
+        pieces = [("reasoning", message_reasoning(message)), ("answer", answer)]
+    state = "start"  # start, thinking (reasoning shown or indicated), answering
+    for kind, piece in pieces:
+        if kind == "reasoning" and piece and state != "answering":
+            if show:
+                stderr.write(dim + piece + plain)
+            elif terminal and state == "start":
+                stderr.write("thinking…")
+            stderr.flush()
+            state = "thinking"
+        elif kind == "answer":
+            if state == "thinking":
+                stderr.write("\n" if show else ("\r\033[K" if terminal else ""))
+                stderr.flush()
+            state = "answering"
+            stdout.write(piece)
+            stdout.flush()
+    stdout.write("\n")
 
 
 def _print_json(result: Any, stream: bool, stdout: TextIO) -> None:

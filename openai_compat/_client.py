@@ -13,11 +13,12 @@ from typing import Any, Iterator, Literal, Sequence, overload
 
 from ._base_client import BaseClient
 from ._batch import run_batch
-from ._chunks import choice_text, iter_choices, iter_text, normalize_tool_calls, parse_object, reply_text
+from ._chunks import iter_choices, iter_text, normalize_tool_calls, parse_object, reply_text
 from ._errors import APIResponseError, shorten
 from ._json_output import parse_json_output
 from ._options import NOT_GIVEN, Timeout
 from ._params import Prompt, check_stream, messages_of, split_params
+from ._reasoning import Thinking
 from ._templates import render
 
 
@@ -50,10 +51,19 @@ class Client(BaseClient):
     def chat(self, prompt: Prompt, *, stream: Literal[False] = False, **params: Any) -> str: ...
 
     @overload
-    def chat(self, prompt: Prompt, *, stream: Literal[True], **params: Any) -> Iterator[str]: ...
+    def chat(
+        self, prompt: Prompt, *, stream: Literal[True], reasoning: Literal[True], **params: Any
+    ) -> Iterator[tuple[str, str]]: ...
 
     @overload
-    def chat(self, prompt: Prompt, *, stream: bool, **params: Any) -> str | Iterator[str]: ...
+    def chat(
+        self, prompt: Prompt, *, stream: Literal[True], reasoning: Literal[False] = False, **params: Any
+    ) -> Iterator[str]: ...
+
+    @overload
+    def chat(
+        self, prompt: Prompt, *, stream: bool, reasoning: bool = False, **params: Any
+    ) -> str | Iterator[str] | Iterator[tuple[str, str]]: ...
 
     def chat(
         self,
@@ -75,11 +85,14 @@ class Client(BaseClient):
         user: str | None = None,
         tools: list[dict[str, Any]] | None = None,
         tool_choice: str | dict[str, Any] | None = None,
+        thinking: Thinking | None = None,
+        reasoning: bool = False,
+        keep_think: bool = False,
         timeout: Timeout = NOT_GIVEN,
         max_retries: int | None = None,
         deadline: float | None = NOT_GIVEN,
         **extra: Any,
-    ) -> str | Iterator[str]:
+    ) -> str | Iterator[str] | Iterator[tuple[str, str]]:
         """Send a chat and return the answer's text, or a generator of its pieces.
 
         ``prompt`` is a string (one user message) or a list of message dicts, sent as given;
@@ -91,6 +104,13 @@ class Client(BaseClient):
         With ``stream=True`` the request is sent (and a status error raised) before this
         returns; the generator then yields each non-empty piece as it arrives and closes the
         connection when it ends, is closed or is dropped.
+
+        The answer never includes the model's thinking, whichever way the server sends it (see
+        the Reasoning page); ``keep_think=True`` keeps an inline ``<think>`` block in the text.
+        With ``stream=True, reasoning=True`` the generator yields ``("reasoning", piece)`` and
+        ``("answer", piece)`` as they arrive. ``thinking`` (True, False, or an effort such as
+        ``"low"``) turns thinking on or off with the preset's own knob. A model that spends all
+        of ``max_tokens`` thinking raises ``EmptyAnswerError`` instead of returning ``""``.
 
         If the model answers with tool calls, ``UnhandledToolCallsError`` carries them:
         use ``chat_message()`` to handle tools.
@@ -112,12 +132,17 @@ class Client(BaseClient):
                 logit_bias=logit_bias, response_format=response_format, user=user, tools=tools,
                 tool_choice=tool_choice,
             ),
-            extra,
+            dict(extra, thinking=thinking) if thinking is not None else extra,
         )
         options = self._call_options(timeout, max_retries, deadline)
         if check_stream("chat", stream):
-            return iter_text(self._stream("/chat/completions", body, options), chat=True)
-        return reply_text(self._call("/chat/completions", body, options)["choices"][0])
+            stream_of = self._stream("/chat/completions", body, options)
+            return iter_text(stream_of, chat=True, labelled=reasoning, keep_think=keep_think)
+        if reasoning:
+            raise ValueError("chat(): reasoning=True labels the pieces of a stream: pass stream=True too"
+                             " (a blocking call's reasoning is in chat_message())")
+        completion = self._call("/chat/completions", body, options)
+        return reply_text(completion["choices"][0], keep_think=keep_think, usage=completion.get("usage"))
 
     @overload
     def complete(self, prompt: Prompt, *, stream: Literal[False] = False, **params: Any) -> str: ...
@@ -148,6 +173,7 @@ class Client(BaseClient):
         logprobs: int | None = None,
         suffix: str | None = None,
         user: str | None = None,
+        keep_think: bool = False,
         timeout: Timeout = NOT_GIVEN,
         max_retries: int | None = None,
         deadline: float | None = NOT_GIVEN,
@@ -185,9 +211,9 @@ class Client(BaseClient):
         )
         options = self._call_options(timeout, max_retries, deadline)
         if check_stream("complete", stream):
-            return iter_text(self._stream("/completions", body, options), chat=False)
+            return iter_text(self._stream("/completions", body, options), chat=False, keep_think=keep_think)
         completion = self._call("/completions", body, options)
-        return choice_text(completion["choices"][0], chat=False) or ""
+        return reply_text(completion["choices"][0], chat=False, keep_think=keep_think, usage=completion.get("usage"))
 
     # -- beyond plain text ------------------------------------------------------------------
 

@@ -15,6 +15,7 @@
     │   ├── RateLimitError            429
     │   └── InternalServerError       >= 500
     ├── APIResponseError          a 2xx the SDK cannot use: not JSON, no choices, an error object
+    │   └── EmptyAnswerError      the model spent its max_tokens thinking and gave no answer
     ├── UnhandledToolCallsError   chat() got tool calls, which a str cannot hold
     └── JSONOutputError           chat_json() got an answer that is not JSON
 
@@ -166,6 +167,22 @@ class APIResponseError(OpenAICompatError):
         if self.request_id:
             return f"{self.message} (request id {self.request_id})"
         return self.message
+
+
+class EmptyAnswerError(APIResponseError):
+    """A reasoning model spent its whole ``max_tokens`` thinking and never answered.
+
+    ``reasoning`` holds what it thought, so nothing is lost; raise ``max_tokens`` or think less.
+
+        >>> from openai_compat import EmptyAnswerError
+        >>> exc = EmptyAnswerError("the model spent its max_tokens thinking", reasoning="Let me see...")
+        >>> exc.reasoning
+        'Let me see...'
+    """
+
+    def __init__(self, message: str, *, reasoning: str = "", request_id: str | None = None) -> None:
+        super().__init__(message, request_id=request_id)
+        self.reasoning = reasoning
 
 
 class UnhandledToolCallsError(OpenAICompatError):

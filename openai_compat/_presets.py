@@ -6,7 +6,7 @@ Each preset reads its key from its own variable, and only when it talks to its o
     >>> LlamaCppClient().base_url
     'http://127.0.0.1:8080/v1'
     >>> sorted(PROVIDERS)[:3]
-    ['deepinfra', 'fireworks', 'groq']
+    ['deepinfra', 'deepseek', 'fireworks']
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ class FireworksClient(Client):
 
     default_base_url = "https://api.fireworks.ai/inference/v1"
     api_key_env = "FIREWORKS_API_KEY"
+    thinking_style = "reasoning_effort"
 
 
 class TogetherClient(Client):
@@ -40,6 +41,7 @@ class TogetherClient(Client):
 
     default_base_url = "https://api.together.xyz/v1"
     api_key_env = "TOGETHER_API_KEY"
+    thinking_style = "reasoning"
 
 
 class GroqClient(Client):
@@ -52,6 +54,7 @@ class GroqClient(Client):
 
     default_base_url = "https://api.groq.com/openai/v1"
     api_key_env = "GROQ_API_KEY"
+    thinking_style = "reasoning_effort"
 
 
 class DeepInfraClient(Client):
@@ -64,6 +67,7 @@ class DeepInfraClient(Client):
 
     default_base_url = "https://api.deepinfra.com/v1/openai"
     api_key_env = "DEEPINFRA_API_KEY"
+    thinking_style = "reasoning_effort"
 
 
 class OpenRouterClient(Client):
@@ -76,6 +80,21 @@ class OpenRouterClient(Client):
 
     default_base_url = "https://openrouter.ai/api/v1"
     api_key_env = "OPENROUTER_API_KEY"
+    thinking_style = "reasoning"
+
+
+class DeepSeekClient(Client):
+    """DeepSeek; the key comes from ``DEEPSEEK_API_KEY``. ``thinking=False`` sends
+    ``thinking: {"type": "disabled"}``.
+
+        >>> from openai_compat import DeepSeekClient
+        >>> DeepSeekClient(api_key="sk-...").base_url
+        'https://api.deepseek.com'
+    """
+
+    default_base_url = "https://api.deepseek.com"
+    api_key_env = "DEEPSEEK_API_KEY"
+    thinking_style = "thinking"
 
 
 class MistralClient(Client):
@@ -100,6 +119,7 @@ class OpenAIClient(Client):
 
     default_base_url = "https://api.openai.com/v1"
     api_key_env = "OPENAI_API_KEY"
+    thinking_style = "reasoning_effort"
 
 
 class LlamaCppClient(Client):
@@ -111,6 +131,7 @@ class LlamaCppClient(Client):
     """
 
     default_base_url = "http://127.0.0.1:8080/v1"
+    thinking_style = "chat_template_kwargs"
 
 
 class OllamaClient(Client):
@@ -122,6 +143,7 @@ class OllamaClient(Client):
     """
 
     default_base_url = "http://127.0.0.1:11434/v1"
+    thinking_style = "reasoning_effort"
 
 
 class VLLMClient(Client):
@@ -133,6 +155,7 @@ class VLLMClient(Client):
     """
 
     default_base_url = "http://127.0.0.1:8000/v1"
+    thinking_style = "chat_template_kwargs"
 
 
 class LMStudioClient(Client):
@@ -144,12 +167,14 @@ class LMStudioClient(Client):
     """
 
     default_base_url = "http://127.0.0.1:1234/v1"
+    thinking_style = "reasoning_effort"
 
 
 #: Every preset by the short name the CLI's ``--provider`` takes.
 PROVIDERS: Mapping[str, type[Client]] = MappingProxyType(
     {
         "deepinfra": DeepInfraClient,
+        "deepseek": DeepSeekClient,
         "fireworks": FireworksClient,
         "groq": GroqClient,
         "llamacpp": LlamaCppClient,

@@ -1,0 +1,269 @@
+"""Reasoning models: every wire form of the thinking, the answer alone, nothing silently empty."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from openai_compat import (
+    PROVIDERS,
+    Client,
+    DeepSeekClient,
+    EmptyAnswerError,
+    merge_chunks,
+)
+from openai_compat._reasoning import message_reasoning
+
+from .server import LoopbackServer, Request, Wire, completion, event
+
+DONE = "data: [DONE]\n\n"
+THOUGHT = "2 plus 2: count two, then two more. That is 4."
+ANSWER = "The answer is 4."
+
+
+def delta(d: dict[str, Any], finish_reason: str | None = None) -> str:
+    return event({"id": "c", "object": "chat.completion.chunk", "model": "m",
+                  "choices": [{"index": 0, "delta": d, "finish_reason": finish_reason}]})
+
+
+def thinking_part(text: str) -> dict[str, Any]:
+    return {"type": "thinking", "thinking": [{"type": "text", "text": text}]}
+
+
+# name: (the streamed events, the blocking message), each carrying THOUGHT and ANSWER
+FORMS: dict[str, tuple[list[str], dict[str, Any]]] = {
+    "reasoning_content (DeepSeek, llama.cpp)": (
+        [delta({"role": "assistant", "content": None, "reasoning_content": "2 plus 2: count two, "}),
+         delta({"reasoning_content": "then two more. That is 4."}),
+         delta({"content": "The answer"}), delta({"content": " is 4."}), delta({}, "stop")],
+        {"role": "assistant", "content": ANSWER, "reasoning_content": THOUGHT}),
+    "reasoning with details (OpenRouter)": (
+        [delta({"role": "assistant", "content": "", "reasoning": "2 plus 2: count two, ", "reasoning_details": [
+            {"type": "reasoning.text", "text": "2 plus 2: count two, ", "index": 0, "format": "unknown"}]}),
+         delta({"content": "", "reasoning": "then two more. That is 4.", "reasoning_details": [
+             {"type": "reasoning.text", "text": "then two more. That is 4.", "index": 0, "format": "unknown"}]}),
+         delta({"content": ANSWER}), delta({}, "stop")],
+        {"role": "assistant", "content": ANSWER, "reasoning": THOUGHT, "reasoning_details": [
+            {"type": "reasoning.text", "text": THOUGHT, "index": 0, "format": "unknown"}]}),
+    "reasoning (Ollama /v1, vLLM)": (
+        [delta({"role": "assistant", "content": "", "reasoning": THOUGHT}),
+         delta({"content": ANSWER}), delta({}, "stop")],
+        {"role": "assistant", "content": ANSWER, "reasoning": THOUGHT}),
+    "thinking parts (Mistral Magistral)": (
+        [delta({"role": "assistant", "content": [thinking_part("2 plus 2: count two, ")]}),
+         delta({"content": [thinking_part("then two more. That is 4.")]}),
+         delta({"content": [{"type": "text", "text": "The answer"}]}),
+         delta({"content": [{"type": "text", "text": " is 4."}]}), delta({"content": ""}, "stop")],
+        {"role": "assistant", "content": [thinking_part(THOUGHT), {"type": "text", "text": ANSWER}]}),
+    "inline think tags (Together R1, Groq raw)": (
+        [delta({"role": "assistant", "content": "<thi"}), delta({"content": "nk>\n2 plus 2: count two, "}),
+         delta({"content": "then two more. That is 4.\n</th"}), delta({"content": "ink>\n\nThe answer is 4."}),
+         delta({}, "stop")],
+        {"role": "assistant", "content": f"<think>\n{THOUGHT}\n</think>\n\n{ANSWER}"}),
+}
+
+
+def inline_thought(name: str) -> str:
+    return f"\n{THOUGHT}\n" if name.startswith("inline") else THOUGHT
+
+
+@pytest.mark.parametrize("name", list(FORMS))
+@pytest.mark.parametrize("write_size", [None, 1], ids=["whole", "byte-by-byte"])
+def test_every_form_streams_the_answer_alone_and_labels_the_thinking(
+    client: Client, server: LoopbackServer, name: str, write_size: Any
+) -> None:
+    server.handler = lambda req, wire: wire.sse([*FORMS[name][0], DONE], write_size=write_size)
+    assert "".join(client.chat("2+2?", stream=True)) == ANSWER
+    labelled = list(client.chat("2+2?", stream=True, reasoning=True))
+    assert "".join(p for k, p in labelled if k == "reasoning") == inline_thought(name)
+    assert "".join(p for k, p in labelled if k == "answer") == ANSWER
+    assert [k for k, _ in labelled] == sorted((k for k, _ in labelled), reverse=True), "thinking comes first"
+
+
+@pytest.mark.parametrize("name", list(FORMS))
+def test_every_form_blocking_returns_the_answer_and_keeps_the_thinking(
+    client: Client, server: LoopbackServer, name: str
+) -> None:
+    answer = completion("")
+    answer["choices"][0]["message"] = FORMS[name][1]
+    server.handler = lambda req, wire: wire.json(answer)
+    assert client.chat("2+2?") == ANSWER
+    message = client.chat_message("2+2?")
+    assert message == FORMS[name][1], "the message comes back as the server sent it, to go back as it is"
+    assert message_reasoning(message) == inline_thought(name)
+
+
+@pytest.mark.parametrize("name", list(FORMS))
+def test_merged_chunks_agree_with_the_streamed_pieces_and_the_blocking_message(
+    client: Client, server: LoopbackServer, name: str
+) -> None:
+    server.handler = lambda req, wire: wire.sse([*FORMS[name][0], DONE])
+    chunks = list(client.create_chat_completion(messages=[{"role": "user", "content": "2+2?"}], stream=True))
+    merged = merge_chunks(chunks)["choices"][0]["message"]
+    assert {k: v for k, v in merged.items() if v is not None} == FORMS[name][1]
+
+
+def test_keep_think_keeps_an_inline_block_in_the_text(client: Client, server: LoopbackServer) -> None:
+    events, message = FORMS["inline think tags (Together R1, Groq raw)"]
+    server.handler = lambda req, wire: wire.sse([*events, DONE])
+    assert "".join(client.chat("2+2?", stream=True, keep_think=True)) == message["content"]
+    answer = completion("")
+    answer["choices"][0]["message"] = message
+    server.handler = lambda req, wire: wire.json(answer)
+    assert client.chat("2+2?", keep_think=True) == message["content"]
+
+
+def test_think_tags_later_in_the_text_are_part_of_the_answer(client: Client, server: LoopbackServer) -> None:
+    text = "Use <think> tags like <think>this</think> in prompts."
+    server.handler = lambda req, wire: wire.sse([delta({"content": text}), delta({}, "stop"), DONE])
+    assert "".join(client.chat("how?", stream=True)) == text
+
+
+def test_a_completion_with_an_inline_block_returns_the_answer(client: Client, server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.json(completion(f"<think>{THOUGHT}</think>{ANSWER}", chat=False))
+    assert client.complete("2+2=") == ANSWER
+
+
+# -- nothing silently empty --------------------------------------------------------------------------
+
+SPENT = {"prompt_tokens": 9, "completion_tokens": 64, "total_tokens": 73,
+         "completion_tokens_details": {"reasoning_tokens": 64}}
+
+
+@pytest.mark.parametrize("content", ["", None])
+def test_thinking_through_max_tokens_raises_instead_of_returning_empty(
+    client: Client, server: LoopbackServer, content: Any
+) -> None:
+    answer = completion("", finish_reason="length", usage=SPENT)
+    answer["choices"][0]["message"] = {"role": "assistant", "content": content, "reasoning_content": THOUGHT}
+    server.handler = lambda req, wire: wire.json(answer)
+    with pytest.raises(EmptyAnswerError, match=r"spent its max_tokens thinking \(64 tokens") as info:
+        client.chat("2+2?", max_tokens=64)
+    assert info.value.reasoning == THOUGHT
+
+
+def test_a_stream_that_only_thinks_raises_after_the_thinking(client: Client, server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.sse([delta({"reasoning_content": THOUGHT}),
+                                                 delta({"content": ""}, "length"), DONE])
+    seen = []
+    with pytest.raises(EmptyAnswerError, match="max_tokens thinking") as info:
+        for piece in client.chat("2+2?", stream=True, reasoning=True):
+            seen.append(piece)
+    assert seen == [("reasoning", THOUGHT)]
+    assert info.value.reasoning == THOUGHT
+    with pytest.raises(EmptyAnswerError):
+        list(client.chat("2+2?", stream=True))
+
+
+def test_a_short_answer_cut_by_length_is_no_error(client: Client, server: LoopbackServer) -> None:
+    events = [delta({"reasoning_content": "hm"}), delta({"content": "The"}, "length"), DONE]
+    server.handler = lambda req, wire: wire.sse(events)
+    assert "".join(client.chat("2+2?", stream=True)) == "The"
+
+
+def test_reasoning_labels_need_a_stream(client: Client, server: LoopbackServer) -> None:
+    with pytest.raises(ValueError, match="stream=True"):
+        client.chat("hi", reasoning=True)
+    assert server.requests == []
+
+
+# -- sending the thinking back: DeepSeek's thinking mode with tools ------------------------------------
+
+
+def test_deepseek_gets_its_reasoning_back_with_the_tool_results(server: LoopbackServer) -> None:
+    call = {"id": "call_1", "type": "function", "function": {"name": "add", "arguments": '{"a": 2, "b": 2}'}}
+
+    def deepseek(req: Request, wire: Wire) -> None:
+        assistant = [m for m in req.json["messages"] if m["role"] == "assistant"]
+        if not assistant:
+            answer = completion("", finish_reason="tool_calls")
+            answer["choices"][0]["message"] = {"role": "assistant", "content": "", "reasoning_content": THOUGHT,
+                                               "tool_calls": [call]}
+            wire.json(answer)
+        elif assistant[0].get("reasoning_content") != THOUGHT:
+            wire.json({"error": {"message": "The reasoning_content in the thinking mode must be passed back to"
+                                 " the API.", "type": "invalid_request_error"}}, status=400)
+        else:
+            wire.json(completion(ANSWER))
+
+    server.handler = deepseek
+    client = DeepSeekClient(server.url, api_key="sk-test", model="deepseek-chat", max_retries=0)
+    tools = [{"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}}]
+    messages: list[dict[str, Any]] = [{"role": "user", "content": "2+2?"}]
+    reply = client.chat_message(messages, tools=tools, thinking=True)
+    messages.append(reply)
+    messages.append({"role": "tool", "tool_call_id": "call_1", "content": "4"})
+    assert client.chat(messages, tools=tools, thinking=True) == ANSWER
+    assert server.requests[1].json["messages"][1]["reasoning_content"] == THOUGHT
+    assert server.requests[0].json["thinking"] == {"type": "enabled"}
+
+
+# -- one switch, each server's own knob -----------------------------------------------------------------
+
+KNOBS = {
+    "deepseek": {False: {"thinking": {"type": "disabled"}}, True: {"thinking": {"type": "enabled"}}},
+    "openrouter": {False: {"reasoning": {"enabled": False}}, "low": {"reasoning": {"effort": "low"}}},
+    "together": {False: {"reasoning": {"enabled": False}}, True: {"reasoning": {"enabled": True}}},
+    "fireworks": {False: {"reasoning_effort": "none"}, "high": {"reasoning_effort": "high"}, True: {}},
+    "groq": {False: {"reasoning_effort": "none"}, "low": {"reasoning_effort": "low"}},
+    "ollama": {False: {"reasoning_effort": "none"}, True: {}},
+    "openai": {"low": {"reasoning_effort": "low"}},
+    "deepinfra": {False: {"reasoning_effort": "none"}},
+    "lmstudio": {False: {"reasoning_effort": "none"}},
+    "vllm": {False: {"chat_template_kwargs": {"enable_thinking": False}},
+             True: {"chat_template_kwargs": {"enable_thinking": True}}, "low": {"reasoning_effort": "low"}},
+    "llamacpp": {False: {"chat_template_kwargs": {"enable_thinking": False}}},
+}
+KNOWN_FIELDS = {"thinking", "reasoning", "reasoning_effort", "chat_template_kwargs"}
+
+
+@pytest.mark.parametrize(("provider", "value"), [(p, v) for p, values in KNOBS.items() for v in values])
+def test_thinking_maps_to_each_presets_own_knob(server: LoopbackServer, provider: str, value: Any) -> None:
+    client = PROVIDERS[provider](server.url, api_key="k", model="m")
+    client.chat("hi", thinking=value)
+    sent = server.requests[0].json
+    assert {k: v for k, v in sent.items() if k in KNOWN_FIELDS} == KNOBS[provider][value]
+
+
+def test_a_plain_client_takes_the_servers_own_field(client: Client, server: LoopbackServer) -> None:
+    with pytest.raises(ValueError, match="pass its own field"):
+        client.chat("hi", thinking=False)
+    groq = PROVIDERS["groq"](server.url, api_key="k", model="m")
+    with pytest.raises(ValueError, match="pass one of them"):
+        groq.chat("hi", thinking=False, reasoning_effort="low")
+    assert server.requests == []
+    client.chat("hi", thinking={"type": "disabled"})  # a dict is DeepSeek's own field, sent as it is
+    assert server.requests[0].json["thinking"] == {"type": "disabled"}
+
+
+# -- the command line ------------------------------------------------------------------------------------
+
+
+def test_the_cli_keeps_stdout_for_the_answer_and_shows_thinking_on_request(server: LoopbackServer) -> None:
+    events, message = FORMS["reasoning_content (DeepSeek, llama.cpp)"]
+    blocking_answer = completion("")
+    blocking_answer["choices"][0]["message"] = message
+    server.handler = lambda req, wire: (wire.sse([*events, DONE]) if req.json.get("stream")
+                                        else wire.json(blocking_answer))
+    base = [sys.executable, "-m", "openai_compat", "chat", "--base-url", server.url, "--model", "m"]
+    quiet = subprocess.run([*base, "2+2?"], capture_output=True, text=True, timeout=30)
+    assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, ANSWER + "\n", "")
+    shown = subprocess.run([*base, "--reasoning", "2+2?"], capture_output=True, text=True, timeout=30)
+    assert (shown.returncode, shown.stdout) == (0, ANSWER + "\n")
+    assert shown.stderr == THOUGHT + "\n", "the thinking, then a line break before the answer"
+    blocking = subprocess.run([*base, "--reasoning", "--no-stream", "2+2?"], capture_output=True, text=True,
+                              timeout=30)
+    assert blocking.stdout == ANSWER + "\n" and blocking.stderr == THOUGHT + "\n"
+
+
+def test_the_cli_sends_the_thinking_switch(server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.json(completion("ok"))
+    result = subprocess.run([sys.executable, "-m", "openai_compat", "chat", "--provider", "deepseek", "--base-url",
+                             server.url, "--api-key-env", "PATH", "--model", "m", "--thinking", "off",
+                             "--no-stream", "hi"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(server.requests[0].raw_body)["thinking"] == {"type": "disabled"}
