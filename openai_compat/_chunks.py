@@ -10,7 +10,7 @@ import json
 from typing import Any, Dict, Iterable, Iterator, Protocol
 
 from ._errors import APIResponseError, UnhandledToolCallsError, error_fields, shorten
-from ._reasoning import ThinkSplitter, check_answer, delta_pieces, split_think
+from ._reasoning import OPEN, ThinkSplitter, check_answer, delta_pieces, split_think
 
 Chunk = Dict[str, Any]
 
@@ -363,6 +363,10 @@ def reply_text(choice: Any, *, chat: bool = True, keep_think: bool = False, usag
     if chat and isinstance(message, dict):
         if message.get("tool_calls"):
             raise UnhandledToolCallsError.from_message(normalize_tool_calls(message))
+        content = message.get("content")
+        if (type(content) is str and content and "reasoning_content" not in message and "reasoning" not in message
+                and (keep_think or not content.lstrip().startswith(OPEN))):
+            return content  # the usual answer: plain text, no thinking anywhere
         splitter = None if keep_think else ThinkSplitter()
         pieces = delta_pieces(message, splitter) + (splitter.end() if splitter is not None else [])
     else:

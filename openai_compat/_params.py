@@ -27,7 +27,7 @@ def check_messages(messages: Any) -> None:
     if not isinstance(messages, (list, tuple)) or not messages:
         raise ValueError("messages must be a non-empty list of message dicts")
     for i, message in enumerate(messages):
-        if not isinstance(message, Mapping):
+        if type(message) is not dict and not isinstance(message, Mapping):
             raise TypeError(f"message {i} must be a dict, got {type(message).__name__}")
         if not isinstance(message.get("role"), str) or not message["role"]:
             raise ValueError(f"message {i} has no role: {message!r:.200}")

@@ -102,6 +102,8 @@ class Transport:
         self.session = session if session is not None else requests.Session()
         self._pool_size = DEFAULT_POOL_SIZE
         self._pid = os.getpid()
+        self._fork_hook = _watch_forks()
+        self._forks_seen = _forks
 
     def __repr__(self) -> str:
         return f"Transport(base_url={self.base_url!r})"
@@ -116,6 +118,9 @@ class Transport:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self._pid = os.getpid()  # another process: its own pid and fork count
+        self._fork_hook = _watch_forks()
+        self._forks_seen = _forks
         if self.owns_session:
             self.session = self._new_session()
 
@@ -128,6 +133,9 @@ class Transport:
     def _check_fork(self) -> None:
         """In a forked child, never touch the parent's pooled connections: two processes
         reading one socket interleave their answers, or hang."""
+        if self._fork_hook and _forks == self._forks_seen:
+            return  # the usual case, without a system call: no fork since the last send
+        self._forks_seen = _forks
         pid = os.getpid()
         if pid == self._pid:
             return
@@ -282,6 +290,29 @@ class Transport:
                 request_id or "-",
                 f": {self.secrets.redact(str(error))}" if error is not None else "",
             )
+
+
+#: How many times this process became a fork's child, counted by a hook that the first transport
+#: registers (where the platform has ``os.register_at_fork``).
+_forks = 0
+_watching_forks = False
+
+
+def _count_fork() -> None:
+    global _forks
+    _forks += 1
+
+
+def _watch_forks() -> bool:
+    """Start counting forks (once per process); False where forks cannot be watched."""
+    global _watching_forks
+    if not _watching_forks:
+        register = getattr(os, "register_at_fork", None)
+        if register is None:
+            return False
+        register(after_in_child=_count_fork)
+        _watching_forks = True
+    return True
 
 
 def backoff(attempt: int) -> float:
