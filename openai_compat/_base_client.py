@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import requests
 
 from ._chunks import parse_completion
+from ._json_output import Ladder
 from ._options import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
@@ -82,6 +83,7 @@ class BaseClient:
                 raise ValueError(f"{name}: pass the key as api_key= or as an Authorization header, not both")
             checked["Authorization"] = bearer(name, api_key, secrets)
         self._transport = Transport(self.base_url, checked, secrets, session, event_hook)
+        self._json_ladder = Ladder()  # the structured-output format this server took last
 
     @property
     def event_hook(self) -> EventHook | None:

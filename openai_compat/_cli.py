@@ -10,7 +10,7 @@ from typing import Any, Iterable, TextIO
 
 from ._chunks import reply_text
 from ._client import Client
-from ._errors import OpenAICompatError, UnhandledToolCallsError
+from ._errors import JSONOutputError, OpenAICompatError, UnhandledToolCallsError
 from ._presets import PROVIDERS
 from ._reasoning import Thinking, message_reasoning, thinking_params
 
@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--reasoning", action="store_true",
                              help="show the model's thinking, dimmed, on standard error")
             sub.add_argument("--thinking", choices=sorted(THINKING), help="turn thinking on or off, or set its effort")
+            sub.add_argument("--json-schema", metavar="FILE",
+                             help="ask for JSON fitting the JSON Schema in FILE and print it, checked")
         sub.add_argument("--max-tokens", type=int)
         sub.add_argument("--temperature", type=float)
         sub.add_argument("--no-stream", action="store_true", help="wait for the whole answer")
@@ -87,6 +89,10 @@ def run(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> None:
                 return
             if args.thinking:
                 params.update(thinking_params(client.thinking_style, THINKING[args.thinking], type(client).__name__))
+            if args.json_schema:
+                value = client.chat_json(messages, schema=_read_schema(args.json_schema), **params)
+                stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
+                return
             _print_chat(client, messages, params, stream, args.reasoning, stdout, sys.stderr)
             return
         else:
@@ -134,6 +140,17 @@ def _print_chat(
     stdout.write("\n")
 
 
+def _read_schema(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as file:
+            schema = json.load(file)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read the JSON Schema in {path}: {exc}") from None
+    if not isinstance(schema, dict):
+        raise ValueError(f"{path} does not hold a JSON Schema object")
+    return schema
+
+
 def _print_json(result: Any, stream: bool, stdout: TextIO) -> None:
     for item in result if stream else [result]:
         stdout.write(json.dumps(item, ensure_ascii=False) + "\n")
@@ -155,6 +172,10 @@ def main(argv: Iterable[str] | None = None) -> int:
         return 141  # 128 + SIGPIPE, as for any program cut off by a closed pipe
     except UnhandledToolCallsError as exc:
         sys.stderr.write(f"openai-compat: {exc} (try --json)\n")
+        return 1
+    except JSONOutputError as exc:
+        details = "".join(f"\n  {error}" for error in exc.errors)
+        sys.stderr.write(f"openai-compat: error: {exc}{details}\n")
         return 1
     except (OpenAICompatError, ValueError, TypeError) as exc:
         sys.stderr.write(f"openai-compat: error: {exc}\n")

@@ -220,16 +220,20 @@ class UnhandledToolCallsError(OpenAICompatError):
 
 
 class JSONOutputError(OpenAICompatError):
-    """``chat_json()`` got an answer that is not JSON; ``text`` holds the answer as it came.
+    """``chat_json()`` got an answer that is not JSON, or JSON its schema does not allow.
+
+    ``text`` holds the answer as it came; ``errors`` lists what was wrong, one readable line
+    each (``"$.items[2].price: expected number, got string '3'"``).
 
         >>> from openai_compat import JSONOutputError
         >>> JSONOutputError("not JSON", text="Sure! Here it is").text
         'Sure! Here it is'
     """
 
-    def __init__(self, message: str, *, text: str = "") -> None:
+    def __init__(self, message: str, *, text: str = "", errors: list[str] | None = None) -> None:
         super().__init__(message)
         self.text = text
+        self.errors = list(errors or [])
 
 
 _STATUS_ERRORS: Mapping[int, type[APIStatusError]] = {
@@ -361,7 +365,11 @@ def status_error(
     )
 
 
-_PYDANTIC_PROBLEM = re.compile(r"'loc': \(([^)]*)\), 'msg': '((?:[^'\\]|\\.)*)'(?:, 'input': ([^}]*))?")
+# One error of pydantic's dump, as Python prints it: the message in '...' or, when it holds a
+# quote itself, in "...".
+_PYDANTIC_PROBLEM = re.compile(
+    r"'loc': \(([^)]*)\), 'msg': (?:'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\")(?:, 'input': ([^}]*))?"
+)
 
 
 def validation_problems(body: Any) -> list[str]:
@@ -379,8 +387,8 @@ def validation_problems(body: Any) -> list[str]:
     message = str(error.get("message") or "")
     found = _PYDANTIC_PROBLEM.findall(message) if "validation error" in message else []
     if found:
-        return [_field_problem([p.strip(" '\"") for p in loc.split(",") if p.strip()], msg, got or None)
-                for loc, msg, got in found]
+        return [_field_problem([p.strip(" '\"") for p in loc.split(",") if p.strip()], single or double, got or None)
+                for loc, single, double, got in found]
     if error.get("type") == "invalid_request_error":
         where = error.get("param")
         return [f"{where}: {_without_traceback(message)}" if where else _without_traceback(message)]

@@ -14,6 +14,8 @@ import importlib
 import io
 import pkgutil
 import re
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -45,7 +47,10 @@ def blocks(page: Path) -> list[tuple[int, str]]:
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
 def test_every_example_on_the_page_runs_as_written(page: Path, docs_server: LlamaServer) -> None:
-    namespace: dict[str, object] = {"__name__": "__docs__"}
+    # A module of its own, as a notebook's __main__ is: dataclasses look their module up.
+    module = types.ModuleType(f"docs_{page.stem}")
+    sys.modules[module.__name__] = module
+    namespace = module.__dict__
     not_run = []
     for line, code in blocks(page):
         compiled = compile(code, f"{page.name}:{line}", "exec")

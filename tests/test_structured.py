@@ -1,0 +1,266 @@
+"""Structured output: the format ladder each server needs, and answers checked locally."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, List, Optional
+
+import pytest
+
+from openai_compat import BadRequestError, Client, JSONOutputError, NotFoundError
+from openai_compat._schema import check, schema_of
+
+from .server import LoopbackServer, Request, Wire, completion
+
+try:
+    from typing import TypedDict
+except ImportError:  # pragma: no cover
+    from typing_extensions import TypedDict
+
+
+@dataclass
+class City:
+    name: str
+    population: int
+    country: Optional[str] = None  # noqa: UP045 (evaluated at run time, on Python 3.8 too)
+
+
+GOOD = {"name": "Oslo", "population": 709037}
+
+# How servers refuse a format, each in its own words.
+REFUSALS = {
+    "lmstudio": (400, {"error": "'response_format.type' must be 'json_schema' or 'text'"}),
+    "deepseek": (400, {"error": {"message": "This response_format type is unavailable now",
+                                 "type": "invalid_request_error", "param": None, "code": "invalid_request_error"}}),
+    "llama-cpp-python": (500, {"error": {"message": (
+        "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), 'msg': "
+        "\"Input should be 'text' or 'json_object'\", 'input': 'json_schema'}\n"), "type": "internal_server_error",
+        "param": None, "code": None}}),
+}
+
+
+def rung_of(body: dict[str, Any]) -> str:
+    format_ = body.get("response_format")
+    if format_ is None:
+        return "prompt"
+    if format_["type"] == "json_schema":
+        return "json_schema"
+    return "json_object_with_schema" if "schema" in format_ else "json_object"
+
+
+def format_server(accepts: set[str], refusal: str, answer: Any = GOOD) -> Any:
+    def handler(req: Request, wire: Wire) -> None:
+        if rung_of(req.json) not in accepts:
+            status, body = REFUSALS[refusal]
+            wire.json(body, status=status)
+        else:
+            wire.json(completion(answer if isinstance(answer, str) else json.dumps(answer)))
+    return handler
+
+
+@pytest.fixture
+def retrying_client(server: LoopbackServer) -> Client:
+    return Client(server.url, model="m", max_retries=2)
+
+
+def test_json_schema_first_named_and_strict_when_allowed(server: LoopbackServer, retrying_client: Client) -> None:
+    server.handler = format_server({"json_schema"}, "deepseek")
+    strict = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"],
+              "additionalProperties": False, "title": "Answer"}
+    server.handler = format_server({"json_schema"}, "deepseek", {"a": 1})
+    assert retrying_client.chat_json("x", schema=strict) == {"a": 1}
+    sent = server.requests[0].json["response_format"]
+    assert sent == {"type": "json_schema", "json_schema": {"name": "Answer", "schema": strict, "strict": True}}
+    loose = {"type": "object", "properties": {"a": {"type": "integer"}}}
+    retrying_client.chat_json("x", schema=loose)
+    assert "strict" not in server.requests[1].json["response_format"]["json_schema"]
+
+
+def test_a_dataclass_comes_back_as_an_instance(server: LoopbackServer, retrying_client: Client) -> None:
+    server.handler = format_server({"json_schema"}, "deepseek")
+    assert retrying_client.chat_json("Largest city of Norway?", schema=City) == City("Oslo", 709037)
+    assert server.requests[0].json["response_format"]["json_schema"]["name"] == "City"
+
+
+@pytest.mark.parametrize(("refusal", "accepts", "rung", "requests"), [
+    ("deepseek", {"json_object", "json_object_with_schema"}, "json_object_with_schema", 2),
+    ("llama-cpp-python", {"json_object_with_schema", "json_object"}, "json_object_with_schema", 2),
+    ("deepseek", {"json_object"}, "json_object", 3),
+    ("lmstudio", {"prompt"}, "prompt", 4),
+])
+def test_each_refused_format_steps_down_once_and_is_remembered(
+    server: LoopbackServer, retrying_client: Client, refusal: str, accepts: set[str], rung: str, requests: int
+) -> None:
+    server.handler = format_server(accepts, refusal)
+    assert retrying_client.chat_json("Largest city of Norway?", schema=City) == City("Oslo", 709037)
+    assert [rung_of(r.json) for r in server.requests][-1] == rung
+    assert len(server.requests) == requests, "each refusal is tried once, never retried"
+    last = server.requests[-1].json
+    if rung != "json_schema":
+        assert "JSON Schema" in last["messages"][0]["content"] and '"population"' in last["messages"][0]["content"]
+    retrying_client.chat_json("And of Sweden?", schema=City)
+    assert len(server.requests) == requests + 1, "the next call starts where the last one worked"
+    assert rung_of(server.requests[-1].json) == rung
+
+
+def test_without_a_schema_json_object_falls_back_to_the_prompt(server: LoopbackServer, retrying_client: Client) -> None:
+    server.handler = format_server({"json_schema", "prompt"}, "lmstudio", {"primes": [2, 3, 5]})
+    assert retrying_client.chat_json("Three primes?") == {"primes": [2, 3, 5]}
+    assert [rung_of(r.json) for r in server.requests] == ["json_object", "prompt"]
+    assert "JSON" in server.requests[1].json["messages"][0]["content"]
+
+
+def test_an_explicit_response_format_is_sent_exactly_with_no_fallback(
+    server: LoopbackServer, retrying_client: Client
+) -> None:
+    server.handler = format_server({"prompt"}, "lmstudio")
+    with pytest.raises(BadRequestError, match="must be 'json_schema' or 'text'"):
+        retrying_client.chat_json("x", response_format={"type": "json_object"}, schema=City)
+    assert len(server.requests) == 1
+    assert server.requests[0].json["response_format"] == {"type": "json_object"}
+
+
+def test_an_error_that_is_not_about_the_format_is_raised(server: LoopbackServer, retrying_client: Client) -> None:
+    server.handler = lambda req, wire: wire.json({"error": {"message": "model 'm' not found"}}, status=404)
+    with pytest.raises(NotFoundError):
+        retrying_client.chat_json("x", schema=City)
+    assert len(server.requests) == 1
+
+
+def test_a_violation_raises_with_the_text_and_readable_errors(server: LoopbackServer, client: Client) -> None:
+    server.handler = format_server({"json_schema"}, "deepseek", {"name": "Oslo", "population": "many", "mayor": "x"})
+    with pytest.raises(JSONOutputError) as info:
+        client.chat_json("x", schema=City)
+    assert json.loads(info.value.text)["population"] == "many"
+    assert "$.population: expected integer, got string 'many'" in info.value.errors
+    assert "$: 'mayor' is not allowed (additionalProperties is false)" in info.value.errors
+
+
+def test_retries_ask_once_more_showing_the_errors(server: LoopbackServer, client: Client) -> None:
+    answers = iter([json.dumps({"name": "Oslo"}), json.dumps(GOOD)])
+    server.handler = lambda req, wire: wire.json(completion(next(answers)))
+    assert client.chat_json("x", schema=City, retries=1) == City("Oslo", 709037)
+    second = server.requests[1].json["messages"]
+    assert second[-2] == {"role": "assistant", "content": '{"name": "Oslo"}'}
+    assert "'population' is required" in second[-1]["content"]
+
+
+def test_an_answer_that_is_not_json_is_retried_too(server: LoopbackServer, client: Client) -> None:
+    answers = iter(["Sure! Oslo has 700k people.", json.dumps(GOOD)])
+    server.handler = lambda req, wire: wire.json(completion(next(answers)))
+    assert client.chat_json("x", schema=City, retries=1).population == 709037
+
+
+def test_threads_share_what_the_client_learned(server: LoopbackServer, retrying_client: Client) -> None:
+    server.handler = format_server({"json_object_with_schema"}, "deepseek")
+    retrying_client.chat_json("warm up", schema=City)
+    results: list[Any] = []
+    threads = [threading.Thread(target=lambda: results.append(retrying_client.chat_json("x", schema=City)))
+               for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [City("Oslo", 709037)] * 8
+    assert len(server.requests) == 2 + 8, "after the first call, no thread asks for a refused format"
+
+
+class Forecast(TypedDict):
+    city: str
+    days: List[int]  # noqa: UP006 (evaluated at run time, on Python 3.8 too)
+
+
+class PydanticLike:
+    """The two methods chat_json() looks for, as pydantic's BaseModel has them."""
+
+    def __init__(self, **fields: Any) -> None:
+        self.fields = fields
+
+    @classmethod
+    def model_json_schema(cls) -> dict[str, Any]:
+        return {"title": "PydanticLike", "type": "object", "properties": {"x": {"type": "integer"}}, "required": ["x"]}
+
+    @classmethod
+    def model_validate(cls, value: Any) -> PydanticLike:
+        return cls(**value)
+
+
+def test_a_typeddict_and_a_pydantic_style_class(server: LoopbackServer, client: Client) -> None:
+    server.handler = format_server({"json_schema"}, "deepseek", {"city": "Oslo", "days": [1, 2]})
+    assert client.chat_json("x", schema=Forecast) == {"city": "Oslo", "days": [1, 2]}
+    assert server.requests[0].json["response_format"]["json_schema"]["schema"]["required"] == ["city", "days"]
+    server.handler = format_server({"json_schema"}, "deepseek", {"x": 3})
+    assert client.chat_json("x", schema=PydanticLike).fields == {"x": 3}
+    assert server.requests[1].json["response_format"]["json_schema"]["name"] == "PydanticLike"
+
+
+def test_a_bad_schema_is_refused_before_sending(server: LoopbackServer, client: Client) -> None:
+    with pytest.raises(TypeError, match="JSON Schema dict, a dataclass"):
+        client.chat_json("x", schema=int)
+    assert server.requests == []
+
+
+# -- the checker, keyword by keyword -----------------------------------------------------------------
+
+DEFS = {"$defs": {"Point": {"type": "object", "properties": {"x": {"type": "number"}}, "required": ["x"],
+                            "additionalProperties": False}}}
+CHECKS = [
+    ({"type": "integer"}, 3, []),
+    ({"type": "integer"}, True, ["$: expected integer, got boolean True"]),
+    ({"type": "number"}, 2.5, []),
+    ({"type": "string"}, 1, ["$: expected string, got integer 1"]),
+    ({"type": ["string", "null"]}, None, []),
+    ({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}, {}, ["$: 'a' is required"]),
+    ({"type": "object", "properties": {}, "additionalProperties": False}, {"b": 1},
+     ["$: 'b' is not allowed (additionalProperties is false)"]),
+    ({"type": "array", "items": {"type": "integer"}}, [1, "2"], ["$[1]: expected integer, got string '2'"]),
+    ({"enum": ["red", "green"]}, "blue", ["$: 'blue' is not one of ['red', 'green']"]),
+    ({"const": 7}, 8, ["$: expected 7, got 8"]),
+    ({"anyOf": [{"type": "string"}, {"type": "null"}]}, 3, ["$: 3 matches none of the allowed shapes"]),
+    ({"anyOf": [{"type": "string"}, {"type": "null"}]}, None, []),
+    (dict(DEFS, type="array", items={"$ref": "#/$defs/Point"}), [{"x": 1}, {"x": "a"}],
+     ["$[1].x: expected number, got string 'a'"]),
+    ({"type": "object", "properties": {"p": {"type": "object", "properties": {"q": {"type": "boolean"}}}}},
+     {"p": {"q": "yes"}}, ["$.p.q: expected boolean, got string 'yes'"]),
+]
+
+
+@pytest.mark.parametrize(("schema", "value", "errors"), CHECKS)
+def test_the_checker_keyword_by_keyword(schema: dict[str, Any], value: Any, errors: list[str]) -> None:
+    assert check(value, schema) == errors
+
+
+def test_a_dataclass_schema_nests_and_allows_none() -> None:
+    @dataclass
+    class Trip:
+        cities: List[City]  # noqa: UP006 (evaluated at run time, on Python 3.8 too)
+        note: Optional[str]  # noqa: UP045
+
+    schema = schema_of(Trip).schema
+    assert check({"cities": [GOOD], "note": None}, schema) == []
+    assert check({"cities": [{"name": 1, "population": 2}], "note": None}, schema) == [
+        "$.cities[0].name: expected string, got integer 1"]
+    assert schema_of(Trip).build({"cities": [GOOD], "note": None}) == Trip([City("Oslo", 709037)], None)
+
+
+# -- the command line ------------------------------------------------------------------------------------
+
+
+def test_the_cli_prints_checked_json(server: LoopbackServer, tmp_path: Path) -> None:
+    schema = tmp_path / "city.json"
+    schema.write_text(json.dumps(schema_of(City).schema))
+    server.handler = format_server({"json_schema"}, "deepseek")
+    base = [sys.executable, "-m", "openai_compat", "chat", "--base-url", server.url, "--model", "m",
+            "--json-schema", str(schema), "Largest city of Norway?"]
+    result = subprocess.run(base, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == GOOD
+    server.handler = format_server({"json_schema"}, "deepseek", {"name": "Oslo"})
+    result = subprocess.run(base, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert "'population' is required" in result.stderr
