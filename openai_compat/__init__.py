@@ -46,6 +46,7 @@ from ._presets import (
     TogetherClient,
     VLLMClient,
 )
+from ._record import CallRecord, Usage, UsageTotals
 from ._sse import ChunkStream
 from ._transport import RequestEvent
 
@@ -60,6 +61,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "CallRecord",
     "ChunkStream",
     "Client",
     "ConflictError",
@@ -84,6 +86,8 @@ __all__ = [
     "TogetherClient",
     "UnhandledToolCallsError",
     "UnprocessableEntityError",
+    "Usage",
+    "UsageTotals",
     "VLLMClient",
     "merge_chunks",
 ]

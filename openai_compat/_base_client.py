@@ -8,6 +8,7 @@ front-door methods on the private helpers here.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from typing import Any, ClassVar, Literal, Mapping, TypeVar, overload
 from urllib.parse import urlsplit
@@ -28,10 +29,11 @@ from ._options import (
     resolve,
 )
 from ._params import KNOWN_NAMES, build_body, check_messages, check_params
-from ._reasoning import thinking_params
+from ._reasoning import message_reasoning, split_think, thinking_params
+from ._record import CallRecord, RateLimits, UsageTotals
 from ._secrets import Secrets, bearer, masked_headers
 from ._sse import ChunkStream
-from ._transport import EventHook, Transport
+from ._transport import EventHook, Sent, Transport
 
 _Self = TypeVar("_Self", bound="BaseClient")
 
@@ -63,6 +65,7 @@ class BaseClient:
         deadline: float | None = None,
         session: requests.Session | None = None,
         event_hook: EventHook | None = None,
+        stream_usage: bool = False,
     ) -> None:
         name = type(self).__name__
         base_url = base_url if base_url is not None else self.default_base_url
@@ -84,6 +87,18 @@ class BaseClient:
             checked["Authorization"] = bearer(name, api_key, secrets)
         self._transport = Transport(self.base_url, checked, secrets, session, event_hook)
         self._json_ladder = Ladder()  # the structured-output format this server took last
+        #: Ask streams for their usage (``stream_options.include_usage``); some servers refuse it.
+        self.stream_usage = stream_usage
+        #: Running totals of every call's usage; ``client.usage.reset()`` starts again.
+        self.usage = UsageTotals()
+        self._local = threading.local()  # each thread's last call
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_local"}  # a thread's record stays here
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._local = threading.local()
 
     @property
     def event_hook(self) -> EventHook | None:
@@ -247,28 +262,67 @@ class BaseClient:
         return resolve(CallOptions(self.timeout, self.max_retries, self.deadline), timeout, max_retries, deadline)
 
     def _call(self, path: str, body: dict[str, Any], options: CallOptions) -> dict[str, Any]:
+        start = time.monotonic()
         sent = self._transport.send(path, body, options, stream=False)
         result = parse_completion(sent.raw, sent.request_id)
-        status = sent.response.status_code
-        self._transport.emit("response", path, sent.attempt, status, sent.elapsed, sent.request_id,
+        record = self._new_record(path, sent)
+        record.finish(result, time.monotonic() - start)
+        choice = result["choices"][0]
+        message = choice.get("message") if isinstance(choice, dict) else None
+        if isinstance(message, dict):
+            record.reasoning = lambda: message_reasoning(message)
+        elif isinstance(choice, dict) and isinstance(choice.get("text"), str):
+            record.reasoning = lambda: split_think(choice["text"])[0]
+        self.usage.add(record.usage)
+        self._transport.emit("response", path, sent.attempt, sent.response.status_code, sent.elapsed, sent.request_id,
                              result.get("usage"))
         return result
 
+    def _new_record(self, path: str, sent: Sent) -> CallRecord:
+        record = CallRecord(path, sent.response.status_code, sent.request_id, sent.attempt,
+                            RateLimits.from_headers(sent.response.headers))
+        self._local.last = record
+        return record
+
+    @property
+    def last(self) -> CallRecord | None:
+        """This thread's last call: its usage, finish reason, request id, rate limits, timings.
+
+        Each thread sees its own, so ``batch()`` and your threads never mix them up. A stream's
+        record fills in when the stream ends (``partial`` if it was closed before its end).
+        """
+        return getattr(self._local, "last", None)
+
     def _stream(self, path: str, body: dict[str, Any], options: CallOptions) -> ChunkStream:
         body["stream"] = True
+        if self.stream_usage and "stream_options" not in body:
+            body["stream_options"] = {"include_usage": True}
         start = time.monotonic()
         transport = self._transport
         sent = transport.send(path, body, options, stream=True)
         status = sent.response.status_code
         transport.emit("response", path, sent.attempt, status, sent.elapsed, sent.request_id)
 
-        def on_end(usage: dict[str, Any] | None) -> None:
-            transport.emit("stream_end", path, sent.attempt, status, time.monotonic() - start, sent.request_id, usage)
+        record = self._new_record(path, sent)
+        totals = self.usage
 
-        return ChunkStream(
+        def on_end(stream: ChunkStream) -> None:
+            elapsed = time.monotonic() - start
+            record.finish({"model": stream.model, "usage": stream.usage, "choices": [
+                {"index": i, "finish_reason": r} for i, r in stream.finish_reasons.items()]}, elapsed)
+            if stream.first_piece_at is not None:
+                record.time_to_first_piece = stream.first_piece_at - start
+            record.partial = not stream.complete
+            totals.add(record.usage)
+            if stream.complete:
+                transport.emit("stream_end", path, sent.attempt, status, elapsed, sent.request_id, stream.usage)
+
+        chunks = ChunkStream(
             sent.response,
             expected_choices=body["n"] if isinstance(body.get("n"), int) else 1,
             deadline_at=None if options.deadline is None else start + options.deadline,
             request_id=sent.request_id,
-            on_end=on_end if transport.event_hook is not None else None,
+            on_end=on_end,
         )
+        chunks.record = record
+        return chunks

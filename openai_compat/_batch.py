@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import threading
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 if TYPE_CHECKING:
@@ -17,8 +18,11 @@ def run_batch(
     max_workers: int,
     return_exceptions: bool,
     progress: bool,
+    describe: Callable[[], str] | None = None,
 ) -> list[Any]:
-    """``call(item)`` for each item on ``max_workers`` threads; the results in input order."""
+    """``call(item)`` for each item on ``max_workers`` threads; the results in input order.
+
+    With ``progress``, a bar counts finished calls, with ``describe()`` beside it."""
     from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait  # not needed at import
 
     if not isinstance(max_workers, int) or max_workers < 1:
@@ -29,8 +33,13 @@ def run_batch(
     try:
         futures = [executor.submit(call, item) for item in items]
         if bar is not None:
+            def advance(future: Future[Any]) -> None:
+                if describe is not None:
+                    bar.set_postfix_str(describe(), refresh=False)
+                bar.update(1)
+
             for future in futures:
-                future.add_done_callback(lambda f: bar.update(1))
+                future.add_done_callback(advance)
         done, _ = wait(futures, return_when="ALL_COMPLETED" if return_exceptions else FIRST_EXCEPTION)
         results = []
         for future in futures:
@@ -49,16 +58,23 @@ def run_batch(
 
 
 class _TextBar:
-    """A one-line progress display on stderr, for when tqdm is not installed."""
+    """A one-line progress display on stderr, for when tqdm is not installed (tqdm's methods)."""
 
     def __init__(self, total: int) -> None:
         self.total = total
         self.count = 0
+        self.postfix = ""
+        self._lock = threading.Lock()  # calls finish on the workers' threads
+
+    def set_postfix_str(self, text: str, refresh: bool = True) -> None:
+        self.postfix = text
 
     def update(self, n: int) -> None:
-        self.count += n
-        sys.stderr.write(f"\r{self.count}/{self.total} done")
-        sys.stderr.flush()
+        with self._lock:
+            self.count += n
+            note = f" ({self.postfix})" if self.postfix else ""
+            sys.stderr.write(f"\r{self.count}/{self.total} done{note}")
+            sys.stderr.flush()
 
     def close(self) -> None:
         sys.stderr.write("\n")

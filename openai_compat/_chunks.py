@@ -145,6 +145,9 @@ def iter_text(
                 yield (kind, piece) if labelled else piece
     finally:
         chunks.close()
+        record = getattr(chunks, "record", None)
+        if record is not None:
+            record.reasoning = "".join(reasoning)
     if tool_chunks:
         message = merge_chunks(tool_chunks)["choices"][0]["message"]
         raise UnhandledToolCallsError.from_message(message)

@@ -13,6 +13,7 @@ from ._client import Client
 from ._errors import JSONOutputError, OpenAICompatError, UnhandledToolCallsError
 from ._presets import PROVIDERS
 from ._reasoning import Thinking, message_reasoning, thinking_params
+from ._record import CallRecord
 
 THINKING: dict[str, Thinking] = {"on": True, "off": False, "low": "low", "medium": "medium", "high": "high"}
 
@@ -56,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--max-tokens", type=int)
         sub.add_argument("--temperature", type=float)
         sub.add_argument("--no-stream", action="store_true", help="wait for the whole answer")
+        sub.add_argument("--usage", action="store_true",
+                         help="after the answer, print tokens, cost, time and speed on standard error")
         sub.add_argument("--json", action="store_true",
                          help="print the full response (one chunk per line when streaming)")
     return parser
@@ -66,9 +69,9 @@ def make_client(args: argparse.Namespace) -> Client:
         raise ValueError(f"{args.api_key_env} is not set")
     api_key = os.environ[args.api_key_env] if args.api_key_env else None
     if args.provider:
-        return PROVIDERS[args.provider](args.base_url, api_key=api_key, model=args.model)
+        return PROVIDERS[args.provider](args.base_url, api_key=api_key, model=args.model, stream_usage=args.usage)
     if args.base_url:
-        return Client(args.base_url, api_key=api_key, model=args.model)
+        return Client(args.base_url, api_key=api_key, model=args.model, stream_usage=args.usage)
     raise ValueError("say where to send it: --provider NAME or --base-url URL")
 
 
@@ -77,33 +80,57 @@ def run(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> None:
     if not prompt.strip():
         raise ValueError("the prompt is empty: give it as arguments or on standard input")
     with make_client(args) as client:
-        params: dict[str, Any] = {"max_tokens": args.max_tokens, "temperature": args.temperature}
-        params = {k: v for k, v in params.items() if v is not None}
-        stream = not args.no_stream
-        if args.command == "chat":
-            messages = [{"role": "user", "content": prompt}]
-            if args.system is not None:
-                messages.insert(0, {"role": "system", "content": args.system})
-            if args.json:
-                _print_json(client.create_chat_completion(messages=messages, stream=stream, **params), stream, stdout)
-                return
-            if args.thinking:
-                params.update(thinking_params(client.thinking_style, THINKING[args.thinking], type(client).__name__))
-            if args.json_schema:
-                value = client.chat_json(messages, schema=_read_schema(args.json_schema), **params)
-                stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
-                return
-            _print_chat(client, messages, params, stream, args.reasoning, stdout, sys.stderr)
+        _answer(args, client, prompt, stdout)
+        if args.usage and client.last is not None:
+            sys.stderr.write(usage_line(client.last) + "\n")
+
+
+def usage_line(record: CallRecord) -> str:
+    """``usage: 12 prompt (3 cached) + 40 completion (20 reasoning) = 52 tokens, $0.0001, 1.20 s, 33.3 tokens/s``"""
+    usage, parts = record.usage, []
+    if usage.total_tokens is None and usage.completion_tokens is None:
+        parts.append("the server reported no token usage")
+    else:
+        prompt = f"{usage.prompt_tokens} prompt" + (f" ({usage.cached_tokens} cached)" if usage.cached_tokens else "")
+        completion = f"{usage.completion_tokens} completion" + (
+            f" ({usage.reasoning_tokens} reasoning)" if usage.reasoning_tokens else "")
+        parts.append(f"{prompt} + {completion} = {usage.total_tokens} tokens")
+    if usage.cost is not None:
+        parts.append(f"${usage.cost:.6f}")
+    if record.elapsed:
+        parts.append(f"{record.elapsed:.2f} s")
+        if usage.completion_tokens:
+            parts.append(f"{usage.completion_tokens / record.elapsed:.1f} tokens/s")
+    return "usage: " + ", ".join(parts)
+
+
+def _answer(args: argparse.Namespace, client: Client, prompt: str, stdout: TextIO) -> None:
+    params: dict[str, Any] = {"max_tokens": args.max_tokens, "temperature": args.temperature}
+    params = {k: v for k, v in params.items() if v is not None}
+    stream = not args.no_stream
+    if args.command == "complete":
+        if args.json:
+            _print_json(client.create_completion(prompt=prompt, stream=stream, **params), stream, stdout)
             return
-        else:
-            if args.json:
-                _print_json(client.create_completion(prompt=prompt, stream=stream, **params), stream, stdout)
-                return
-            answer = client.complete(prompt, stream=stream, **params)
+        answer = client.complete(prompt, stream=stream, **params)
         for piece in [answer] if isinstance(answer, str) else answer:
             stdout.write(piece)
             stdout.flush()
         stdout.write("\n")
+        return
+    messages = [{"role": "user", "content": prompt}]
+    if args.system is not None:
+        messages.insert(0, {"role": "system", "content": args.system})
+    if args.json:
+        _print_json(client.create_chat_completion(messages=messages, stream=stream, **params), stream, stdout)
+        return
+    if args.thinking:
+        params.update(thinking_params(client.thinking_style, THINKING[args.thinking], type(client).__name__))
+    if args.json_schema:
+        value = client.chat_json(messages, schema=_read_schema(args.json_schema), **params)
+        stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
+        return
+    _print_chat(client, messages, params, stream, args.reasoning, stdout, sys.stderr)
 
 
 def _print_chat(

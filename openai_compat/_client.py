@@ -407,7 +407,7 @@ class Client(BaseClient):
         if isinstance(max_workers, int):
             self._transport.ensure_pool(max_workers)  # one connection per worker, none discarded
         return run_batch(lambda prompt: call(prompt, **params), list(prompts), max_workers=max_workers,
-                         return_exceptions=return_exceptions, progress=progress)
+                         return_exceptions=return_exceptions, progress=progress, describe=self.usage.__str__)
 
 
 def _vectors(body: dict[str, Any], expected: int, request_id: str | None) -> list[list[float]]:

@@ -34,7 +34,8 @@ BODY_EXCERPT_CHARS = 2000
 MESSAGE_CHARS = 500
 
 #: Response headers that carry a request id, most specific first.
-REQUEST_ID_HEADERS = ("x-request-id", "request-id", "x-amzn-requestid", "cf-ray")
+REQUEST_ID_HEADERS = ("x-request-id", "request-id", "openai-request-id", "x-litellm-call-id", "x-generation-id",
+                      "x-amzn-requestid", "cf-ray")
 
 
 class OpenAICompatError(Exception):

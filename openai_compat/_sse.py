@@ -12,6 +12,7 @@ The layers, each feeding the next:
 from __future__ import annotations
 
 import json
+import time
 from http.client import HTTPException
 from typing import Any, Callable, Generator, Iterator
 
@@ -49,10 +50,19 @@ class ChunkStream:
         expected_choices: int = 1,
         deadline_at: float | None = None,
         request_id: str | None = None,
-        on_end: Callable[[dict[str, Any] | None], None] | None = None,
+        on_end: Callable[[ChunkStream], None] | None = None,
     ) -> None:
         self.response = response
         self.request_id = request_id
+        #: What the stream said so far: its usage, model, finish reasons (by choice index),
+        #: when its first piece of text came, and whether it was read to its end.
+        self.usage: dict[str, Any] | None = None
+        self.model: str | None = None
+        self.finish_reasons: dict[Any, str] = {}
+        self.first_piece_at: float | None = None
+        self.complete = False
+        #: The client's record of this call, which the stream fills in as it ends.
+        self.record: Any = None
         self._expected_choices = max(1, expected_choices)
         self._on_end = on_end
         self._body = BodyReader(response, deadline_at=deadline_at, request_id=request_id)
@@ -69,16 +79,16 @@ class ChunkStream:
         self._chunks.close()
 
     def _generate(self) -> Generator[Chunk, None, None]:
-        usage: dict[str, Any] | None = None
         try:
             content_type = self.response.headers.get("content-type", "")
             if "json" in content_type and "event-stream" not in content_type:
                 chunk = self._whole_body_as_chunk()
-                usage = chunk.get("usage")
+                self._note(chunk)
                 yield chunk
+                self.complete = True
                 return
             seen: set[Any] = set()
-            finished: set[Any] = set()
+            finished = self.finish_reasons
             done = False
             try:
                 for event in sseclient.SSEClient(event_lines(self._body.read)).events():
@@ -90,14 +100,17 @@ class ChunkStream:
                         break
                     chunk = self._parse(data)
                     if chunk.get("usage"):
-                        usage = chunk["usage"]
+                        self.usage = chunk["usage"]
+                    if self.first_piece_at is None:
+                        self._note(chunk)
                     for choice in chunk.get("choices") or ():
                         if isinstance(choice, dict):
                             index = choice.get("index", 0)
                             seen.add(index)
                             if isinstance(choice.get("finish_reason"), str):
-                                finished.add(index)
-                                self._body.lingering = len(finished) >= self._expected_choices and seen <= finished
+                                finished[index] = choice["finish_reason"]
+                                every = len(finished) >= self._expected_choices and seen <= finished.keys()
+                                self._body.lingering = every
                     yield chunk
             except UnicodeDecodeError as exc:
                 raise APIResponseError(
@@ -108,15 +121,29 @@ class ChunkStream:
                 raise APIConnectionError(f"the connection broke during the stream: {exc}") from exc
             if done:
                 self._body.drain()
-            elif not (self._body.lingering or (finished and seen <= finished)):
+            elif not (self._body.lingering or (finished and seen <= finished.keys())):
                 raise APIConnectionError(
                     "the stream ended before [DONE] or a finish_reason: the connection was"
                     " closed early and the answer is incomplete"
                 )
+            self.complete = True
         finally:
             self._body.close()
-        if self._on_end is not None:
-            self._on_end(usage)
+            if self._on_end is not None:
+                self._on_end(self)
+
+    def _note(self, chunk: Chunk) -> None:
+        """Until the first piece of text: the answering model, and when that piece came."""
+        if self.model is None and isinstance(chunk.get("model"), str):
+            self.model = chunk["model"]
+        for choice in chunk.get("choices") or ():
+            part = choice.get("delta") or choice if isinstance(choice, dict) else None
+            if isinstance(part, dict) and (part.get("content") or part.get("text") or part.get("reasoning_content")
+                                           or part.get("reasoning")):
+                self.first_piece_at = time.monotonic()
+                return
+        if chunk.get("usage"):
+            self.usage = chunk["usage"]
 
     def _parse(self, data: str) -> Chunk:
         try:

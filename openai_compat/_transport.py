@@ -27,6 +27,7 @@ from ._errors import (
     validation_problems,
 )
 from ._options import CallOptions, within
+from ._record import Usage
 from ._secrets import KeepAuthorization, MaskedHeaders, Secrets
 
 logger = logging.getLogger("openai_compat")
@@ -65,6 +66,8 @@ class RequestEvent(NamedTuple):
     request_id: str | None = None
     usage: dict[str, Any] | None = None
     error: str | None = None
+    #: ``usage`` read into one shape, whatever the server's fields (see ``Usage``).
+    normalized_usage: Usage | None = None
 
 
 EventHook = Callable[[RequestEvent], None]
@@ -235,7 +238,9 @@ class Transport:
         """Call the event hook, if there is one."""
         if self.event_hook is not None:
             url = self.base_url + path
-            self.event_hook(RequestEvent(kind, "POST", url, attempt, status_code, elapsed, request_id, usage, error))
+            normalized = Usage.from_raw(usage) if usage is not None else None
+            self.event_hook(RequestEvent(kind, "POST", url, attempt, status_code, elapsed, request_id, usage, error,
+                                         normalized))
 
     def _transport_error(self, exc: requests.RequestException, url: str) -> OpenAICompatError:
         reason = exc.args[0] if exc.args else exc

@@ -1,0 +1,212 @@
+"""What each call cost and why it ended: usage, rate limits, timings, in one record per call.
+
+Providers report the same facts in different fields: cached prompt tokens in
+``prompt_tokens_details.cached_tokens`` or DeepSeek's ``prompt_cache_hit_tokens``, reasoning
+tokens in ``completion_tokens_details.reasoning_tokens``, OpenRouter's ``cost``, rate limits in
+``x-ratelimit-*`` headers with resets as ``6m0s``, ``1.5s``, ``120ms`` or seconds. The record
+holds them normalised.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from typing import Any, Callable, Mapping, NamedTuple
+
+
+class Usage(NamedTuple):
+    """Token usage in one shape, whatever the server's; None where the server did not say.
+
+        >>> from openai_compat import Usage
+        >>> Usage.from_raw({"prompt_tokens": 9, "completion_tokens": 3, "prompt_cache_hit_tokens": 8})
+        Usage(prompt_tokens=9, completion_tokens=3, total_tokens=12, cached_tokens=8, reasoning_tokens=None, cost=None)
+    """
+
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    cached_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    cost: float | None = None
+
+    @classmethod
+    def from_raw(cls, raw: Any) -> Usage:
+        """Read every known form of a ``usage`` object (None or junk gives an empty ``Usage``)."""
+        if not isinstance(raw, dict):
+            return cls()
+        prompt, completion = _int(raw.get("prompt_tokens")), _int(raw.get("completion_tokens"))
+        total = _int(raw.get("total_tokens"))
+        if total is None and prompt is not None and completion is not None:
+            total = prompt + completion
+        prompt_details = raw.get("prompt_tokens_details")
+        cached = _int(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else None
+        if cached is None:
+            cached = _int(raw.get("prompt_cache_hit_tokens"))  # DeepSeek
+        completion_details = raw.get("completion_tokens_details")
+        reasoning = _int(completion_details.get("reasoning_tokens")) if isinstance(completion_details, dict) else None
+        cost = raw.get("cost")
+        return cls(prompt, completion, total, cached, reasoning,
+                   float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) else None)
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+class RateLimits(NamedTuple):
+    """The ``x-ratelimit-*`` headers of an answer; resets in seconds; None where not sent."""
+
+    limit_requests: int | None = None
+    remaining_requests: int | None = None
+    reset_requests: float | None = None
+    limit_tokens: int | None = None
+    remaining_tokens: int | None = None
+    reset_tokens: float | None = None
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str]) -> RateLimits:
+        def whole(name: str) -> int | None:
+            value = headers.get(f"x-ratelimit-{name}")
+            try:
+                return int(float(value)) if value is not None else None
+            except ValueError:
+                return None
+
+        def reset(name: str) -> float | None:
+            value = headers.get(f"x-ratelimit-reset-{name}")
+            return parse_duration(value) if value is not None else None
+
+        return cls(whole("limit-requests"), whole("remaining-requests"), reset("requests"),
+                   whole("limit-tokens"), whole("remaining-tokens"), reset("tokens"))
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds in ``6m0s``, ``1h2m3.5s``, ``1.5s``, ``120ms`` or a bare ``20``; None if unreadable.
+
+        >>> parse_duration("6m0s"), parse_duration("120ms"), parse_duration("20")
+        (360.0, 0.12, 20.0)
+    """
+    text = text.strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return None
+    scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+    return sum(float(n) * scale[u] for n, u in parts)
+
+
+class CallRecord:
+    """The facts of one call, beside the ``str`` it returned: ``client.last``.
+
+    ``request_id``, ``model`` (as the server answered), ``finish_reason`` (of the first choice)
+    and ``finish_reasons`` (every choice, by index), ``attempts``, ``elapsed`` seconds,
+    ``time_to_first_piece`` (streams), ``rate_limits``, ``usage`` (normalised), ``raw_usage``
+    (the server's dict), ``reasoning`` (the thinking text, if any), ``status_code`` and
+    ``partial`` (a stream closed before its end: the rest is unknown).
+
+        >>> from openai_compat import Client
+        >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
+        >>> text = client.chat("Hi", max_tokens=5)
+        >>> client.last.usage.completion_tokens <= 5, client.last.attempts
+        (True, 1)
+    """
+
+    def __init__(self, endpoint: str, status_code: int, request_id: str | None, attempts: int,
+                 rate_limits: RateLimits) -> None:
+        self.endpoint = endpoint
+        self.status_code = status_code
+        self.request_id = request_id
+        self.attempts = attempts
+        self.rate_limits = rate_limits
+        self.model: str | None = None
+        self.finish_reasons: dict[Any, str | None] = {}
+        self.elapsed: float | None = None
+        self.time_to_first_piece: float | None = None
+        self.raw_usage: dict[str, Any] | None = None
+        self.usage = Usage()
+        self.partial = False
+        self._reasoning: str | Callable[[], str] = ""
+
+    @property
+    def finish_reason(self) -> str | None:
+        return self.finish_reasons.get(0, next(iter(self.finish_reasons.values()), None))
+
+    @property
+    def reasoning(self) -> str:
+        if callable(self._reasoning):  # a blocking answer's thinking is read only when asked for
+            self._reasoning = self._reasoning()
+        return self._reasoning
+
+    @reasoning.setter
+    def reasoning(self, text: str | Callable[[], str]) -> None:
+        self._reasoning = text
+
+    def finish(self, answer: Mapping[str, Any], elapsed: float) -> None:
+        """Fill in what a whole answer (or a merged stream) says."""
+        self.elapsed = elapsed
+        self.model = answer.get("model") if isinstance(answer.get("model"), str) else None
+        usage = answer.get("usage")
+        self.raw_usage = usage if isinstance(usage, dict) else None
+        self.usage = Usage.from_raw(usage)
+        for choice in answer.get("choices") or ():
+            if isinstance(choice, dict):
+                self.finish_reasons[choice.get("index", 0)] = choice.get("finish_reason")
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in (
+            "endpoint", "request_id", "model", "finish_reason", "attempts", "elapsed", "usage", "partial"))
+        return f"CallRecord({shown})"
+
+
+class UsageTotals:
+    """Running totals of ``Usage`` over a client's calls, safe to share between threads.
+
+        >>> from openai_compat import Client
+        >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
+        >>> client.usage.reset()
+        >>> client.usage.calls
+        0
+    """
+
+    FIELDS = Usage._fields
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        """Start counting from zero."""
+        with self._lock:
+            self.calls = 0
+            self.prompt_tokens = self.completion_tokens = self.total_tokens = 0
+            self.cached_tokens = self.reasoning_tokens = 0
+            self.cost = 0.0
+
+    def add(self, usage: Usage) -> None:
+        with self._lock:
+            self.calls += 1
+            for name in self.FIELDS:
+                value = getattr(usage, name)
+                if value is not None:
+                    setattr(self, name, getattr(self, name) + value)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def __str__(self) -> str:
+        text = f"{self.total_tokens} tokens in {self.calls} calls"
+        return text + (f", ${self.cost:.4f}" if self.cost else "")
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in ("calls", *self.FIELDS))
+        return f"UsageTotals({shown})"
