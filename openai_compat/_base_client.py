@@ -15,7 +15,8 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ._chunks import parse_completion
+from ._adapt import Adaptations
+from ._chunks import parse_completion, parse_object
 from ._json_output import Ladder
 from ._options import (
     DEFAULT_MAX_RETRIES,
@@ -29,6 +30,7 @@ from ._options import (
     resolve,
 )
 from ._params import KNOWN_NAMES, build_body, check_messages, check_params
+from ._probe import ProbeReport, models_of, run_probe
 from ._reasoning import message_reasoning, split_think, thinking_params
 from ._record import CallRecord, RateLimits, UsageTotals
 from ._secrets import Secrets, bearer, masked_headers
@@ -66,6 +68,7 @@ class BaseClient:
         session: requests.Session | None = None,
         event_hook: EventHook | None = None,
         stream_usage: bool = False,
+        adapt: bool = False,
     ) -> None:
         name = type(self).__name__
         base_url = base_url if base_url is not None else self.default_base_url
@@ -85,7 +88,8 @@ class BaseClient:
             if has_authorization:
                 raise ValueError(f"{name}: pass the key as api_key= or as an Authorization header, not both")
             checked["Authorization"] = bearer(name, api_key, secrets)
-        self._transport = Transport(self.base_url, checked, secrets, session, event_hook)
+        self._transport = Transport(self.base_url, checked, secrets, session, event_hook,
+                                    Adaptations() if adapt else None)
         self._json_ladder = Ladder()  # the structured-output format this server took last
         #: Ask streams for their usage (``stream_options.include_usage``); some servers refuse it.
         self.stream_usage = stream_usage
@@ -225,6 +229,64 @@ class BaseClient:
         if "prompt" not in body:
             raise TypeError("create_completion() needs prompt=...")
         return self._create("/completions", body, stream, self._call_options(timeout, max_retries, deadline))
+
+    def post_json(
+        self,
+        path: str,
+        body: dict[str, Any],
+        *,
+        timeout: Timeout = NOT_GIVEN,
+        max_retries: int | None = None,
+        deadline: float | None = NOT_GIVEN,
+    ) -> dict[str, Any]:
+        """POST ``body`` to ``path`` under the base URL and return the JSON object it answers.
+
+        For endpoints the SDK has no method for; retries, timeouts, secrets and the event hook
+        work as for every call. ``body`` is sent exactly as given.
+
+            >>> from openai_compat import Client
+            >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
+            >>> answer = client.post_json("/chat/completions", {"model": "tiny", "max_tokens": 5,
+            ...                           "messages": [{"role": "user", "content": "Hi"}]})
+            >>> answer["object"]
+            'chat.completion'
+        """
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ValueError(f"post_json(): path must start with '/', got {path!r}")
+        sent = self._transport.send(path, body, self._call_options(timeout, max_retries, deadline), stream=False)
+        self._transport.emit("response", path, sent.attempt, sent.response.status_code, sent.elapsed, sent.request_id)
+        return parse_object(sent.raw, sent.request_id)
+
+    def models(self) -> list[dict[str, Any]]:
+        """The models the server lists at ``/models``, each a dict of the server's own fields
+        plus ``context_length``, read from whichever field the server uses (or None).
+
+            >>> from openai_compat import Client
+            >>> [model["id"] for model in Client("http://127.0.0.1:8080/v1").models()]
+            ['tiny']
+        """
+        path = "/models"
+        sent = self._transport.send(path, None, self._call_options(NOT_GIVEN, None, NOT_GIVEN), stream=False,
+                                    method="GET")
+        return models_of(parse_object(sent.raw, sent.request_id))
+
+    def probe(self, model: str | None = None) -> ProbeReport:
+        """What this server really does with ``model``, each item probed with one tiny request.
+
+        Blocking and streamed chat, ``[DONE]``, usage, ``stream_options``, ``n``, ``json_object``,
+        ``json_schema``, tools, ``max_completion_tokens``, reasoning fields, ``/completions``,
+        ``/embeddings``, ``/responses`` and the shape of an error body: at most 12 requests and
+        about 100 generated tokens. Each item says ok / no / unknown / skipped, with its evidence.
+
+            >>> from openai_compat import Client
+            >>> report = Client("http://127.0.0.1:8080/v1").probe("tiny")
+            >>> report.ok, report.result("n > 1")
+            (True, 'no')
+        """
+        model = model if model is not None else self.model
+        if not model:
+            raise ValueError(f"no model to probe: pass probe(model=...) or {type(self).__name__}(model=...)")
+        return run_probe(self, model)
 
     def _create(
         self, path: str, body: dict[str, Any], stream: bool, options: CallOptions

@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{chat,complete}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{chat,complete,doctor}")
     for name, what in (("chat", "send a chat message"), ("complete", "continue a text (/completions)")):
         sub = commands.add_parser(name, help=what, description=what, epilog=EXAMPLES,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -61,7 +61,27 @@ def build_parser() -> argparse.ArgumentParser:
                          help="after the answer, print tokens, cost, time and speed on standard error")
         sub.add_argument("--json", action="store_true",
                          help="print the full response (one chunk per line when streaming)")
+    doctor = commands.add_parser("doctor", help="probe what a server really supports",
+                                 description="Probe what a server really does with one tiny request per question:"
+                                 " streaming, [DONE], usage, n, json_object, json_schema, tools, reasoning, ...")
+    doctor.add_argument("--provider", choices=sorted(PROVIDERS), help="a known provider or local server")
+    doctor.add_argument("--base-url", help="any OpenAI-compatible base URL, ending in /v1 or similar")
+    doctor.add_argument("--api-key-env", metavar="VAR", help="the variable holding the key for --base-url")
+    doctor.add_argument("--model", required=True)
+    doctor.add_argument("--json", action="store_true", help="the report as JSON")
     return parser
+
+
+def doctor(args: argparse.Namespace, stdout: TextIO) -> int:
+    """Print the probe's report; 0 when blocking and streamed chat both work, else 1."""
+    args.usage = False
+    with make_client(args) as client:
+        report = client.probe(args.model)
+    if args.json:
+        stdout.write(json.dumps(report.as_dict(), indent=2) + "\n")
+    else:
+        stdout.write(f"{report.base_url}, model {report.model}:\n{report.table()}\n")
+    return 0 if report.ok else 1
 
 
 def make_client(args: argparse.Namespace) -> Client:
@@ -188,6 +208,8 @@ def main(argv: Iterable[str] | None = None) -> int:
     """Run the command line; returns the exit status (130 after Ctrl-C, 1 after an error)."""
     args = build_parser().parse_args(None if argv is None else list(argv))
     try:
+        if args.command == "doctor":
+            return doctor(args, sys.stdout)
         run(args, sys.stdin, sys.stdout)
     except KeyboardInterrupt:
         sys.stderr.write("\n")

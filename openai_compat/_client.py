@@ -32,7 +32,10 @@ class Client(BaseClient):
     bounds a whole call, stream included; ``max_retries`` counts retries after the first try.
     ``session`` is your own ``requests.Session`` (proxies, CA bundle, adapters): it is used as
     is and left open by ``close()``. ``event_hook`` is called with a ``RequestEvent`` at
-    each step, for metering.
+    each step, for metering. ``stream_usage=True`` asks every stream for its usage
+    (``stream_options``, which some servers refuse). ``adapt=True`` lets the client learn which
+    optional fields the server refuses (``stream_options``, ``n``, ``seed``, ``logprobs``,
+    ``parallel_tool_calls``, ``max_tokens`` / ``max_completion_tokens``) and stop sending them.
 
     One client may be shared by many threads as long as nobody changes its session meanwhile,
     and by forked worker processes: a child never touches the parent's pooled connections. A

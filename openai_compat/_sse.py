@@ -61,6 +61,7 @@ class ChunkStream:
         self.finish_reasons: dict[Any, str] = {}
         self.first_piece_at: float | None = None
         self.complete = False
+        self.ended_with_done = False
         #: The client's record of this call, which the stream fills in as it ends.
         self.record: Any = None
         self._expected_choices = max(1, expected_choices)
@@ -120,6 +121,7 @@ class ChunkStream:
                 # BodyReader types every failure it sees; nothing raw may escape a stream.
                 raise APIConnectionError(f"the connection broke during the stream: {exc}") from exc
             if done:
+                self.ended_with_done = True
                 self._body.drain()
             elif not (self._body.lingering or (finished and seen <= finished.keys())):
                 raise APIConnectionError(

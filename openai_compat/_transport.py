@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 
+from ._adapt import Adaptations
 from ._body_reader import is_timeout
 from ._errors import (
     APIConnectionError,
@@ -93,8 +94,10 @@ class Transport:
         secrets: Secrets,
         session: requests.Session | None,
         event_hook: EventHook | None,
+        adapt: Adaptations | None = None,
     ) -> None:
         self.base_url = base_url
+        self.adapt = adapt
         self.secrets = secrets
         self.event_hook = event_hook
         self._headers = MaskedHeaders((k, str(v)) for k, v in headers.items())
@@ -161,26 +164,43 @@ class Transport:
         if self.owns_session:
             self.session.close()
 
-    def send(self, path: str, body: dict[str, Any], options: CallOptions, *, stream: bool) -> Sent:
-        """POST ``body``, retrying what may be retried, until a 2xx response (and its body).
+    def send(
+        self, path: str, body: dict[str, Any] | None, options: CallOptions, *, stream: bool, method: str = "POST"
+    ) -> Sent:
+        """Send ``body`` (a GET when None), retrying what may be retried, until a 2xx response.
 
         The only retry loop: connection failures and timeouts before an answer, and 408, 409,
         429 and 5xx answers, wait ``Retry-After`` (or ``retry-after-ms``) when the server names a
         wait, else 0.5 s doubling to 8 s with jitter. A stream is never retried once returned.
+        With ``adapt``, a 400/422 refusing a known optional field is retried once without it.
         """
         self._check_fork()
+        if self.adapt is not None and body is not None:
+            body = self.adapt.apply(body)
+        try:
+            return self._attempts(path, body, options, stream, method)
+        except APIStatusError as error:
+            changed = self.adapt.learn(error, body) if self.adapt is not None and body is not None else None
+            if changed is None:
+                raise
+            return self._attempts(path, changed, options, stream, method)
+
+    def _attempts(
+        self, path: str, body: dict[str, Any] | None, options: CallOptions, stream: bool, method: str
+    ) -> Sent:
         url = self.base_url + path
         retries = options.max_retries
         deadline_at = None if options.deadline is None else time.monotonic() + options.deadline
         for attempt in range(1, retries + 2):
             start = time.monotonic()
-            self.emit("request", path, attempt)
+            self.emit("request", path, attempt, method=method)
             status: int | None = None
             request_id: str | None = None
             wait: float | None = None
             cause: Exception | None = None
             try:
-                response = self.session.post(
+                response = self.session.request(
+                    method,
                     url,
                     json=body,
                     headers=self._stream_headers if stream else self._headers,
@@ -201,13 +221,14 @@ class Transport:
                 status = response.status_code
                 request_id = request_id_of(response.headers)
                 if 200 <= status < 300:
-                    self._log(url, attempt, retries, status, start, request_id)
+                    self._log(method, url, attempt, retries, status, start, request_id)
                     return Sent(response, raw, attempt, time.monotonic() - start, request_id)
                 response.close()
                 wait = retry_after(response.headers)
                 error = self._status_error(response, raw, request_id, wait)
-            self._log(url, attempt, retries, status, start, request_id, error)
-            self.emit("response", path, attempt, status, time.monotonic() - start, request_id, error=str(error))
+            self._log(method, url, attempt, retries, status, start, request_id, error)
+            self.emit("response", path, attempt, status, time.monotonic() - start, request_id, error=str(error),
+                      method=method)
             # A 5xx whose body says the request itself is invalid (llama-cpp-python answers a bad
             # field with 500) fails the same way every time: it is not retried.
             retryable = status is None or (
@@ -234,12 +255,13 @@ class Transport:
         request_id: str | None = None,
         usage: dict[str, Any] | None = None,
         error: str | None = None,
+        method: str = "POST",
     ) -> None:
         """Call the event hook, if there is one."""
         if self.event_hook is not None:
             url = self.base_url + path
             normalized = Usage.from_raw(usage) if usage is not None else None
-            self.event_hook(RequestEvent(kind, "POST", url, attempt, status_code, elapsed, request_id, usage, error,
+            self.event_hook(RequestEvent(kind, method, url, attempt, status_code, elapsed, request_id, usage, error,
                                          normalized))
 
     def _transport_error(self, exc: requests.RequestException, url: str) -> OpenAICompatError:
@@ -276,6 +298,7 @@ class Transport:
 
     def _log(
         self,
+        method: str,
         url: str,
         attempt: int,
         retries: int,
@@ -286,7 +309,8 @@ class Transport:
     ) -> None:
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
-                "POST %s -> %s in %.3fs (attempt %d of %d, request id %s)%s",
+                "%s %s -> %s in %.3fs (attempt %d of %d, request id %s)%s",
+                method,
                 self.secrets.redact(url),
                 status if status is not None else "no response",
                 time.monotonic() - start,
