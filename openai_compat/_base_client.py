@@ -18,6 +18,7 @@ import requests
 from ._adapt import Adaptations
 from ._chunks import parse_completion, parse_object
 from ._json_output import Ladder
+from ._media import attach, downloader
 from ._options import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
@@ -318,6 +319,15 @@ class BaseClient:
                         raise ValueError(f"{call}(): thinking= sets {key}, which you also passed: pass one of them")
                     extra[key] = value
         return build_body(model if model is not None else self.model, type(self).__name__, base, params, extra)
+
+    def _media(
+        self, messages: list[Any], images: Any, audio: Any, detail: str | None, inline_urls: bool
+    ) -> list[Any]:
+        """``messages`` with images and audio added to the last user message."""
+        if not images and not audio:
+            return messages
+        fetch = downloader(self._transport.session) if inline_urls else None
+        return attach(messages, images, audio, detail, fetch)
 
     def _call_options(self, timeout: Timeout, max_retries: int | None, deadline: float | None) -> CallOptions:
         """A call's timeout, retries and deadline: its own where given, else the client's."""

@@ -11,6 +11,7 @@ from typing import Any, Iterable, TextIO
 from ._chunks import reply_text
 from ._client import Client
 from ._errors import JSONOutputError, OpenAICompatError, UnhandledToolCallsError
+from ._media import attach
 from ._presets import PROVIDERS
 from ._reasoning import Thinking, message_reasoning, thinking_params
 from ._record import CallRecord
@@ -54,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--thinking", choices=sorted(THINKING), help="turn thinking on or off, or set its effort")
             sub.add_argument("--json-schema", metavar="FILE",
                              help="ask for JSON fitting the JSON Schema in FILE and print it, checked")
+            sub.add_argument("--image", action="append", metavar="PATH_OR_URL", help="an image to send (repeatable)")
+            sub.add_argument("--audio", action="append", metavar="PATH", help="an audio file to send (repeatable)")
         sub.add_argument("--max-tokens", type=int)
         sub.add_argument("--temperature", type=float)
         sub.add_argument("--no-stream", action="store_true", help="wait for the whole answer")
@@ -146,6 +149,8 @@ def _answer(args: argparse.Namespace, client: Client, prompt: str, stdout: TextI
         return
     if args.thinking:
         params.update(thinking_params(client.thinking_style, THINKING[args.thinking], type(client).__name__))
+    if args.image or args.audio:
+        messages = attach(messages, args.image, args.audio, None, None)
     if args.json_schema:
         value = client.chat_json(messages, schema=_read_schema(args.json_schema), **params)
         stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")

@@ -8,14 +8,15 @@ Beyond plain text: ``chat_message()`` for tools, ``chat_json()``, ``chat_choices
 
 from __future__ import annotations
 
-import json
 from typing import Any, Iterator, Literal, Sequence, overload
 
 from ._base_client import BaseClient
 from ._batch import run_batch
 from ._chunks import iter_choices, iter_text, normalize_tool_calls, parse_object, reply_text
-from ._errors import APIResponseError, shorten
+from ._embeddings import vectors_of
+from ._errors import APIResponseError
 from ._json_output import Ladder, ask_json
+from ._media import Media
 from ._options import NOT_GIVEN, Timeout
 from ._params import Prompt, check_stream, messages_of, split_params
 from ._reasoning import Thinking
@@ -92,6 +93,10 @@ class Client(BaseClient):
         thinking: Thinking | None = None,
         reasoning: bool = False,
         keep_think: bool = False,
+        images: Sequence[Media] | None = None,
+        audio: Sequence[Media] | None = None,
+        detail: str | None = None,
+        inline_urls: bool = False,
         timeout: Timeout = NOT_GIVEN,
         max_retries: int | None = None,
         deadline: float | None = NOT_GIVEN,
@@ -116,6 +121,11 @@ class Client(BaseClient):
         ``"low"``) turns thinking on or off with the preset's own knob. A model that spends all
         of ``max_tokens`` thinking raises ``EmptyAnswerError`` instead of returning ``""``.
 
+        ``images`` and ``audio`` (paths, bytes, URLs, PIL images) are added to the last user
+        message as content parts; ``detail`` applies to images; ``inline_urls=True`` downloads
+        http(s) URLs (through this client's session, never with its key) for servers that only
+        take inline data.
+
         If the model answers with tool calls, ``UnhandledToolCallsError`` carries them:
         use ``chat_message()`` to handle tools.
 
@@ -129,7 +139,7 @@ class Client(BaseClient):
         body = self._body(
             "chat",
             model,
-            {"messages": messages_of(prompt, system)},
+            {"messages": self._media(messages_of(prompt, system), images, audio, detail, inline_urls)},
             dict(
                 max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=stop, n=n,
                 seed=seed, presence_penalty=presence_penalty, frequency_penalty=frequency_penalty,
@@ -246,7 +256,9 @@ class Client(BaseClient):
             ...     messages.append({"role": "tool", "tool_call_id": call["id"], "content": "18 C, sunny"})
             >>> answer = client.chat(messages, tools=tools, max_tokens=30)   # 'It is 18 C and sunny in Paris.'
         """
-        body = self._body("chat_message", model, {"messages": messages_of(prompt, system)}, *split_params(params))
+        messages = self._media(messages_of(prompt, system), params.pop("images", None), params.pop("audio", None),
+                               params.pop("detail", None), params.pop("inline_urls", False))
+        body = self._body("chat_message", model, {"messages": messages}, *split_params(params))
         completion = self._call("/chat/completions", body, self._call_options(timeout, max_retries, deadline))
         choice = completion["choices"][0]
         message = choice.get("message") if isinstance(choice, dict) else None
@@ -376,7 +388,7 @@ class Client(BaseClient):
             part = items[start : start + size]
             body = self._body("embed", model, {"input": part}, {}, extra)
             sent = self._transport.send("/embeddings", body, options, stream=False)
-            vectors += _vectors(parse_object(sent.raw, sent.request_id), len(part), sent.request_id)
+            vectors += vectors_of(parse_object(sent.raw, sent.request_id), len(part), sent.request_id)
             self._transport.emit("response", "/embeddings", sent.attempt, sent.response.status_code, sent.elapsed,
                                  sent.request_id)
         return vectors[0] if single else vectors
@@ -411,31 +423,3 @@ class Client(BaseClient):
             self._transport.ensure_pool(max_workers)  # one connection per worker, none discarded
         return run_batch(lambda prompt: call(prompt, **params), list(prompts), max_workers=max_workers,
                          return_exceptions=return_exceptions, progress=progress, describe=self.usage.__str__)
-
-
-def _vectors(body: dict[str, Any], expected: int, request_id: str | None) -> list[list[float]]:
-    data = body.get("data")
-    if not isinstance(data, list) or len(data) != expected:
-        got = len(data) if isinstance(data, list) else "no"
-        raise APIResponseError(f"asked for {expected} embeddings, got {got}", body=body, request_id=request_id)
-    vectors = []
-    for item in sorted(data, key=lambda d: d.get("index", 0) if isinstance(d, dict) else 0):
-        vector = item.get("embedding") if isinstance(item, dict) else None
-        if isinstance(vector, str):  # encoding_format="base64": little-endian float32
-            import array
-            import base64
-
-            vector = array.array("f", base64.b64decode(vector)).tolist()
-        if not isinstance(vector, list):
-            raise APIResponseError("an embedding is missing from the response", body=body, request_id=request_id)
-        if vector and isinstance(vector[0], list):
-            raise APIResponseError(
-                f"the server returned one vector per token ({len(vector)} tokens) instead of one per input:"
-                " it runs without pooling. Use an embedding model whose GGUF declares its pooling (such as"
-                " nomic-embed-text), or start llama.cpp's llama-server with --pooling mean",
-                body=shorten(json.dumps(body), 500), request_id=request_id)
-        if not all(isinstance(x, (int, float)) for x in vector):
-            raise APIResponseError("an embedding is not a list of numbers", body=shorten(json.dumps(body), 500),
-                                   request_id=request_id)
-        vectors.append(vector)
-    return vectors

@@ -1,0 +1,171 @@
+"""Images and audio in one argument: every input kind, the errors, downloads, and no key leaks."""
+
+from __future__ import annotations
+
+import base64
+import io
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import requests
+
+from openai_compat import Client, _media
+
+from .server import LoopbackServer, completion
+
+# The first bytes of each format (enough for sniffing; the servers here never decode them).
+SAMPLES = {
+    "image/png": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 20,
+    "image/jpeg": b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 20,
+    "image/gif": b"GIF89a\x01\x00\x01\x00" + b"\x00" * 20,
+    "image/webp": b"RIFF\x24\x00\x00\x00WEBPVP8 " + b"\x00" * 20,
+    "audio/wav": b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 20,
+    "audio/mpeg": b"ID3\x04\x00\x00\x00\x00\x00\x00" + b"\x00" * 20,
+    "audio/flac": b"fLaC\x00\x00\x00\x22" + b"\x00" * 20,
+    "audio/ogg": b"OggS\x00\x02" + b"\x00" * 20,
+}
+FORMATS = {"audio/wav": "wav", "audio/mpeg": "mp3", "audio/flac": "flac", "audio/ogg": "ogg"}
+
+
+def data_url(mime: str) -> str:
+    return f"data:{mime};base64,{base64.b64encode(SAMPLES[mime]).decode()}"
+
+
+def sent_parts(server: LoopbackServer, request: int = -1) -> list[dict[str, Any]]:
+    return server.requests[request].json["messages"][-1]["content"]
+
+
+@pytest.fixture
+def answering(server: LoopbackServer) -> LoopbackServer:
+    server.handler = lambda req, wire: wire.json(completion("a cat"))
+    return server
+
+
+class SavesLikePIL:
+    """What chat() needs of a PIL image: save(buffer, format=...)."""
+
+    def save(self, buffer: io.BytesIO, format: str) -> None:
+        assert format == "PNG"
+        buffer.write(SAMPLES["image/png"])
+
+
+@pytest.mark.parametrize("mime", [m for m in SAMPLES if m.startswith("image/")])
+def test_every_image_kind_becomes_an_image_url_part(client: Client, answering: LoopbackServer, tmp_path: Path,
+                                                    mime: str) -> None:
+    path = tmp_path / "picture.bin"
+    path.write_bytes(SAMPLES[mime])
+    items = [str(path), path, SAMPLES[mime], "https://example.com/cat.png", data_url(mime), SavesLikePIL()]
+    assert client.chat("What is in these?", images=items) == "a cat"
+    parts = sent_parts(answering)
+    assert parts[0] == {"type": "text", "text": "What is in these?"}
+    urls = [p["image_url"]["url"] for p in parts[1:]]
+    assert urls == [data_url(mime), data_url(mime), data_url(mime), "https://example.com/cat.png", data_url(mime),
+                    data_url("image/png")]
+    assert all(p["type"] == "image_url" for p in parts[1:])
+
+
+@pytest.mark.parametrize("mime", list(FORMATS))
+def test_every_audio_kind_becomes_an_input_audio_part(client: Client, answering: LoopbackServer, tmp_path: Path,
+                                                      mime: str) -> None:
+    path = tmp_path / "clip"
+    path.write_bytes(SAMPLES[mime])
+    client.chat("Transcribe", audio=[path, SAMPLES[mime], data_url(mime)])
+    expected = {"type": "input_audio", "input_audio": {"data": base64.b64encode(SAMPLES[mime]).decode(),
+                                                       "format": FORMATS[mime]}}
+    assert sent_parts(answering)[1:] == [expected] * 3
+
+
+def test_the_file_name_tells_the_type_when_the_bytes_do_not(client: Client, answering: LoopbackServer,
+                                                            tmp_path: Path) -> None:
+    path = tmp_path / "scan.jpg"
+    path.write_bytes(b"not a real jpeg header")
+    client.chat("x", images=[path], detail="low")
+    assert sent_parts(answering)[1]["image_url"] == {"url": "data:image/jpeg;base64," + base64.b64encode(
+        b"not a real jpeg header").decode(), "detail": "low"}
+
+
+@pytest.mark.parametrize(("kwargs", "error", "words"), [
+    ({"images": [b"\x00\x01 no known header"]}, ValueError, "is not PNG, JPEG, GIF or WebP"),
+    ({"images": ["/no/such/cat.png"]}, ValueError, "cannot read image '/no/such/cat.png'"),
+    ({"images": [b""]}, ValueError, "is empty"),
+    ({"audio": [SAMPLES["image/png"]]}, ValueError, "is not WAV, MP3, FLAC or OGG"),
+    ({"audio": ["https://example.com/a.mp3"]}, ValueError, "pass inline_urls=True"),
+    ({"images": "cat.png"}, TypeError, "must be a list"),
+    ({"images": [42]}, TypeError, "must be a path, bytes, a URL"),
+])
+def test_bad_media_is_refused_before_anything_is_sent(client: Client, answering: LoopbackServer, kwargs: dict,
+                                                      error: type, words: str) -> None:
+    with pytest.raises(error, match=words):
+        client.chat("x", **kwargs)
+    assert answering.requests == []
+
+
+def test_parts_join_the_last_user_message_and_the_callers_list_is_left_alone(
+    client: Client, answering: LoopbackServer
+) -> None:
+    messages = [{"role": "user", "content": "first"}, {"role": "assistant", "content": "ok"},
+                {"role": "user", "content": [{"type": "text", "text": "and this?"}]}]
+    before = repr(messages)
+    client.chat(messages, images=[SAMPLES["image/gif"]])
+    sent = answering.requests[0].json["messages"]
+    assert sent[0] == {"role": "user", "content": "first"}
+    assert sent[2]["content"] == [{"type": "text", "text": "and this?"},
+                                  {"type": "image_url", "image_url": {"url": data_url("image/gif")}}]
+    assert repr(messages) == before
+
+
+def test_chat_message_chat_json_and_batch_take_images_too(client: Client, answering: LoopbackServer) -> None:
+    client.chat_message("x", images=[SAMPLES["image/png"]])
+    answering.handler = lambda req, wire: wire.json(completion('{"animal": "cat"}'))
+    assert client.chat_json("x", images=[SAMPLES["image/png"]]) == {"animal": "cat"}
+    client.batch(["a", "b"], images=[SAMPLES["image/png"]])
+    assert all(sent_parts(answering, i)[1]["type"] == "image_url" for i in range(4))
+
+
+# -- downloads: through the client's session, never with its key --------------------------------------------
+
+
+@pytest.fixture
+def image_host() -> Iterator[LoopbackServer]:
+    host = LoopbackServer("127.0.0.2")
+    host.handler = lambda req, wire: wire.body(SAMPLES["image/jpeg"], headers={"Content-Type": "image/jpeg"})
+    yield host
+    host.close()
+
+
+def test_inline_urls_download_without_any_key(answering: LoopbackServer, image_host: LoopbackServer) -> None:
+    session = requests.Session()
+    session.headers["Authorization"] = "Bearer session-secret"
+    client = Client(answering.url, model="m", session=session)
+    photo = f"http://{image_host.host}:{image_host.port}/photos/cat.jpg"
+    client.chat("x", images=[photo], inline_urls=True)
+    keyed = Client(answering.url, model="m", api_key="sk-key-0123456789")
+    keyed.chat("x", images=[photo], inline_urls=True)
+    assert [r.path for r in image_host.requests] == ["/photos/cat.jpg"] * 2
+    assert all("authorization" not in r.headers for r in image_host.requests), "no key ever reaches an image host"
+    assert answering.requests[0].headers["authorization"] == "Bearer session-secret"
+    assert sent_parts(answering)[1]["image_url"]["url"] == data_url("image/jpeg")
+
+
+def test_a_download_over_the_cap_is_refused(answering: LoopbackServer, image_host: LoopbackServer,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_media, "MAX_DOWNLOAD_BYTES", 16)
+    with pytest.raises(ValueError, match="larger than"):
+        Client(answering.url, model="m").chat("x", images=[f"http://{image_host.host}:{image_host.port}/big.jpg"],
+                                              inline_urls=True)
+    assert answering.requests == []
+
+
+def test_the_cli_sends_images_and_audio(answering: LoopbackServer, tmp_path: Path) -> None:
+    image, clip = tmp_path / "cat.png", tmp_path / "purr.wav"
+    image.write_bytes(SAMPLES["image/png"])
+    clip.write_bytes(SAMPLES["audio/wav"])
+    result = subprocess.run([sys.executable, "-m", "openai_compat", "chat", "--base-url", answering.url, "--model", "m",
+                             "--no-stream", "--image", str(image), "--image", "https://example.com/b.png",
+                             "--audio", str(clip), "What is this?"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    kinds = [p["type"] for p in sent_parts(answering)]
+    assert kinds == ["text", "image_url", "image_url", "input_audio"]
