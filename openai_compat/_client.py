@@ -10,21 +10,21 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Literal, Sequence, overload
 
-from ._base_client import BaseClient
 from ._batch import run_batch
-from ._chunks import iter_choices, iter_text, normalize_tool_calls, parse_object, reply_text
-from ._embeddings import vectors_of
+from ._chunks import iter_choices, iter_text, normalize_tool_calls, reply_text
+from ._endpoints import EndpointsClient
 from ._errors import APIResponseError
 from ._json_output import Ladder, ask_json
 from ._media import Media
 from ._options import NOT_GIVEN, Timeout
 from ._params import Prompt, check_stream, messages_of, split_params
 from ._reasoning import Thinking
+from ._responses import function_calls, iter_response_text, output_text, raise_for_calls, raise_for_status
 from ._schema import schema_of
 from ._templates import render
 
 
-class Client(BaseClient):
+class Client(EndpointsClient):
     """A connection to one server that speaks the OpenAI HTTP API.
 
     ``base_url`` ends in the API version (``.../v1``); ``api_key`` is sent as
@@ -229,6 +229,53 @@ class Client(BaseClient):
         completion = self._call("/completions", body, options)
         return reply_text(completion["choices"][0], chat=False, keep_think=keep_think, usage=completion.get("usage"))
 
+    @overload
+    def respond(self, input: str | list[Any], *, stream: Literal[False] = False, **params: Any) -> str: ...
+
+    @overload
+    def respond(
+        self, input: str | list[Any], *, stream: Literal[True], reasoning: Literal[False] = False, **params: Any
+    ) -> Iterator[str]: ...
+
+    @overload
+    def respond(
+        self, input: str | list[Any], *, stream: Literal[True], reasoning: Literal[True], **params: Any
+    ) -> Iterator[tuple[str, str]]: ...
+
+    def respond(
+        self,
+        input: str | list[Any],
+        *,
+        instructions: str | None = None,
+        model: str | None = None,
+        stream: bool = False,
+        reasoning: bool = False,
+        **params: Any,
+    ) -> str | Iterator[str] | Iterator[tuple[str, str]]:
+        """Ask over the Responses API (``/responses``): the output text, or a generator of its
+        pieces; ``reasoning=True`` labels them like ``chat()``'s. Everything else works as for
+        ``chat()``: retries, timeouts, the deadline, the event hook, ``client.last``.
+
+        ``input`` is a string or a list of input items. Function calls raise
+        ``UnhandledToolCallsError``; a failed or incomplete response raises ``APIResponseError``.
+
+        With a server that has ``/responses`` (OpenAI, Ollama, vLLM, Groq, LM Studio, ...):
+
+            client = Client("http://127.0.0.1:11434/v1", model="llama3.2")
+            client.respond("Write a haiku", instructions="Be brief.")
+        """
+        if not isinstance(input, (str, list)):
+            raise TypeError(f"respond(): input must be a str or a list of input items, got {type(input).__name__}")
+        if instructions is not None:
+            params["instructions"] = instructions
+        if check_stream("respond", stream):
+            return iter_response_text(self.create_response(input=input, model=model, stream=True, **params),
+                                      labelled=reasoning)
+        result = self.create_response(input=input, model=model, **params)
+        raise_for_status(result, self.last.request_id if self.last else None)
+        raise_for_calls(function_calls(result))
+        return output_text(result)
+
     # -- beyond plain text ------------------------------------------------------------------
 
     def chat_message(
@@ -342,56 +389,6 @@ class Client(BaseClient):
         completion = self._call("/chat/completions", body, options)
         choices = sorted((c for c in completion["choices"] if isinstance(c, dict)), key=lambda c: c.get("index", 0))
         return [reply_text(choice) for choice in choices]
-
-    #: How many inputs ``embed()`` sends per request; larger lists are split.
-    embed_batch_size: int = 128
-
-    @overload
-    def embed(self, texts: str, *, model: str | None = None, **params: Any) -> list[float]: ...
-
-    @overload
-    def embed(self, texts: Sequence[str], *, model: str | None = None, **params: Any) -> list[list[float]]: ...
-
-    def embed(
-        self,
-        texts: str | Sequence[str],
-        *,
-        model: str | None = None,
-        batch_size: int | None = None,
-        timeout: Timeout = NOT_GIVEN,
-        max_retries: int | None = None,
-        deadline: float | None = NOT_GIVEN,
-        **extra: Any,
-    ) -> list[float] | list[list[float]]:
-        """Embed one text (one vector back) or a list of texts (vectors in input order).
-
-        Lists longer than ``batch_size`` (default ``embed_batch_size``) go in several
-        requests. Extra keywords (``dimensions``, ``encoding_format``, ...) go into each body.
-
-        With an embedding model:
-
-            client = Client("http://127.0.0.1:8080/v1", model="nomic-embed-text")
-            vector = client.embed("hello")                    # [0.013, -0.027, ...]
-            vectors = client.embed(["hello", "world"])        # two vectors, in order
-        """
-        single = isinstance(texts, str)
-        items = [texts] if single else list(texts)
-        for i, item in enumerate(items):
-            if not isinstance(item, str):
-                raise TypeError(f"embed(): input {i} must be a str, got {type(item).__name__}")
-        size = batch_size if batch_size is not None else self.embed_batch_size
-        if not isinstance(size, int) or size < 1:
-            raise ValueError(f"batch_size must be a whole number >= 1, got {size!r}")
-        options = self._call_options(timeout, max_retries, deadline)
-        vectors: list[list[float]] = []
-        for start in range(0, len(items), size):
-            part = items[start : start + size]
-            body = self._body("embed", model, {"input": part}, {}, extra)
-            sent = self._transport.send("/embeddings", body, options, stream=False)
-            vectors += vectors_of(parse_object(sent.raw, sent.request_id), len(part), sent.request_id)
-            self._transport.emit("response", "/embeddings", sent.attempt, sent.response.status_code, sent.elapsed,
-                                 sent.request_id)
-        return vectors[0] if single else vectors
 
     def batch(
         self,

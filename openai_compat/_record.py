@@ -34,15 +34,17 @@ class Usage(NamedTuple):
         """Read every known form of a ``usage`` object (None or junk gives an empty ``Usage``)."""
         if not isinstance(raw, dict):
             return cls()
-        prompt, completion = _int(raw.get("prompt_tokens")), _int(raw.get("completion_tokens"))
+        # Chat names (prompt/completion), or the Responses API's (input/output).
+        prompt = _int(raw.get("prompt_tokens", raw.get("input_tokens")))
+        completion = _int(raw.get("completion_tokens", raw.get("output_tokens")))
         total = _int(raw.get("total_tokens"))
         if total is None and prompt is not None and completion is not None:
             total = prompt + completion
-        prompt_details = raw.get("prompt_tokens_details")
+        prompt_details = raw.get("prompt_tokens_details", raw.get("input_tokens_details"))
         cached = _int(prompt_details.get("cached_tokens")) if isinstance(prompt_details, dict) else None
         if cached is None:
             cached = _int(raw.get("prompt_cache_hit_tokens"))  # DeepSeek
-        completion_details = raw.get("completion_tokens_details")
+        completion_details = raw.get("completion_tokens_details", raw.get("output_tokens_details"))
         reasoning = _int(completion_details.get("reasoning_tokens")) if isinstance(completion_details, dict) else None
         cost = raw.get("cost")
         return cls(prompt, completion, total, cached, reasoning,
@@ -157,6 +159,8 @@ class CallRecord:
         for choice in answer.get("choices") or ():
             if isinstance(choice, dict):
                 self.finish_reasons[choice.get("index", 0)] = choice.get("finish_reason")
+        if answer.get("object") == "response" and isinstance(answer.get("status"), str):
+            self.finish_reasons[0] = answer["status"]  # the Responses API: completed, incomplete, failed
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in (

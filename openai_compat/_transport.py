@@ -293,6 +293,8 @@ class Transport:
             context = f"POST {self.secrets.redact(response.url or '')}"
             if not _VERSION_SEGMENT.search(urlsplit(self.base_url).path):
                 context += f"; did you mean {self.base_url}/v1? The base URL usually ends in the API version"
+            elif (response.url or "").endswith("/responses"):
+                context += "; this server may have no Responses API: chat() works on /chat/completions"
         return status_error(status, raw, request_id=request_id, retry_after=wait, reason=response.reason or "",
                             context=context)
 

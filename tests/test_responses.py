@@ -1,0 +1,194 @@
+"""The Responses API beside chat: streams of named events, every ending, and the same guarantees."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from openai_compat import (
+    APIConnectionError,
+    APIResponseError,
+    Client,
+    NotFoundError,
+    RequestEvent,
+    UnhandledToolCallsError,
+)
+
+from .server import LoopbackServer, Request, Wire
+
+
+def named(obj: dict[str, Any], with_name: bool = True) -> str:
+    data = f"data: {json.dumps(obj)}\n\n"
+    return f"event: {obj['type']}\n{data}" if with_name else data
+
+
+def response(status: str = "completed", output: list[Any] | None = None, **extra: Any) -> dict[str, Any]:
+    return {"id": "resp_1", "object": "response", "model": "served", "status": status, "output": output or [],
+            "usage": {"input_tokens": 5, "output_tokens": 3, "total_tokens": 8,
+                      "output_tokens_details": {"reasoning_tokens": 1}}, **extra}
+
+
+MESSAGE = {"id": "msg_1", "type": "message", "role": "assistant", "status": "completed",
+           "content": [{"type": "output_text", "text": "Hello there", "annotations": []}]}
+
+
+def text_stream(*deltas: str, ending: dict[str, Any] | None = None, with_names: bool = True,
+                extra: list[dict[str, Any]] | None = None) -> list[str]:
+    """The event sequence OpenAI documents for a text answer (created, item, part, deltas, done)."""
+    events = [{"type": "response.created", "sequence_number": 0, "response": response("in_progress")},
+              {"type": "response.output_item.added", "output_index": 0,
+               "item": {"id": "msg_1", "type": "message", "status": "in_progress", "role": "assistant", "content": []}},
+              {"type": "response.content_part.added", "item_id": "msg_1", "output_index": 0, "content_index": 0,
+               "part": {"type": "output_text", "text": "", "annotations": []}},
+              *(extra or []),
+              *({"type": "response.output_text.delta", "item_id": "msg_1", "output_index": 0, "content_index": 0,
+                 "delta": d} for d in deltas),
+              {"type": "response.output_text.done", "item_id": "msg_1", "output_index": 0, "content_index": 0,
+               "text": "".join(deltas)},
+              {"type": "response.output_item.done", "output_index": 0, "item": MESSAGE}]
+    events.append(ending or {"type": "response.completed", "response": response(output=[MESSAGE])})
+    return [named(e, with_names) for e in events]
+
+
+SHAPES = {
+    "openai": text_stream("Hel", "lo ", "there"),
+    "data lines only": text_stream("Hel", "lo ", "there", with_names=False),
+    "vllm with reasoning and [DONE]": [*text_stream("Hel", "lo ", "there", extra=[
+        {"type": "response.reasoning_text.delta", "item_id": "rs_1", "output_index": 0, "content_index": 0,
+         "delta": "Greet them."}]), "data: [DONE]\n\n"],
+}
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+@pytest.mark.parametrize("write_size", [None, 1], ids=["whole", "byte-by-byte"])
+def test_respond_streams_the_output_text(client: Client, server: LoopbackServer, shape: str, write_size: Any) -> None:
+    server.handler = lambda req, wire: wire.sse(SHAPES[shape], write_size=write_size)
+    assert list(client.respond("Say hello", stream=True)) == ["Hel", "lo ", "there"]
+    sent = server.requests[0]
+    assert sent.path == "/v1/responses" and sent.json["stream"] is True and sent.json["input"] == "Say hello"
+    assert "store" not in sent.json, "stateless unless the caller says otherwise"
+    events = list(client.create_response(input="x", stream=True))
+    assert events[-1]["type"] == "response.completed"
+    assert all("type" in e for e in events)
+
+
+def test_reasoning_deltas_are_labelled_and_recorded(client: Client, server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.sse(SHAPES["vllm with reasoning and [DONE]"])
+    labelled = list(client.respond("x", stream=True, reasoning=True))
+    assert labelled[0] == ("reasoning", "Greet them.") and labelled[1:] == [("answer", p) for p in ["Hel", "lo ",
+                                                                                                  "there"]]
+    record = client.last
+    assert record is not None and record.reasoning == "Greet them."
+    assert (record.usage.prompt_tokens, record.usage.completion_tokens, record.usage.reasoning_tokens) == (5, 3, 1)
+    assert record.finish_reason == "completed" and record.model == "served" and not record.partial
+    assert server.connections == 1, "the stream was read to its end and its connection reused"
+
+
+CALL_ITEM = {"id": "fc_1", "type": "function_call", "call_id": "call_1", "name": "get_weather",
+             "arguments": '{"city": "Paris"}', "status": "completed"}
+
+
+def test_a_function_call_is_never_dropped(client: Client, server: LoopbackServer) -> None:
+    events = [{"type": "response.created", "response": response("in_progress")},
+              {"type": "response.output_item.added", "output_index": 0, "item": dict(CALL_ITEM, arguments="")},
+              {"type": "response.function_call_arguments.delta", "item_id": "fc_1", "output_index": 0,
+               "delta": '{"city": '},
+              {"type": "response.function_call_arguments.delta", "item_id": "fc_1", "output_index": 0,
+               "delta": '"Paris"}'},
+              {"type": "response.output_item.done", "output_index": 0, "item": CALL_ITEM},
+              {"type": "response.completed", "response": response(output=[CALL_ITEM])}]
+    server.handler = lambda req, wire: wire.sse([named(e) for e in events])
+    expected = [{"id": "call_1", "type": "function", "function": {"name": "get_weather",
+                                                                  "arguments": '{"city": "Paris"}'}}]
+    with pytest.raises(UnhandledToolCallsError) as info:
+        list(client.respond("Weather?", stream=True))
+    assert info.value.tool_calls == expected
+    server.handler = lambda req, wire: wire.json(response(output=[CALL_ITEM]))
+    with pytest.raises(UnhandledToolCallsError) as info:
+        client.respond("Weather?")
+    assert info.value.tool_calls == expected
+
+
+ENDINGS = {
+    "response.failed": ({"type": "response.failed", "response": response(
+        "failed", error={"code": "server_error", "message": "The model crashed"})},
+        "The model crashed", "server_error"),
+    "response.incomplete": ({"type": "response.incomplete", "response": response(
+        "incomplete", incomplete_details={"reason": "max_output_tokens"})}, "incomplete \\(max_output_tokens\\)",
+        "max_output_tokens"),
+    "error event": ({"type": "error", "code": "rate_limit_exceeded", "message": "Too many tokens", "param": None},
+                    "Too many tokens", "rate_limit_exceeded"),
+}
+
+
+@pytest.mark.parametrize("name", list(ENDINGS))
+def test_a_bad_ending_raises_after_the_text_before_it(client: Client, server: LoopbackServer, name: str) -> None:
+    ending, words, code = ENDINGS[name]
+    server.handler = lambda req, wire: wire.sse(text_stream("Hel", "lo", ending=ending))
+    pieces = []
+    with pytest.raises(APIResponseError, match=words) as info:
+        for piece in client.respond("x", stream=True):
+            pieces.append(piece)
+    assert pieces == ["Hel", "lo"] and info.value.code == code
+    with pytest.raises(APIResponseError, match=words):
+        list(client.create_response(input="x", stream=True))
+
+
+def test_a_stream_cut_before_its_ending_raises(client: Client, server: LoopbackServer) -> None:
+    def handler(req: Request, wire: Wire) -> None:
+        wire.sse(text_stream("Hel", "lo")[:-2], framing="close")  # no output_item.done, no response.completed
+    server.handler = handler
+    pieces = []
+    with pytest.raises(APIConnectionError, match=r"ended before response\.completed"):
+        for piece in client.respond("x", stream=True):
+            pieces.append(piece)
+    assert pieces == ["Hel", "lo"]
+    assert client.last is not None and client.last.partial
+
+
+def test_blocking_respond_returns_the_output_text(client: Client, server: LoopbackServer) -> None:
+    reasoning = {"id": "rs_1", "type": "reasoning", "summary": [{"type": "summary_text", "text": "Be kind."}]}
+    server.handler = lambda req, wire: wire.json(response(output=[reasoning, MESSAGE]))
+    assert client.respond("Hi", instructions="Be brief.", store=False) == "Hello there"
+    sent = server.requests[0].json
+    assert (sent["instructions"], sent["store"], "stream" in sent) == ("Be brief.", False, False)
+    assert client.last is not None and client.last.reasoning == "Be kind." and client.last.usage.total_tokens == 8
+    server.handler = lambda req, wire: wire.json(response("incomplete", output=[MESSAGE],
+                                                          incomplete_details={"reason": "max_output_tokens"}))
+    with pytest.raises(APIResponseError, match="max_output_tokens") as info:
+        client.respond("Hi")
+    assert info.value.body["output"] == [MESSAGE], "what came is kept"
+
+
+def test_a_server_without_responses_says_so(client: Client, server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.json({"detail": "Not Found"}, status=404)
+    with pytest.raises(NotFoundError, match="no Responses API: chat\\(\\) works"):
+        client.respond("Hi")
+
+
+def test_retries_the_record_and_the_event_hook_work_as_for_chat(server: LoopbackServer) -> None:
+    answers = iter([None, response(output=[MESSAGE])])
+
+    def handler(req: Request, wire: Wire) -> None:
+        answer = next(answers)
+        if answer is None:
+            wire.json({"error": {"message": "busy"}}, status=503, headers={"Retry-After": "0"})
+        else:
+            wire.json(answer, headers={"x-request-id": "req-r"})
+    server.handler = handler
+    seen: list[RequestEvent] = []
+    client = Client(server.url, model="m", max_retries=1, event_hook=seen.append, api_key="sk-resp-0123456789")
+    assert client.respond("Hi") == "Hello there"
+    assert [e.kind for e in seen] == ["request", "response", "request", "response"]
+    assert client.last is not None and (client.last.attempts, client.last.request_id) == (2, "req-r")
+    assert server.requests[1].headers["authorization"] == "Bearer sk-resp-0123456789"
+
+
+def test_bad_input_is_refused_before_sending(client: Client, server: LoopbackServer) -> None:
+    with pytest.raises(TypeError, match="input must be a str or a list"):
+        client.respond(42)  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="needs input"):
+        client.create_response(model="m")
+    assert server.requests == []
