@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from openai_compat import APIStatusError, Client, merge_chunks
+from openai_compat import APIStatusError, Client, RequestEvent, merge_chunks
 
 GREEDY = {"temperature": 0.0, "seed": 7, "max_tokens": 40}
 PROMPT = "Write a story about a robot learning to love"
@@ -70,13 +70,18 @@ def test_streamed_chunks_carry_a_finish_reason_and_merge_to_the_blocking_answer(
 
 
 def test_a_bad_request_is_a_typed_error_with_a_readable_bounded_message(client: Client) -> None:
+    with pytest.raises(TypeError, match="max_tokens must be int"):
+        client.chat(PROMPT, max_tokens="many")  # type: ignore[arg-type]  (refused before sending)
+    seen: list[RequestEvent] = []
+    client.event_hook = seen.append
     with pytest.raises(APIStatusError) as info:
-        client.chat(PROMPT, max_tokens="many")  # type: ignore[arg-type]
+        client.chat(PROMPT, top_k="many")  # a field the SDK passes through: the server judges it
     exc = info.value
     assert exc.status_code in (400, 422, 500)
-    assert "max_tokens" in exc.message and "integer" in exc.message
+    assert "top_k" in exc.message and "integer" in exc.message
     assert len(str(exc)) < 600
     assert 'File "' not in exc.message, "the server's traceback is left out of the message"
+    assert [e.kind for e in seen] == ["request", "response"], "a validation error is not retried"
 
 
 def test_abandoning_a_stream_leaves_the_client_usable(client: Client) -> None:
