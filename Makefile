@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck demo serve e2e bench docs build compat clean clean-cache
+.PHONY: install test lint typecheck demo serve e2e bench docs build compat mutate clean clean-cache
 
 LOG := $(VENV)/install.log
 # pip's and setuptools' own chatter (an editable install always warns) goes to the log; a
@@ -42,6 +42,12 @@ e2e: $(STAMP)
 compat: $(STAMP)
 	$(BIN)/nox -f tests/noxfile.py
 
+# Mutation testing of the core modules (about an hour on 2 cores; not in CI).
+mutate: $(STAMP)
+	@$(INSTALL) -e ".[mutate]" >> $(LOG) 2>&1 || $(FAILED)
+	$(BIN)/mutmut run --max-children 2
+	$(BIN)/mutmut results
+
 bench: $(STAMP)
 	$(BIN)/python tests/bench/run.py
 
@@ -62,7 +68,7 @@ build: $(STAMP)
 	$(BIN)/python tests/check_dist.py dist
 
 clean:
-	rm -rf $(VENV) .nox build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .nox mutants build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
 
 # The llama.cpp server, the tiny model and the benchmarks' openai venv (about 270 MB).
 clean-cache:

@@ -10,6 +10,7 @@
 
 import logging
 
+from ._cassette import Cassette, CassetteError
 from ._chunks import merge_chunks
 from ._client import Client
 from ._errors import (
@@ -62,6 +63,8 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "CallRecord",
+    "Cassette",
+    "CassetteError",
     "ChunkStream",
     "Client",
     "ConflictError",

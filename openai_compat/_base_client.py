@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import requests
 
 from ._adapt import Adaptations
+from ._cassette import Cassette
 from ._json_output import Ladder
 from ._media import attach, downloader
 from ._options import (
@@ -64,6 +65,7 @@ class BaseClient:
         event_hook: EventHook | None = None,
         stream_usage: bool = False,
         adapt: bool = False,
+        cassette: Cassette | str | os.PathLike[str] | None = None,
     ) -> None:
         name = type(self).__name__
         base_url = base_url if base_url is not None else self.default_base_url
@@ -83,8 +85,12 @@ class BaseClient:
             if has_authorization:
                 raise ValueError(f"{name}: pass the key as api_key= or as an Authorization header, not both")
             checked["Authorization"] = bearer(name, api_key, secrets)
+        if cassette is not None and not isinstance(cassette, Cassette):
+            cassette = Cassette(cassette)
+        self.cassette = cassette
         self._transport = Transport(self.base_url, checked, secrets, session, event_hook,
-                                    Adaptations() if adapt else None)
+                                    Adaptations() if adapt else None,
+                                    cassette.adapter(secrets) if cassette is not None else None)
         self._json_ladder = Ladder()  # the structured-output format this server took last
         #: Ask streams for their usage (``stream_options.include_usage``); some servers refuse it.
         self.stream_usage = stream_usage

@@ -7,7 +7,8 @@ This is the only module that touches the internals of urllib3 and http.client. I
 - ``response.raw._fp.fp``: its buffered socket file, whose ``read1()`` returns what has arrived;
 - ``response.raw._connection.sock`` (urllib3 2) or ``response.raw._fp.fp.raw._sock`` (urllib3
   1.26): the socket, to set a timeout per read (deadline, linger);
-- ``response.raw.release_conn()``: to give a connection read to its end back to the pool.
+- ``response.raw.release_conn()``: to give a connection read to its end back to the pool;
+- for recording (``tap_body``), ``_fp.fp`` is replaced by a pass-through that sees every read.
 
 Reading goes through http.client directly, and gzip and deflate are decoded here, so a piece
 reaches the caller when its bytes arrive on urllib3 1.26 as on 2 (1.26 has no ``read1``). When
@@ -299,3 +300,50 @@ def is_timeout(exc: BaseException) -> bool:
             return True
         exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
     return False
+
+
+class _Tap:
+    """Passes reads through from a buffered socket file, telling ``seen`` what each brought."""
+
+    def __init__(self, inner: Any, seen: Callable[[bytes], None], done: Callable[[], None]) -> None:
+        self._inner = inner
+        self._seen = seen
+        self._done: Callable[[], None] | None = done
+
+    def _pass(self, data: bytes) -> bytes:
+        if data:
+            self._seen(bytes(data))
+        return data
+
+    def read(self, *args: Any) -> bytes:
+        return self._pass(self._inner.read(*args))
+
+    def read1(self, *args: Any) -> bytes:
+        return self._pass(self._inner.read1(*args))
+
+    def readline(self, *args: Any) -> bytes:
+        return self._pass(self._inner.readline(*args))
+
+    def readinto(self, buffer: Any) -> int:
+        count = int(self._inner.readinto(buffer))
+        self._pass(bytes(memoryview(buffer)[:count]))
+        return count
+
+    def close(self) -> None:
+        self._inner.close()
+        if self._done is not None:
+            done, self._done = self._done, None
+            done()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def tap_body(response: requests.Response, seen: Callable[[bytes], None], done: Callable[[], None]) -> None:
+    """Have ``seen`` called with the body's bytes as they are read off the connection (chunk
+    framing and compression included), and ``done`` once the body has been read or closed."""
+    inner = getattr(response.raw, "_fp", None)
+    if inner is None or getattr(inner, "fp", None) is None:
+        done()  # no body left to read (or no http.client under it)
+        return
+    inner.fp = _Tap(inner.fp, seen, done)

@@ -8,6 +8,7 @@ import os
 import sys
 from typing import Any, Iterable, TextIO
 
+from ._cassette import Cassette
 from ._chunks import reply_text
 from ._client import Client
 from ._errors import JSONOutputError, OpenAICompatError, UnhandledToolCallsError
@@ -62,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--no-stream", action="store_true", help="wait for the whole answer")
         sub.add_argument("--usage", action="store_true",
                          help="after the answer, print tokens, cost, time and speed on standard error")
+        sub.add_argument("--record", metavar="FILE", help="record the call to a cassette file")
+        sub.add_argument("--replay", metavar="FILE", help="answer from a cassette file, with no network")
         sub.add_argument("--json", action="store_true",
                          help="print the full response (one chunk per line when streaming)")
     doctor = commands.add_parser("doctor", help="probe what a server really supports",
@@ -91,10 +94,14 @@ def make_client(args: argparse.Namespace) -> Client:
     if args.api_key_env and not os.environ.get(args.api_key_env):
         raise ValueError(f"{args.api_key_env} is not set")
     api_key = os.environ[args.api_key_env] if args.api_key_env else None
+    tape = getattr(args, "record", None) or getattr(args, "replay", None)
+    cassette = Cassette(tape, "record" if getattr(args, "record", None) else "replay") if tape else None
+    options: dict[str, Any] = {"api_key": api_key, "model": args.model, "stream_usage": args.usage,
+                               "cassette": cassette}
     if args.provider:
-        return PROVIDERS[args.provider](args.base_url, api_key=api_key, model=args.model, stream_usage=args.usage)
+        return PROVIDERS[args.provider](args.base_url, **options)
     if args.base_url:
-        return Client(args.base_url, api_key=api_key, model=args.model, stream_usage=args.usage)
+        return Client(args.base_url, **options)
     raise ValueError("say where to send it: --provider NAME or --base-url URL")
 
 

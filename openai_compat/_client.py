@@ -37,6 +37,8 @@ class Client(EndpointsClient):
     (``stream_options``, which some servers refuse). ``adapt=True`` lets the client learn which
     optional fields the server refuses (``stream_options``, ``n``, ``seed``, ``logprobs``,
     ``parallel_tool_calls``, ``max_tokens`` / ``max_completion_tokens``) and stop sending them.
+    ``cassette`` (a ``Cassette``, or a path to record once and replay after) records every call
+    to a file, or replays calls from it without the network.
 
     One client may be shared by many threads as long as nobody changes its session meanwhile,
     and by forked worker processes: a child never touches the parent's pooled connections. A

@@ -45,6 +45,18 @@ class Secrets:
             text = text.replace(secret, "***")
         return text
 
+    def mask_bytes(self, raw: bytes) -> bytes:
+        """``raw`` with every secret replaced by as many ``*``: lengths (and so the framing of
+        an HTTP body around them) stay as they were."""
+        for secret in self._values:
+            encoded = secret.encode("utf-8", "replace")
+            raw = raw.replace(encoded, b"*" * len(encoded))
+        return raw
+
+    def found_in(self, raw: bytes) -> bool:
+        """Whether any secret appears in ``raw``."""
+        return any(secret.encode("utf-8", "replace") in raw for secret in self._values)
+
     def redact_bytes(self, raw: bytes) -> bytes:
         for secret in self._values:
             raw = raw.replace(secret.encode("utf-8", "replace"), b"***")

@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping, NamedTuple
 from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
+from requests.adapters import BaseAdapter, HTTPAdapter
 
 from ._adapt import Adaptations
 from ._body_reader import is_timeout
@@ -95,9 +95,11 @@ class Transport:
         session: requests.Session | None,
         event_hook: EventHook | None,
         adapt: Adaptations | None = None,
+        recorder: BaseAdapter | None = None,
     ) -> None:
         self.base_url = base_url
         self.adapt = adapt
+        self._recorder = recorder  # a cassette's adapter: every call goes through it
         self.secrets = secrets
         self.event_hook = event_hook
         self._headers = MaskedHeaders((k, str(v)) for k, v in headers.items())
@@ -106,6 +108,8 @@ class Transport:
         self._auth = KeepAuthorization() if has_authorization else None
         self.owns_session = session is None
         self.session = session if session is not None else requests.Session()
+        if recorder is not None:
+            self.session.mount(base_url, recorder)
         self._pool_size = DEFAULT_POOL_SIZE
         self._pid = os.getpid()
         self._fork_hook = _watch_forks()
@@ -132,7 +136,9 @@ class Transport:
 
     def _new_session(self) -> requests.Session:
         session = requests.Session()
-        if self._pool_size != DEFAULT_POOL_SIZE:
+        if self._recorder is not None:
+            session.mount(self.base_url, self._recorder)
+        elif self._pool_size != DEFAULT_POOL_SIZE:
             session.mount(self.base_url, HTTPAdapter(pool_maxsize=self._pool_size))
         return session
 
@@ -155,7 +161,7 @@ class Transport:
     def ensure_pool(self, size: int) -> None:
         """Keep at least ``size`` connections to the server (our own session only; a caller's
         session keeps the adapters the caller gave it)."""
-        if self.owns_session and size > self._pool_size:
+        if self.owns_session and size > self._pool_size and self._recorder is None:
             self._pool_size = size
             self.session.mount(self.base_url, HTTPAdapter(pool_maxsize=size))
 

@@ -9,6 +9,8 @@ from openai_compat import PROVIDERS, Client
 
 from .server import LoopbackServer
 
+pytest_plugins = ["pytester"]  # the cassette fixture is tested in a pytest of its own
+
 _ENV_TO_CLEAR = {cls.api_key_env for cls in PROVIDERS.values() if cls.api_key_env} | {
     "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy", "no_proxy",
     "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",

@@ -29,6 +29,7 @@ class Request:
     raw_body: bytes
     connection: int
     received_at: float = 0.0  # time.monotonic() when the request was read
+    number: int = 0  # its place among every request this server has read, from 1
 
     @property
     def json(self) -> Any:
@@ -244,6 +245,7 @@ class LoopbackServer:
                     return
                 with self._lock:
                     self.requests.append(request)
+                    request.number = len(self.requests)
                 wire = Wire(sock)
                 self.handler(request, wire)
                 if wire.closed or not wire.keep_alive:

@@ -63,12 +63,9 @@ def status(code: int, body: bytes = b"", content_type: str = "application/json",
 
 
 def then_ok(first: Callable[[Request, Wire], None], times: int = 1):
-    """``first`` for the first ``times`` requests, then a good answer."""
-    count = {"n": 0}
-
+    """``first`` for the first ``times`` requests a server sees, then a good answer."""
     def handler(req: Request, wire: Wire) -> None:
-        count["n"] += 1
-        if count["n"] <= times:
+        if req.number <= times:
             first(req, wire)
         else:
             wire.json(completion("recovered"))

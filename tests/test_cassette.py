@@ -1,0 +1,156 @@
+"""Record and replay: what a recording replays is what the server said, byte for byte."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from openai_compat import APIResponseError, Cassette, CassetteError, Client, RateLimitError, UnhandledToolCallsError
+
+from .server import LoopbackServer, Request, Wire, chunk, completion, event
+
+KEY = "sk-cassette-0123456789abcdef"
+DONE = "data: [DONE]\n\n"
+CLOSED = "http://127.0.0.1:9/v1"  # nothing listens there: replay must not need it
+
+TOOL_CALL = [event({"choices": [{"index": 0, "delta": {"tool_calls": [
+    {"index": 0, "id": "call_1", "type": "function", "function": {"name": "add", "arguments": '{"a": 1}'}}]}}]}),
+    event({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}), DONE]
+
+
+def talkative(req: Request, wire: Wire) -> None:
+    """A server with a different answer for each prompt."""
+    prompt = req.json["messages"][-1]["content"]
+    if prompt == "tools":
+        wire.sse(TOOL_CALL)
+    elif prompt == "broken":
+        wire.sse([event(chunk("a")), event({"error": {"message": "upstream died", "code": 502}})])
+    elif prompt == "limited":
+        wire.json({"error": {"message": "slow down"}}, status=429, headers={"Retry-After": "120"})
+    elif req.json.get("stream"):
+        framing = {"gzip": {"gzip": True}, "close": {"framing": "close"}}.get(prompt, {})
+        wire.sse([event(chunk("Hel")), 0.3, event(chunk("lo", finish_reason="stop")),
+                  event({"choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 2, "total_tokens": 6}}),
+                  DONE], **framing)
+    elif prompt.startswith("echo"):
+        wire.json(completion(f"you said {prompt}; your key {KEY} is fine"))
+    else:
+        wire.json(completion(f"you said {prompt}"))
+
+
+def run_all(client: Client) -> list[Any]:
+    """The same calls, live or replayed: their results, errors included."""
+    results: list[Any] = []
+    for call in (lambda: client.chat("plain"), lambda: list(client.chat("chunked", stream=True)),
+                 lambda: list(client.chat("gzip", stream=True)), lambda: list(client.chat("close", stream=True)),
+                 lambda: list(client.chat("tools", stream=True)), lambda: list(client.chat("broken", stream=True)),
+                 lambda: client.chat("limited")):
+        try:
+            results.append(call())
+        except (UnhandledToolCallsError, APIResponseError, RateLimitError) as exc:
+            results.append((type(exc).__name__, str(exc), getattr(exc, "tool_calls", None)))
+    results.append(client.last.usage if client.last else None)
+    return results
+
+
+def test_a_replay_gives_exactly_what_the_recording_got(server: LoopbackServer, tmp_path: Path) -> None:
+    server.handler = talkative
+    tape = tmp_path / "calls.jsonl"
+    live = run_all(Client(server.url, model="m", api_key=KEY, max_retries=0, cassette=Cassette(tape, "record")))
+    assert len(tape.read_text().splitlines()) == 7
+    started = time.monotonic()
+    replayed = run_all(Client(CLOSED, model="m", max_retries=0, cassette=Cassette(tape, "replay")))
+    assert replayed == live
+    assert time.monotonic() - started < 0.3 + 0.25, "replay does not wait for the recorded pauses"
+    assert len(server.requests) == 7, "the server heard only the recording"
+
+
+def test_replay_can_keep_the_recorded_pauses(server: LoopbackServer, tmp_path: Path) -> None:
+    server.handler = talkative
+    tape = tmp_path / "slow.jsonl"
+    list(Client(server.url, model="m", cassette=Cassette(tape, "record")).chat("chunked", stream=True))
+    client = Client(CLOSED, model="m", cassette=Cassette(tape, "replay", realtime=True))
+    started = time.monotonic()
+    assert list(client.chat("chunked", stream=True)) == ["Hel", "lo"]
+    assert time.monotonic() - started >= 0.25
+
+
+def test_nothing_secret_is_written(server: LoopbackServer, tmp_path: Path) -> None:
+    server.handler = talkative
+    tape = tmp_path / "secret.jsonl"
+    Client(server.url, model="m", api_key=KEY, cassette=Cassette(tape, "record")).chat("echo")
+    other = "user-token-abcdef987654"
+    Client(server.url, model="m", headers={"api-key": other}, cassette=Cassette(tmp_path / "b.jsonl", "record")).chat(
+        f"my token is {other}")
+    text = tape.read_text() + (tmp_path / "b.jsonl").read_text()
+    assert KEY not in text and other not in text
+    assert "authorization" not in text.lower() and "api-key" not in text.lower()
+    assert "your key " + "*" * len(KEY) + " is fine" in text, "masked in place, same length"
+    replayed = Client(CLOSED, model="m", cassette=Cassette(tape, "replay")).chat("echo")
+    assert replayed == f"you said echo; your key {'*' * len(KEY)} is fine"
+
+
+def test_matching_ignores_key_order_and_named_fields(server: LoopbackServer, tmp_path: Path) -> None:
+    server.handler = talkative
+    tape = tmp_path / "match.jsonl"
+    Client(server.url, model="m", cassette=Cassette(tape, "record")).chat("plain", user="u1", seed=1, temperature=0.5)
+    client = Client(CLOSED, model="m", cassette=Cassette(tape, "replay", ignore=("user", "seed")))
+    assert client.create_chat_completion(temperature=0.5, seed=99, user="u2",
+                                         messages=[{"content": "plain", "role": "user"}])["choices"]
+
+
+def test_a_miss_shows_the_closest_recorded_call_and_what_differs(server: LoopbackServer, tmp_path: Path) -> None:
+    server.handler = talkative
+    tape = tmp_path / "miss.jsonl"
+    Client(server.url, model="m", cassette=Cassette(tape, "record")).chat("plain", temperature=0.5)
+    client = Client(CLOSED, model="m", cassette=Cassette(tape, "replay"))
+    with pytest.raises(CassetteError) as info:
+        client.chat("plain", temperature=0.7)
+    assert "body.temperature: 0.5 recorded, 0.7 now" in str(info.value)
+    with pytest.raises(CassetteError, match="record it first"):
+        Cassette(tmp_path / "none.jsonl", "replay")
+
+
+def test_once_records_then_replays(server: LoopbackServer, tmp_path: Path) -> None:
+    server.handler = talkative
+    tape = tmp_path / "once.jsonl"
+    first = Client(server.url, model="m", cassette=str(tape)).chat("plain")
+    assert Client(server.url, model="m", cassette=str(tape)).chat("plain") == first
+    assert len(server.requests) == 1
+
+
+def test_the_pytest_fixture_gives_each_test_its_own_file(server: LoopbackServer, pytester: pytest.Pytester) -> None:
+    server.handler = talkative
+    pytester.makepyfile(test_user=f"""
+        from openai_compat import Client
+
+        def test_answer(openai_cassette):
+            client = Client("{server.url}", model="m", cassette=openai_cassette)
+            assert client.chat("plain").startswith("you said plain")
+    """)
+    pytester.runpytest_subprocess().assert_outcomes(passed=1)
+    recorded = pytester.path / "tests" / "cassettes" / "test_user" / "test_answer.jsonl"
+    assert recorded.exists() and len(server.requests) == 1
+    server.handler = lambda req, wire: wire.json(completion("the server changed its mind"))
+    pytester.runpytest_subprocess().assert_outcomes(passed=1)  # replayed from the file
+    assert len(server.requests) == 1
+    pytester.runpytest_subprocess("--cassette-mode=record").assert_outcomes(failed=1)  # asks the server again
+    assert len(server.requests) == 2
+
+
+def test_the_cli_records_and_replays(server: LoopbackServer, tmp_path: Path) -> None:
+    server.handler = talkative
+    tape = str(tmp_path / "cli.jsonl")
+    base = [sys.executable, "-m", "openai_compat", "chat", "--model", "m"]
+    live = subprocess.run([*base, "--base-url", server.url, "--record", tape, "chunked"], capture_output=True,
+                          text=True, timeout=30)
+    replayed = subprocess.run([*base, "--base-url", CLOSED, "--replay", tape, "chunked"], capture_output=True,
+                              text=True, timeout=30)
+    assert live.stdout == replayed.stdout == "Hello\n"
+    assert json.loads(Path(tape).read_text())["request"]["body"]["stream"] is True
