@@ -10,6 +10,7 @@
 
 import logging
 
+from ._batch_jobs import BatchItemError, BatchJob
 from ._cassette import Cassette, CassetteError
 from ._chunks import merge_chunks
 from ._client import Client
@@ -62,6 +63,8 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "BatchItemError",
+    "BatchJob",
     "CallRecord",
     "Cassette",
     "CassetteError",

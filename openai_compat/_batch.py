@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import json
+import os
 import sys
 import threading
+import time
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 if TYPE_CHECKING:
@@ -19,30 +23,46 @@ def run_batch(
     return_exceptions: bool,
     progress: bool,
     describe: Callable[[], str] | None = None,
+    pacer: Pacer | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> list[Any]:
     """``call(item)`` for each item on ``max_workers`` threads; the results in input order.
 
-    With ``progress``, a bar counts finished calls, with ``describe()`` beside it."""
+    With ``progress``, a bar counts finished calls, with ``describe()`` beside it. A ``pacer``
+    spaces the calls out; a ``checkpoint`` supplies answers from an earlier run and keeps new ones."""
     from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait  # not needed at import
 
     if not isinstance(max_workers, int) or max_workers < 1:
         raise ValueError(f"max_workers must be a whole number >= 1, got {max_workers!r}")
-    bar = _progress_bar(len(items)) if progress else None
-    executor = ThreadPoolExecutor(max_workers=min(max_workers, max(len(items), 1)))
-    futures: list[Future[Any]] = []
+    known = checkpoint.answers(items) if checkpoint is not None else {}
+    todo = [i for i in range(len(items)) if i not in known]
+    bar = _progress_bar(len(todo)) if progress else None
+    executor = ThreadPoolExecutor(max_workers=min(max_workers, max(len(todo), 1)))
+    futures: dict[int, Future[Any]] = {}
+
+    def one(index: int) -> Any:
+        result = pacer.run(call, items[index]) if pacer is not None else call(items[index])
+        if checkpoint is not None:
+            checkpoint.keep(index, items[index], result)
+        return result
+
     try:
-        futures = [executor.submit(call, item) for item in items]
+        futures = {i: executor.submit(one, i) for i in todo}
         if bar is not None:
             def advance(future: Future[Any]) -> None:
                 if describe is not None:
                     bar.set_postfix_str(describe(), refresh=False)
                 bar.update(1)
 
-            for future in futures:
+            for future in futures.values():
                 future.add_done_callback(advance)
-        done, _ = wait(futures, return_when="ALL_COMPLETED" if return_exceptions else FIRST_EXCEPTION)
+        done, _ = wait(futures.values(), return_when="ALL_COMPLETED" if return_exceptions else FIRST_EXCEPTION)
         results = []
-        for future in futures:
+        for index in range(len(items)):
+            if index in known:
+                results.append(known[index])
+                continue
+            future = futures[index]
             if not return_exceptions and future in done and future.exception() is not None:
                 raise future.exception()  # type: ignore[misc]
             error = future.exception()
@@ -50,11 +70,143 @@ def run_batch(
         return results
     finally:
         # On an error or Ctrl-C, calls not yet started are dropped rather than run.
-        for future in futures:
+        for future in futures.values():
             future.cancel()
         executor.shutdown(wait=True)
         if bar is not None:
             bar.close()
+
+
+class Pacer:
+    """Requests and tokens per minute as token buckets, and a concurrency that steps down on
+    rate limits and climbs back.
+
+    Each call takes one request from its bucket and pays for its tokens once it knows them
+    (``spent()``, read after the call). A call that still ends in a rate-limit error halves the
+    concurrency and goes back in the queue (at most ``REQUEUES`` times); a run of successes
+    raises the concurrency by one again, up to ``max_workers``.
+    """
+
+    REQUEUES = 4
+
+    def __init__(self, max_workers: int, requests_per_minute: float | None, tokens_per_minute: float | None,
+                 spent: Callable[[], int], rate_limited: type[BaseException]) -> None:
+        for name, value in (("requests_per_minute", requests_per_minute), ("tokens_per_minute", tokens_per_minute)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+                raise ValueError(f"batch(): {name} must be a number > 0, got {value!r}")
+        self.limit = self.most = max_workers
+        self._spent = spent
+        self._rate_limited = rate_limited
+        self._buckets = [_Bucket(rate / 60.0) if rate else None for rate in (requests_per_minute, tokens_per_minute)]
+        self._active = self._streak = self._tokens_spent = self._calls_paid = 0
+        self._turn = threading.Condition()
+
+    def run(self, call: Callable[[Any], Any], item: Any) -> Any:
+        for attempt in range(self.REQUEUES + 1):
+            self._acquire()
+            try:
+                result = call(item)
+            except self._rate_limited:
+                self._release(0, limited=True)
+                if attempt == self.REQUEUES:
+                    raise
+                continue
+            except BaseException:
+                self._release(0, limited=False)
+                raise
+            self._release(self._spent(), limited=False)
+            return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _acquire(self) -> None:
+        requests_, tokens = self._buckets
+        with self._turn:
+            while True:
+                wait = 0.0 if self._active < self.limit else None
+                # A call needs one request, and as many tokens as an average call spent so far.
+                average = self._tokens_spent / self._calls_paid if self._calls_paid else 0.0
+                for bucket, needs in ((requests_, 1.0), (tokens, average)):
+                    if bucket is not None and wait is not None:
+                        wait = max(wait, bucket.wait_for(needs))
+                if wait == 0.0:
+                    break
+                self._turn.wait(wait)
+            if requests_ is not None:
+                requests_.take(1.0)
+            self._active += 1
+
+    def _release(self, tokens: int, *, limited: bool) -> None:
+        with self._turn:
+            self._active -= 1
+            if self._buckets[1] is not None and tokens:
+                self._buckets[1].take(float(tokens))
+                self._tokens_spent += tokens
+                self._calls_paid += 1
+            if limited:
+                self.limit, self._streak = max(1, self.limit // 2), 0
+            else:
+                self._streak += 1
+                if self._streak >= self.limit and self.limit < self.most:
+                    self.limit, self._streak = self.limit + 1, 0
+            self._turn.notify_all()
+
+
+class _Bucket:
+    """A token bucket filling at ``rate`` per second, holding at most a second's worth (at least 1)."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.size = max(rate, 1.0)
+        self.level = self.size
+        self.at = time.monotonic()
+
+    def _fill(self) -> None:
+        now = time.monotonic()
+        self.level = min(self.size, self.level + (now - self.at) * self.rate)
+        self.at = now
+
+    def wait_for(self, needed: float) -> float:
+        """Seconds until the bucket holds ``needed`` (a debt must be paid back first)."""
+        self._fill()
+        needed = min(needed, self.size)  # a call bigger than the bucket waits for a full bucket
+        return 0.0 if self.level >= needed else (needed - self.level) / self.rate
+
+    def take(self, amount: float) -> None:
+        self._fill()
+        self.level -= amount
+
+
+class Checkpoint:
+    """A JSON-lines file of answers, one line per finished item: a rerun skips what is there."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(item: Any) -> str:
+        return hashlib.sha256(json.dumps(item, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def answers(self, items: Sequence[Any]) -> dict[int, Any]:
+        """The answers already in the file for these items (same index, same prompt)."""
+        found: dict[int, Any] = {}
+        if not os.path.exists(self.path):
+            return found
+        with open(self.path, encoding="utf-8") as file:
+            for line in file:
+                try:
+                    kept = json.loads(line)
+                    index = kept["index"]
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line cut short when the last run was stopped
+                if isinstance(index, int) and 0 <= index < len(items) and kept.get("key") == self._key(items[index]):
+                    found[index] = kept["answer"]
+        return found
+
+    def keep(self, index: int, item: Any, answer: Any) -> None:
+        line = json.dumps({"index": index, "key": self._key(item), "answer": answer}, ensure_ascii=False)
+        with self._lock, open(self.path, "a", encoding="utf-8") as file:
+            file.write(line + "\n")
 
 
 class _TextBar:

@@ -1,19 +1,20 @@
 """The ``Client``: the front door. Each method builds a request body and hands it on.
 
-``chat()`` and ``complete()`` return a ``str`` (or a generator of ``str`` with ``stream=True``).
-Beyond plain text: ``chat_message()`` for tools, ``chat_json()``, ``chat_choices()``,
-``embed()`` and ``batch()``. The lower layer (``create_*``) and construction are in
-``_base_client.py``; sending in ``_transport.py``; reading streams in ``_sse.py``.
+``chat()``, ``complete()`` and ``respond()`` return a ``str`` (or a generator of ``str`` with
+``stream=True``). Beyond plain text: ``chat_message()`` for tools, ``chat_json()``,
+``chat_choices()``, ``batch()`` and ``submit_batch()``. The lower layer (``create_*``,
+``embed()``, ``models()``) is in ``_endpoints.py``, construction in ``_base_client.py``.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any, Iterator, Literal, Sequence, overload
 
-from ._batch import run_batch
+from ._batch import Checkpoint, Pacer, run_batch
 from ._chunks import iter_choices, iter_text, normalize_tool_calls, reply_text
 from ._endpoints import EndpointsClient
-from ._errors import APIResponseError
+from ._errors import APIResponseError, RateLimitError
 from ._json_output import Ladder, ask_json
 from ._media import Media
 from ._options import NOT_GIVEN, Timeout
@@ -400,6 +401,9 @@ class Client(EndpointsClient):
         max_workers: int = 8,
         return_exceptions: bool = True,
         progress: bool = False,
+        requests_per_minute: float | None = None,
+        tokens_per_minute: float | None = None,
+        checkpoint: str | os.PathLike[str] | None = None,
         **params: Any,
     ) -> list[Any]:
         """Run ``chat()`` (or ``complete()``) on every prompt, ``max_workers`` at a time.
@@ -407,7 +411,12 @@ class Client(EndpointsClient):
         Results come in input order. A prompt that fails leaves its exception in its place
         (``return_exceptions=False`` raises the first failure instead, after stopping the
         rest). Each call retries and honours rate limits as usual. ``progress=True`` shows a
-        progress bar (tqdm's when it is installed).
+        progress bar (tqdm's when it is installed) with the running usage.
+
+        ``requests_per_minute`` and ``tokens_per_minute`` pace the calls (token buckets), and a
+        call that still ends rate-limited halves the concurrency, which climbs back as calls
+        succeed. ``checkpoint="answers.jsonl"`` appends each answer as it arrives, and a rerun
+        skips the prompts already answered there (a lost notebook kernel resumes).
 
             >>> from openai_compat import Client
             >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
@@ -420,5 +429,14 @@ class Client(EndpointsClient):
         call = self.complete if complete else self.chat
         if isinstance(max_workers, int):
             self._transport.ensure_pool(max_workers)  # one connection per worker, none discarded
+        pacer = None
+        if requests_per_minute is not None or tokens_per_minute is not None:
+            pacer = Pacer(max_workers, requests_per_minute, tokens_per_minute, self._tokens_of_last, RateLimitError)
         return run_batch(lambda prompt: call(prompt, **params), list(prompts), max_workers=max_workers,
-                         return_exceptions=return_exceptions, progress=progress, describe=self.usage.__str__)
+                         return_exceptions=return_exceptions, progress=progress, describe=self.usage.__str__,
+                         pacer=pacer, checkpoint=Checkpoint(checkpoint) if checkpoint is not None else None)
+
+    def _tokens_of_last(self) -> int:
+        """The tokens this thread's last call spent (0 if the server did not say)."""
+        last = self.last
+        return (last.usage.total_tokens or 0) if last is not None else 0

@@ -13,6 +13,7 @@ import time
 from typing import Any, Literal, Sequence, overload
 
 from ._base_client import BaseClient
+from ._batch_jobs import BatchJob, batch_lines, check_created
 from ._chunks import parse_completion, parse_object
 from ._embeddings import vectors_of
 from ._options import NOT_GIVEN, CallOptions, Timeout
@@ -212,6 +213,55 @@ class EndpointsClient(BaseClient):
                                 deadline_at=None if options.deadline is None else start + options.deadline)
         events.record = record
         return events
+
+    def get_json(self, path: str) -> dict[str, Any]:
+        """GET ``path`` under the base URL and return the JSON object it answers."""
+        sent = self._transport.send(path, None, self._call_options(NOT_GIVEN, None, NOT_GIVEN), stream=False,
+                                    method="GET")
+        return parse_object(sent.raw, sent.request_id)
+
+    def get_bytes(self, path: str) -> bytes:
+        """GET ``path`` under the base URL and return its body as it came (a file's content)."""
+        return self._transport.send(path, None, self._call_options(NOT_GIVEN, None, NOT_GIVEN), stream=False,
+                                    method="GET").raw
+
+    def upload_file(self, content: bytes, filename: str, purpose: str) -> dict[str, Any]:
+        """Upload ``content`` to ``/files`` (multipart, as the OpenAI files API takes it)."""
+        sent = self._transport.send("/files", {"purpose": purpose}, self._call_options(NOT_GIVEN, None, NOT_GIVEN),
+                                    stream=False, files={"file": (filename, content, "application/jsonl")})
+        return parse_object(sent.raw, sent.request_id)
+
+    def submit_batch(
+        self,
+        requests: Sequence[Any],
+        *,
+        endpoint: str = "/v1/chat/completions",
+        completion_window: str = "24h",
+        metadata: dict[str, str] | None = None,
+        model: str | None = None,
+        **params: Any,
+    ) -> BatchJob:
+        """Run ``requests`` as a provider batch job (``/files`` + ``/batches``): for large work
+        that can wait hours, usually at half the price. Each request is a prompt (sent as a chat
+        with ``params``) or a whole request body. The job's ``results()`` come in input order.
+
+            >>> from openai_compat import BatchJob
+            >>> callable(BatchJob.wait)
+            True
+
+        With a provider that runs batch jobs (OpenAI, Groq, Together, ...):
+
+            job = client.submit_batch(["Translate 'cat'", "Translate 'dog'"], max_tokens=20)
+            job.wait(progress=True)
+            answers = job.results()     # response bodies, or errors in place
+        """
+        lines = batch_lines(requests, endpoint, model if model is not None else self.model, params)
+        uploaded = self.upload_file(lines, "batch.jsonl", "batch")
+        body: dict[str, Any] = {"input_file_id": uploaded["id"], "endpoint": endpoint,
+                                "completion_window": completion_window}
+        if metadata:
+            body["metadata"] = metadata
+        return BatchJob(self, check_created(self.post_json("/batches", body)), len(requests))
 
     def models(self) -> list[dict[str, Any]]:
         """The models the server lists at ``/models``, each a dict of the server's own fields

@@ -171,7 +171,8 @@ class Transport:
             self.session.close()
 
     def send(
-        self, path: str, body: dict[str, Any] | None, options: CallOptions, *, stream: bool, method: str = "POST"
+        self, path: str, body: dict[str, Any] | None, options: CallOptions, *, stream: bool, method: str = "POST",
+        files: dict[str, Any] | None = None,
     ) -> Sent:
         """Send ``body`` (a GET when None), retrying what may be retried, until a 2xx response.
 
@@ -179,20 +180,22 @@ class Transport:
         429 and 5xx answers, wait ``Retry-After`` (or ``retry-after-ms``) when the server names a
         wait, else 0.5 s doubling to 8 s with jitter. A stream is never retried once returned.
         With ``adapt``, a 400/422 refusing a known optional field is retried once without it.
+        With ``files``, the body goes as multipart form fields beside them (an upload).
         """
         self._check_fork()
         if self.adapt is not None and body is not None:
             body = self.adapt.apply(body)
         try:
-            return self._attempts(path, body, options, stream, method)
+            return self._attempts(path, body, options, stream, method, files)
         except APIStatusError as error:
             changed = self.adapt.learn(error, body) if self.adapt is not None and body is not None else None
             if changed is None:
                 raise
-            return self._attempts(path, changed, options, stream, method)
+            return self._attempts(path, changed, options, stream, method, files)
 
     def _attempts(
-        self, path: str, body: dict[str, Any] | None, options: CallOptions, stream: bool, method: str
+        self, path: str, body: dict[str, Any] | None, options: CallOptions, stream: bool, method: str,
+        files: dict[str, Any] | None = None,
     ) -> Sent:
         url = self.base_url + path
         retries = options.max_retries
@@ -208,7 +211,9 @@ class Transport:
                 response = self.session.request(
                     method,
                     url,
-                    json=body,
+                    json=body if files is None else None,
+                    data=body if files is not None else None,
+                    files=files,
                     headers=self._stream_headers if stream else self._headers,
                     auth=self._auth,
                     timeout=within(options.timeout, deadline_at),

@@ -1,0 +1,241 @@
+"""Beyond one process: paced and resumable batches, provider batch jobs, a distributed engine."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from openai_compat import BatchItemError, Client, InternalServerError, RateLimitError
+
+from .server import LoopbackServer, Request, Wire, completion
+
+
+def echo(req: Request, wire: Wire) -> None:
+    wire.json(completion(req.json["messages"][-1]["content"], usage={"prompt_tokens": 60, "completion_tokens": 40,
+                                                                     "total_tokens": 100}))
+
+
+# -- pacing ----------------------------------------------------------------------------------------------
+
+
+def test_requests_per_minute_spaces_the_calls(server: LoopbackServer) -> None:
+    server.handler = echo
+    started = time.monotonic()
+    answers = Client(server.url, model="m").batch([f"p{i}" for i in range(9)], requests_per_minute=240, max_workers=8)
+    assert answers == [f"p{i}" for i in range(9)]
+    # A bucket of 4 (a second's worth of 240 a minute), then one every 0.25 s for the other five.
+    assert time.monotonic() - started >= 1.1
+    times = sorted(r.received_at for r in server.requests)
+    assert times[-1] - times[4] >= 0.9
+
+
+def test_tokens_per_minute_waits_for_the_tokens_spent(server: LoopbackServer) -> None:
+    server.handler = echo
+    started = time.monotonic()
+    Client(server.url, model="m").batch([f"p{i}" for i in range(8)], tokens_per_minute=24000, max_workers=4)
+    # 400 tokens a second, each call spends 100: past the first second's bucket, four calls a second.
+    assert time.monotonic() - started >= 0.7
+
+
+def test_repeated_rate_limits_step_concurrency_down_then_up(server: LoopbackServer) -> None:
+    lock = threading.Lock()
+    state = {"in_flight": 0, "limited": 0}
+    peaks: list[int] = []
+
+    def handler(req: Request, wire: Wire) -> None:
+        with lock:
+            state["in_flight"] += 1
+            peaks.append(state["in_flight"])
+            crowded = state["in_flight"] > 3
+            state["limited"] += crowded
+        try:
+            if crowded:
+                wire.json({"error": {"message": "too many at once"}}, status=429, headers={"Retry-After": "120"})
+            else:
+                time.sleep(0.05)
+                echo(req, wire)
+        finally:
+            with lock:
+                state["in_flight"] -= 1
+
+    server.handler = handler
+    client = Client(server.url, model="m", max_retries=0)
+    answers = client.batch([f"p{i}" for i in range(40)], max_workers=8, requests_per_minute=6000)
+    assert answers == [f"p{i}" for i in range(40)], "every prompt answered in the end"
+    assert state["limited"] < 20, "it slowed down instead of hammering"
+    assert max(peaks[-20:]) <= 5, "the concurrency came down"
+    assert max(peaks[-20:]) >= 3, "and climbed back up"
+
+
+def test_a_rate_limit_without_pacing_is_left_in_place(server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.json({"error": {"message": "no"}}, status=429,
+                                                 headers={"Retry-After": "120"})
+    answers = Client(server.url, model="m", max_retries=0).batch(["a"])
+    assert isinstance(answers[0], RateLimitError)
+
+
+# -- resumable runs --------------------------------------------------------------------------------------------
+
+
+def test_a_checkpoint_resumes_where_the_last_run_stopped(server: LoopbackServer, tmp_path: Path) -> None:
+    def flaky(req: Request, wire: Wire) -> None:
+        if req.json["messages"][-1]["content"] == "p3":
+            wire.json({"error": {"message": "boom"}}, status=500)
+        else:
+            echo(req, wire)
+
+    server.handler = flaky
+    saved = tmp_path / "answers.jsonl"
+    client = Client(server.url, model="m", max_retries=0)
+    first = client.batch([f"p{i}" for i in range(6)], checkpoint=saved)
+    assert isinstance(first[3], InternalServerError) and first[:3] == ["p0", "p1", "p2"]
+    assert len(saved.read_text().splitlines()) == 5, "each answer kept as it came; failures are not"
+    server.handler = echo
+    again = client.batch([f"p{i}" for i in range(6)], checkpoint=saved)
+    assert again == [f"p{i}" for i in range(6)]
+    assert [r.json["messages"][-1]["content"] for r in server.requests[6:]] == ["p3"], "only what was missing"
+    changed = client.batch(["p0", "p1", "NEW", "p3", "p4", "p5"], checkpoint=saved)
+    assert changed[2] == "NEW", "a changed prompt is asked again"
+
+
+# -- provider batch jobs ----------------------------------------------------------------------------------------
+
+
+class BatchProvider:
+    """The /files + /batches state machine: each status read moves the batch one state on."""
+
+    def __init__(self, final: str = "completed", fail: tuple[int, ...] = (), finish: int | None = None) -> None:
+        self.files: dict[str, bytes] = {}
+        self.batch: dict[str, Any] = {}
+        self.path: list[str] = []
+        self.final, self.fail, self.finish = final, fail, finish
+
+    def __call__(self, req: Request, wire: Wire) -> None:
+        if req.path == "/v1/files" and req.method == "POST":
+            assert b'name="purpose"\r\n\r\nbatch' in req.raw_body
+            content = re.search(rb'filename="batch.jsonl"\r\nContent-Type: application/jsonl\r\n\r\n(.*?)\r\n--',
+                                req.raw_body, re.S)
+            assert content is not None
+            self.files["file-in"] = content.group(1)
+            wire.json({"id": "file-in", "object": "file", "purpose": "batch", "bytes": len(content.group(1))})
+        elif req.path == "/v1/batches" and req.method == "POST":
+            body = req.json
+            assert body["input_file_id"] == "file-in" and body["completion_window"] == "24h"
+            self.batch = {"id": "batch_1", "object": "batch", "endpoint": body["endpoint"], "status": "validating",
+                          "request_counts": {"total": 0, "completed": 0, "failed": 0}}
+            self.path.append("validating")
+            wire.json(self.batch)
+        elif req.path == "/v1/batches/batch_1" and req.method == "GET":
+            self.advance()
+            wire.json(self.batch)
+        elif req.path == "/v1/batches/batch_1/cancel":
+            self.batch["status"] = "cancelling"
+            self.final = "cancelled"
+            self.path.append("cancelling")
+            wire.json(self.batch)
+        elif req.path.startswith("/v1/files/") and req.path.endswith("/content"):
+            wire.body(self.files[req.path.split("/")[3]], headers={"Content-Type": "application/jsonl"})
+        else:
+            wire.json({"error": {"message": f"no route {req.method} {req.path}"}}, status=404)
+
+    def advance(self) -> None:
+        order = ["validating", "in_progress", "finalizing", self.final]
+        state = self.batch["status"]
+        if state == "cancelling":
+            state = "finalizing"
+        if state in order[:-1]:
+            state = order[order.index(state) + 1]
+            self.batch["status"] = state
+            self.path.append(state)
+        if state == self.final:
+            self.finish_outputs()
+
+    def finish_outputs(self) -> None:
+        requests_ = [json.loads(line) for line in self.files["file-in"].splitlines()]
+        done = requests_ if self.finish is None else requests_[: self.finish]
+        out, errors = [], []
+        for r in done:
+            i = int(r["custom_id"].split("-")[1])
+            if i in self.fail:
+                errors.append({"id": f"r{i}", "custom_id": r["custom_id"], "response": {
+                    "status_code": 400, "request_id": f"req-{i}",
+                    "body": {"error": {"message": "bad request in batch", "type": "invalid_request_error"}}},
+                    "error": None})
+            else:
+                out.append({"id": f"r{i}", "custom_id": r["custom_id"], "response": {
+                    "status_code": 200, "request_id": f"req-{i}",
+                    "body": completion(r["body"]["messages"][-1]["content"])}, "error": None})
+        out.reverse()  # providers give no order: results() must put them back in input order
+        self.files["file-out"] = "\n".join(json.dumps(o) for o in out).encode()
+        self.files["file-err"] = "\n".join(json.dumps(e) for e in errors).encode()
+        self.batch.update(output_file_id="file-out" if out else None, error_file_id="file-err" if errors else None,
+                          request_counts={"total": len(requests_), "completed": len(out), "failed": len(errors)})
+
+
+def test_a_batch_job_runs_through_its_states_and_gives_results_in_order(server: LoopbackServer) -> None:
+    provider = BatchProvider(fail=(2,))
+    server.handler = provider
+    job = Client(server.url, model="m").submit_batch([f"p{i}" for i in range(5)], max_tokens=10)
+    assert job.state == "validating"
+    assert job.wait(poll=0.01) == "completed"
+    assert provider.path == ["validating", "in_progress", "finalizing", "completed"]
+    results = job.results()
+    assert [r["choices"][0]["message"]["content"] if isinstance(r, dict) else type(r).__name__ for r in results] == [
+        "p0", "p1", "BadRequestError", "p3", "p4"]
+    assert results[2].request_id == "req-2"
+    sent = [json.loads(line) for line in provider.files["file-in"].splitlines()]
+    assert sent[0] == {"custom_id": "request-0", "method": "POST", "url": "/v1/chat/completions",
+                       "body": {"max_tokens": 10, "messages": [{"role": "user", "content": "p0"}], "model": "m"}}
+
+
+@pytest.mark.parametrize("final", ["expired", "failed"])
+def test_a_batch_that_ends_early_gives_what_it_finished(server: LoopbackServer, final: str) -> None:
+    server.handler = BatchProvider(final=final, finish=2)
+    job = Client(server.url, model="m").submit_batch(["a", "b", "c"])
+    assert job.wait(poll=0.01) == final
+    results = job.results()
+    assert [isinstance(r, dict) for r in results] == [True, True, False]
+    assert isinstance(results[2], BatchItemError) and final in str(results[2])
+
+
+def test_a_batch_can_be_cancelled(server: LoopbackServer) -> None:
+    provider = BatchProvider()
+    server.handler = provider
+    job = Client(server.url, model="m").submit_batch([{"messages": [{"role": "user", "content": "x"}], "model": "big"}])
+    assert job.cancel() == "cancelling"
+    assert job.wait(poll=0.01) == "cancelled"
+    assert "cancelled" in provider.path
+
+
+def test_a_batch_needs_requests_and_a_model(server: LoopbackServer) -> None:
+    with pytest.raises(ValueError, match="no requests"):
+        Client(server.url, model="m").submit_batch([])
+    with pytest.raises(ValueError, match="no model"):
+        Client(server.url).submit_batch(["x"])
+    assert server.requests == []
+
+
+# -- a distributed engine ---------------------------------------------------------------------------------------
+
+
+def ask(client: Client, prompt: str) -> str:
+    return client.chat(prompt)
+
+
+def test_a_dask_cluster_of_worker_processes_maps_a_client_over_prompts(server: LoopbackServer) -> None:
+    distributed = pytest.importorskip("distributed")
+    server.handler = echo
+    client = Client(server.url, model="m", api_key="sk-dask-0123456789")
+    client.chat("warm up on the driver")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=2, processes=True, dashboard_address=None)
+    with cluster, distributed.Client(cluster) as dask:
+        shipped = dask.scatter(client, broadcast=True)
+        futures = dask.map(ask, [shipped] * 12, [f"p{i}" for i in range(12)])
+        assert dask.gather(futures) == [f"p{i}" for i in range(12)]
+    assert all(r.headers["authorization"] == "Bearer sk-dask-0123456789" for r in server.requests)
