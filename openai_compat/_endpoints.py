@@ -22,6 +22,7 @@ from ._probe import ProbeReport, models_of, run_probe
 from ._reasoning import message_reasoning, split_think
 from ._responses import ResponseStream, output_reasoning
 from ._sse import ChunkStream
+from ._transport import Sent
 
 
 class EndpointsClient(BaseClient):
@@ -216,14 +217,16 @@ class EndpointsClient(BaseClient):
 
     def get_json(self, path: str) -> dict[str, Any]:
         """GET ``path`` under the base URL and return the JSON object it answers."""
-        sent = self._transport.send(path, None, self._call_options(NOT_GIVEN, None, NOT_GIVEN), stream=False,
-                                    method="GET")
+        sent = self._get(path)
         return parse_object(sent.raw, sent.request_id)
 
     def get_bytes(self, path: str) -> bytes:
         """GET ``path`` under the base URL and return its body as it came (a file's content)."""
+        return self._get(path).raw
+
+    def _get(self, path: str) -> Sent:
         return self._transport.send(path, None, self._call_options(NOT_GIVEN, None, NOT_GIVEN), stream=False,
-                                    method="GET").raw
+                                    method="GET")
 
     def upload_file(self, content: bytes, filename: str, purpose: str) -> dict[str, Any]:
         """Upload ``content`` to ``/files`` (multipart, as the OpenAI files API takes it)."""
@@ -271,10 +274,7 @@ class EndpointsClient(BaseClient):
             >>> [model["id"] for model in Client("http://127.0.0.1:8080/v1").models()]
             ['tiny']
         """
-        path = "/models"
-        sent = self._transport.send(path, None, self._call_options(NOT_GIVEN, None, NOT_GIVEN), stream=False,
-                                    method="GET")
-        return models_of(parse_object(sent.raw, sent.request_id))
+        return models_of(self.get_json("/models"))
 
     def probe(self, model: str | None = None) -> ProbeReport:
         """What this server really does with ``model``, each item probed with one tiny request.

@@ -18,6 +18,8 @@ import requests
 
 MESSAGES = [{"role": "user", "content": "Write a story about a robot learning to love"}]
 STREAM_EVENTS = 20_000
+BATCH_CALLS = 400
+BATCH_WORKERS = (8, 32)
 MEMORY_EVENTS = 1_000_000
 
 
@@ -30,6 +32,7 @@ def implementation(name: str, url: str) -> dict[str, Callable[..., Any]]:
         return {
             "call": lambda: client.chat(MESSAGES),
             "stream": lambda **extra: client.chat(MESSAGES, stream=True, **extra),
+            "batch": lambda count, workers: client.batch([MESSAGES] * count, max_workers=workers),
         }
     from openai import OpenAI
 
@@ -41,11 +44,16 @@ def implementation(name: str, url: str) -> dict[str, Callable[..., Any]]:
             if chunk.choices and chunk.choices[0].delta.content:
                 yield chunk.choices[0].delta.content
 
-    return {
-        "call": lambda: official.chat.completions.create(model="bench-model", messages=MESSAGES)
-        .choices[0].message.content,
-        "stream": stream,
-    }
+    def call() -> Any:
+        return official.chat.completions.create(model="bench-model", messages=MESSAGES).choices[0].message.content
+
+    def batch(count: int, workers: int) -> list[Any]:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(lambda _: call(), range(count)))
+
+    return {"call": call, "stream": stream, "batch": batch}
 
 
 def baseline(url: str) -> dict[str, Callable[..., Any]]:
@@ -120,7 +128,17 @@ def measure(name: str, url: str) -> dict[str, Any]:
     for framing in ("chunked", "close", "gzip"):
         delays = latencies(ours["stream"], framing)
         first_piece[framing] = {"median_ms": statistics.median(delays), "max_ms": max(delays)}
+    throughput = {}
+    for workers in BATCH_WORKERS:
+        ours["batch"](workers, workers)  # warm up as many connections as workers
+        rates = []
+        for _ in range(3):
+            start = time.monotonic()
+            ours["batch"](BATCH_CALLS, workers)
+            rates.append(BATCH_CALLS / (time.monotonic() - start))
+        throughput[str(workers)] = max(rates)
     return {
+        "batch_calls_per_s": throughput,
         "call_ratio": call["ratio"], "call_us": call["ours"] / calls * 1e6, "call_base_us": call["base"] / calls * 1e6,
         "event_ratio": stream["ratio"], "event_us": stream["ours"] / STREAM_EVENTS * 1e6,
         "event_base_us": stream["base"] / STREAM_EVENTS * 1e6,
