@@ -80,7 +80,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def doctor(args: argparse.Namespace, stdout: TextIO) -> int:
     """Print the probe's report; 0 when blocking and streamed chat both work, else 1."""
-    args.usage = False
     with make_client(args) as client:
         report = client.probe(args.model)
     if args.json:
@@ -96,8 +95,8 @@ def make_client(args: argparse.Namespace) -> Client:
     api_key = os.environ[args.api_key_env] if args.api_key_env else None
     tape = getattr(args, "record", None) or getattr(args, "replay", None)
     cassette = Cassette(tape, "record" if getattr(args, "record", None) else "replay") if tape else None
-    options: dict[str, Any] = {"api_key": api_key, "model": args.model, "stream_usage": args.usage,
-                               "cassette": cassette}
+    options: dict[str, Any] = {"api_key": api_key, "model": args.model,
+                               "stream_usage": getattr(args, "usage", False), "cassette": cassette}
     if args.provider:
         return PROVIDERS[args.provider](args.base_url, **options)
     if args.base_url:

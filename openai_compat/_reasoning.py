@@ -156,10 +156,6 @@ def check_answer(answer: str, finish_reason: Any, reasoning: str, usage: Any) ->
 
 # -- the knob -------------------------------------------------------------------------------------
 
-#: How each kind of server turns thinking on or off, or sets its effort.
-STYLES = ("reasoning_effort", "chat_template_kwargs", "reasoning", "thinking")
-
-
 def thinking_params(style: str | None, thinking: Thinking, owner: str) -> dict[str, Any]:
     """The body fields that say ``thinking`` in a server's own words (its preset's ``style``)."""
     if not isinstance(thinking, (bool, str)) or thinking == "":
