@@ -82,6 +82,13 @@ class Cassette:
     def __repr__(self) -> str:
         return f"Cassette({self.path!r}, mode={self.mode!r}, {len(self._entries)} calls)"
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}  # a lock belongs to its process
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def adapter(self, secrets: Secrets) -> BaseAdapter:
         """The requests adapter that records into, or replays from, this cassette."""
         return _ReplayAdapter(self) if self.mode == "replay" else _RecordAdapter(self, secrets)

@@ -79,3 +79,39 @@ def test_a_batch_of_32_workers_keeps_its_connections_and_prints_nothing(
     assert [r.getMessage() for r in caplog.records] == [], "no 'Connection pool is full' warnings"
     assert capsys.readouterr().err == ""
     assert server.connections <= 32, "each worker's connection went back to the pool and was reused"
+
+
+def test_a_client_with_a_cassette_pickles_and_replays_in_a_child(server: LoopbackServer, tmp_path: Any) -> None:
+    from openai_compat import Cassette
+
+    server.handler = _echo
+    tape = tmp_path / "tape.jsonl"
+    Client(server.url, model="m", cassette=Cassette(tape, "record")).chat("recorded")
+    replaying = Client("http://127.0.0.1:9/v1", model="m", cassette=Cassette(tape, "replay"))
+    copy = pickle.loads(pickle.dumps(replaying))
+    assert copy.chat("recorded") == "recorded", "the copy's new session still answers from the cassette"
+    global _inherited
+    _inherited = Client("http://127.0.0.1:9/v1", model="m", cassette=Cassette(tape, "replay"))
+    pool = fork_pool(1)
+    try:
+        assert pool.apply_async(_ask_recorded).get(timeout=30) == "recorded"
+    finally:
+        pool.terminate()
+        pool.join()
+        _inherited = None
+    assert len(server.requests) == 1, "only the recording reached the server"
+
+
+def _ask_recorded() -> str:
+    assert _inherited is not None
+    return _inherited.chat("recorded")
+
+
+def test_a_grown_pool_survives_pickling(server: LoopbackServer, caplog: pytest.LogCaptureFixture) -> None:
+    server.handler = _echo
+    client = Client(server.url, model="m")
+    client.batch(["warm"] * 2, max_workers=32)
+    copy = pickle.loads(pickle.dumps(client))
+    with caplog.at_level(logging.WARNING):
+        assert copy.batch([f"p{i}" for i in range(64)], max_workers=32) == [f"p{i}" for i in range(64)]
+    assert [r.getMessage() for r in caplog.records] == []
