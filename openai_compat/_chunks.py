@@ -275,7 +275,9 @@ def _append_parts(parts: list[Any], more: list[Any]) -> None:
         else:
             part = dict(part)
             if isinstance(part.get("thinking"), list):
-                part["thinking"] = [dict(p) if isinstance(p, dict) else p for p in part["thinking"]]
+                inner: list[Any] = []
+                _append_parts(inner, part["thinking"])  # copied, its text parts joined
+                part["thinking"] = inner
             parts.append(part)
 
 
@@ -319,14 +321,13 @@ class _ToolCallRoutes:
         else:
             call = calls[-1] if calls else None
         if call is None:
-            call = {"id": call_id, "type": "function", "function": {"name": None, "arguments": ""}}
+            call = {"id": call_id, "type": fragment.get("type") or "function",
+                    "function": {"name": None, "arguments": ""}}
             calls.append(call)
             if call_id is not None:
                 self.by_id[call_id] = call
         if index is not None:
             self.by_index[index] = call
-        if fragment.get("type") is not None and not call.get("type"):
-            call["type"] = fragment["type"]
         function = fragment.get("function") or {}
         if function.get("name") and not call["function"]["name"]:
             # Names are not concatenated: llama-cpp-python repeats the name in every fragment.
