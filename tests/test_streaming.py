@@ -490,3 +490,33 @@ def test_merge_keeps_the_last_usage_when_every_chunk_carries_one() -> None:
         dict(chunk(None), choices=[], usage={"completion_tokens": 2, "total_tokens": 9}),
     ])
     assert merged["usage"] == {"completion_tokens": 2, "total_tokens": 9}
+
+
+@pytest.mark.parametrize(("error_event", "body", "words"), [
+    ("event: error\ndata: " + json.dumps({"error": {"message": "overloaded", "code": "busy"}}) + "\n\n",
+     {"error": {"message": "overloaded", "code": "busy"}}, "overloaded"),
+    ("event: error\ndata: upstream went away\n\n", "upstream went away",
+     "the server sent an error event: 'upstream went away'"),
+])
+def test_an_error_event_keeps_what_the_server_sent(
+    client: Client, server: LoopbackServer, error_event: str, body: Any, words: str
+) -> None:
+    server.handler = lambda req, wire: wire.sse([event(chunk("a")), error_event])
+    with pytest.raises(APIResponseError) as info:
+        list(client.chat("hi", stream=True))
+    assert info.value.body == body
+    assert str(info.value) == words
+    assert info.value.code == ("busy" if isinstance(body, dict) else None)
+
+
+def test_a_server_ignoring_stream_true_keeps_its_answers_fields(client: Client, server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.json(completion("whole", model="served", system_fingerprint="fp"),
+                                                 headers={"x-request-id": "req-whole"})
+    chunks = list(client.create_chat_completion(messages=[{"role": "user", "content": "x"}], stream=True))
+    merged = merge_chunks(chunks)
+    assert (merged["model"], merged["system_fingerprint"], merged["usage"]["total_tokens"]) == ("served", "fp", 5)
+    assert merged["choices"][0]["message"]["content"] == "whole"
+    server.handler = lambda req, wire: wire.json({"id": "x", "choices": []}, headers={"x-request-id": "req-empty"})
+    with pytest.raises(APIResponseError) as info:
+        list(client.chat("x", stream=True))
+    assert info.value.request_id == "req-empty"
