@@ -267,3 +267,29 @@ def test_the_cli_sends_the_thinking_switch(server: LoopbackServer) -> None:
                              "--no-stream", "hi"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     assert json.loads(server.requests[0].raw_body)["thinking"] == {"type": "disabled"}
+
+
+def test_on_a_terminal_the_cli_shows_thinking_then_clears_it(server: LoopbackServer) -> None:
+    import os
+    import pty
+
+    events, _ = FORMS["reasoning_content (DeepSeek, llama.cpp)"]
+    server.handler = lambda req, wire: wire.sse([*events, DONE])
+    terminal, stderr_side = pty.openpty()  # stderr is a terminal; stdout stays a pipe
+    try:
+        result = subprocess.run([sys.executable, "-m", "openai_compat", "chat", "--base-url", server.url, "--model",
+                                 "m", "2+2?"], stdout=subprocess.PIPE, stderr=stderr_side, timeout=30)
+        os.close(stderr_side)
+        shown = b""
+        while True:
+            try:
+                data = os.read(terminal, 4096)
+            except OSError:
+                break
+            if not data:
+                break
+            shown += data
+    finally:
+        os.close(terminal)
+    assert result.returncode == 0 and result.stdout == (ANSWER + "\n").encode()
+    assert shown == "thinking…\r\x1b[K".encode(), "the indicator, then the line cleared for the answer"
