@@ -17,7 +17,9 @@
     ├── APIResponseError          a 2xx the SDK cannot use: not JSON, no choices, an error object
     │   └── EmptyAnswerError      the model spent its max_tokens thinking and gave no answer
     ├── UnhandledToolCallsError   chat() got tool calls, which a str cannot hold
-    └── JSONOutputError           chat_json() got an answer that is not JSON
+    ├── JSONOutputError           chat_json() got an answer that is not JSON, or not the schema's
+    ├── CassetteError             a request in replay that the cassette did not record
+    └── BatchItemError            a request of a provider batch job that has no answer
 
 Every exception holds plain data only (never the live response or the request headers), so it
 pickles and never carries the API key.
