@@ -8,10 +8,10 @@
     True
 """
 
+import importlib
 import logging
+from typing import TYPE_CHECKING, Any
 
-from ._batch_jobs import BatchItemError, BatchJob
-from ._cassette import Cassette, CassetteError
 from ._chunks import merge_chunks
 from ._client import Client
 from ._errors import (
@@ -51,6 +51,10 @@ from ._presets import (
 from ._record import CallRecord, Usage, UsageTotals
 from ._sse import ChunkStream
 from ._transport import RequestEvent
+
+if TYPE_CHECKING:
+    from ._batch_jobs import BatchItemError, BatchJob
+    from ._cassette import Cassette, CassetteError
 
 __version__ = "0.1.0"
 
@@ -99,3 +103,19 @@ __all__ = [
 ]
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+# Loaded on first use, so that importing the package stays as cheap as importing requests.
+_LAZY = {"BatchItemError": "_batch_jobs", "BatchJob": "_batch_jobs", "Cassette": "_cassette",
+         "CassetteError": "_cassette"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

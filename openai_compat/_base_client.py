@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any, ClassVar, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, TypeVar
 from urllib.parse import urlsplit
 
 import requests
 
-from ._adapt import Adaptations
-from ._cassette import Cassette
 from ._json_output import Ladder
-from ._media import attach, downloader
 from ._options import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
@@ -29,9 +26,12 @@ from ._options import (
 )
 from ._params import KNOWN_NAMES, build_body, check_params
 from ._reasoning import thinking_params
-from ._record import CallRecord, RateLimits, UsageTotals
+from ._record import CallRecord, UsageTotals
 from ._secrets import Secrets, bearer, masked_headers
 from ._transport import EventHook, Sent, Transport
+
+if TYPE_CHECKING:
+    from ._cassette import Cassette
 
 _Self = TypeVar("_Self", bound="BaseClient")
 
@@ -85,12 +85,19 @@ class BaseClient:
             if has_authorization:
                 raise ValueError(f"{name}: pass the key as api_key= or as an Authorization header, not both")
             checked["Authorization"] = bearer(name, api_key, secrets)
-        if cassette is not None and not isinstance(cassette, Cassette):
-            cassette = Cassette(cassette)
+        recorder = None
+        if cassette is not None:
+            from ._cassette import Cassette  # the modules of features not asked for stay unloaded
+
+            cassette = cassette if isinstance(cassette, Cassette) else Cassette(cassette)
+            recorder = cassette.adapter(secrets)
         self.cassette = cassette
-        self._transport = Transport(self.base_url, checked, secrets, session, event_hook,
-                                    Adaptations() if adapt else None,
-                                    cassette.adapter(secrets) if cassette is not None else None)
+        adaptations = None
+        if adapt:
+            from ._adapt import Adaptations
+
+            adaptations = Adaptations()
+        self._transport = Transport(self.base_url, checked, secrets, session, event_hook, adaptations, recorder)
         self._json_ladder = Ladder()  # the structured-output format this server took last
         #: Ask streams for their usage (``stream_options.include_usage``); some servers refuse it.
         self.stream_usage = stream_usage
@@ -173,6 +180,8 @@ class BaseClient:
         """``messages`` with images and audio added to the last user message."""
         if not images and not audio:
             return messages
+        from ._media import attach, downloader
+
         fetch = downloader(self._transport.session) if inline_urls else None
         return attach(messages, images, audio, detail, fetch)
 
@@ -181,8 +190,7 @@ class BaseClient:
         return resolve(CallOptions(self.timeout, self.max_retries, self.deadline), timeout, max_retries, deadline)
 
     def _new_record(self, path: str, sent: Sent) -> CallRecord:
-        record = CallRecord(path, sent.response.status_code, sent.request_id, sent.attempt,
-                            RateLimits.from_headers(sent.response.headers))
+        record = CallRecord(path, sent.response.status_code, sent.request_id, sent.attempt, sent.response.headers)
         self._local.last = record
         return record
 

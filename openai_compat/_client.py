@@ -9,21 +9,18 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Iterator, Literal, Sequence, overload
+from typing import TYPE_CHECKING, Any, Iterator, Literal, Sequence, overload
 
-from ._batch import Checkpoint, Pacer, run_batch
 from ._chunks import iter_choices, iter_text, normalize_tool_calls, reply_text
 from ._endpoints import EndpointsClient
 from ._errors import APIResponseError, RateLimitError
 from ._json_output import Ladder, ask_json
-from ._media import Media
 from ._options import NOT_GIVEN, Timeout
 from ._params import Prompt, check_stream, messages_of, split_params
 from ._reasoning import Thinking
-from ._responses import function_calls, iter_response_text, output_text, raise_for_calls, raise_for_status
-from ._schema import schema_of
-from ._templates import render
 
+if TYPE_CHECKING:
+    from ._media import Media
 
 class Client(EndpointsClient):
     """A connection to one server that speaks the OpenAI HTTP API.
@@ -208,6 +205,8 @@ class Client(EndpointsClient):
             >>> reply = client.complete([{"role": "user", "content": "Hi"}], template="chatml", max_tokens=20)
         """
         if template is not None:
+            from ._templates import render
+
             prompt, template_stop = render(messages_of(prompt, None), template)
             given = [stop] if isinstance(stop, str) else list(stop or [])
             stop = given + [s for s in template_stop if s not in given]
@@ -267,6 +266,8 @@ class Client(EndpointsClient):
             client = Client("http://127.0.0.1:11434/v1", model="llama3.2")
             client.respond("Write a haiku", instructions="Be brief.")
         """
+        from ._responses import function_calls, iter_response_text, output_text, raise_for_calls, raise_for_status
+
         if not isinstance(input, (str, list)):
             raise TypeError(f"respond(): input must be a str or a list of input items, got {type(input).__name__}")
         if instructions is not None:
@@ -352,6 +353,8 @@ class Client(EndpointsClient):
         """
         if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
             raise ValueError(f"chat_json(): retries must be a whole number >= 0, got {retries!r}")
+        from ._schema import schema_of
+
         spec = schema_of(schema) if schema is not None else None
         messages = messages_of(prompt, params.pop("system", None))
         if response_format is not NOT_GIVEN:
@@ -424,6 +427,8 @@ class Client(EndpointsClient):
             >>> [type(answer).__name__ for answer in answers]
             ['str', 'str']
         """
+        from ._batch import Checkpoint, Pacer, run_batch
+
         if params.get("stream"):
             raise ValueError("batch() returns whole answers: stream=True is not supported")
         call = self.complete if complete else self.chat

@@ -10,19 +10,20 @@ other endpoints. ``Client`` (``_client.py``) builds its front door on ``_call()`
 from __future__ import annotations
 
 import time
-from typing import Any, Literal, Sequence, overload
+from typing import TYPE_CHECKING, Any, Literal, Sequence, overload
 
 from ._base_client import BaseClient
-from ._batch_jobs import BatchJob, batch_lines, check_created
 from ._chunks import parse_completion, parse_object
-from ._embeddings import vectors_of
 from ._options import NOT_GIVEN, CallOptions, Timeout
 from ._params import check_messages
-from ._probe import ProbeReport, models_of, run_probe
 from ._reasoning import message_reasoning, split_think
-from ._responses import ResponseStream, output_reasoning
 from ._sse import ChunkStream
 from ._transport import Sent
+
+if TYPE_CHECKING:  # imported where used: importing the package need not load them
+    from ._batch_jobs import BatchJob
+    from ._probe import ProbeReport
+    from ._responses import ResponseStream
 
 
 class EndpointsClient(BaseClient):
@@ -179,6 +180,8 @@ class EndpointsClient(BaseClient):
             ...
             openai_compat._errors.NotFoundError: HTTP 404: ... this server may have no Responses API: ...
         """
+        from ._responses import output_reasoning
+
         if "input" not in body:
             raise TypeError("create_response() needs input=...")
         body = self._body("", body.pop("model", None), {}, {}, body)
@@ -197,6 +200,8 @@ class EndpointsClient(BaseClient):
         return result
 
     def _response_stream(self, body: dict[str, Any], options: CallOptions, start: float) -> ResponseStream:
+        from ._responses import ResponseStream
+
         sent = self._transport.send("/responses", body, options, stream=True)
         record = self._new_record("/responses", sent)
         totals, transport = self.usage, self._transport
@@ -258,6 +263,8 @@ class EndpointsClient(BaseClient):
             job.wait(progress=True)
             answers = job.results()     # response bodies, or errors in place
         """
+        from ._batch_jobs import BatchJob, batch_lines, check_created
+
         lines = batch_lines(requests, endpoint, model if model is not None else self.model, params)
         uploaded = self.upload_file(lines, "batch.jsonl", "batch")
         body: dict[str, Any] = {"input_file_id": uploaded["id"], "endpoint": endpoint,
@@ -274,6 +281,8 @@ class EndpointsClient(BaseClient):
             >>> [model["id"] for model in Client("http://127.0.0.1:8080/v1").models()]
             ['tiny']
         """
+        from ._probe import models_of
+
         return models_of(self.get_json("/models"))
 
     def probe(self, model: str | None = None) -> ProbeReport:
@@ -292,6 +301,8 @@ class EndpointsClient(BaseClient):
         model = model if model is not None else self.model
         if not model:
             raise ValueError(f"no model to probe: pass probe(model=...) or {type(self).__name__}(model=...)")
+        from ._probe import run_probe
+
         return run_probe(self, model)
 
     def _create(
@@ -342,6 +353,8 @@ class EndpointsClient(BaseClient):
         if not isinstance(size, int) or size < 1:
             raise ValueError(f"batch_size must be a whole number >= 1, got {size!r}")
         options = self._call_options(timeout, max_retries, deadline)
+        from ._embeddings import vectors_of
+
         vectors: list[list[float]] = []
         for start in range(0, len(items), size):
             part = items[start : start + size]

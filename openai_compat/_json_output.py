@@ -11,10 +11,12 @@ import json
 import logging
 import re
 import threading
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ._errors import APIStatusError, JSONOutputError, validation_problems
-from ._schema import Schema, check, strict_allowed
+
+if TYPE_CHECKING:
+    from ._schema import Schema
 
 logger = logging.getLogger("openai_compat")
 
@@ -111,6 +113,8 @@ def ask_json(
     when the server refuses a format; check the answer against ``schema``, asking ``retries``
     more times with the errors shown to the model. Returns the value, built into the
     schema's type."""
+    from ._schema import check, strict_allowed
+
     with_schema = schema is not None
     rung = ladder.start(with_schema)
     strict = schema is not None and strict_allowed(schema.schema)

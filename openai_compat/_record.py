@@ -120,12 +120,13 @@ class CallRecord:
     """
 
     def __init__(self, endpoint: str, status_code: int, request_id: str | None, attempts: int,
-                 rate_limits: RateLimits) -> None:
+                 headers: Mapping[str, str]) -> None:
         self.endpoint = endpoint
         self.status_code = status_code
         self.request_id = request_id
         self.attempts = attempts
-        self.rate_limits = rate_limits
+        self._headers: Mapping[str, str] | None = headers
+        self._rate_limits = RateLimits()
         self.model: str | None = None
         self.finish_reasons: dict[Any, str | None] = {}
         self.elapsed: float | None = None
@@ -134,6 +135,12 @@ class CallRecord:
         self.usage = Usage()
         self.partial = False
         self._reasoning: str | Callable[[], str] = ""
+
+    @property
+    def rate_limits(self) -> RateLimits:
+        if self._headers is not None:  # read from the headers when first asked for, not per call
+            self._rate_limits, self._headers = RateLimits.from_headers(self._headers), None
+        return self._rate_limits
 
     @property
     def finish_reason(self) -> str | None:

@@ -8,7 +8,6 @@ outputs use, or with ``jsonschema`` when it is installed.
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import sys
 import typing
@@ -36,6 +35,8 @@ def schema_of(spec: Any) -> Schema:
         >>> schema_of(City).schema["required"], schema_of(City).build({"name": "Oslo", "population": 709000})
         (['name', 'population'], City(name='Oslo', population=709000))
     """
+    import dataclasses  # on use: it imports inspect and ast, which importing this package need not
+
     if isinstance(spec, dict):
         return Schema(spec, _name(spec.get("title")) or "response", lambda value: value)
     if isinstance(spec, type) and callable(getattr(spec, "model_json_schema", None)):
@@ -76,6 +77,8 @@ def _hints(cls: type) -> dict[str, Any]:
 
 
 def _object_schema(cls: type, defs: dict[str, Any]) -> dict[str, Any]:
+    import dataclasses
+
     hints = _hints(cls)
     if dataclasses.is_dataclass(cls):
         names = [f.name for f in dataclasses.fields(cls)]
@@ -93,6 +96,8 @@ def _object_schema(cls: type, defs: dict[str, Any]) -> dict[str, Any]:
 
 
 def _type_schema(hint: Any, defs: dict[str, Any]) -> dict[str, Any]:
+    import dataclasses
+
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     simple = {str: "string", int: "integer", float: "number", bool: "boolean", NoneType: "null"}
     if hint in simple:
@@ -118,6 +123,8 @@ def _type_schema(hint: Any, defs: dict[str, Any]) -> dict[str, Any]:
 
 def _build(hint: Any, value: Any) -> Any:
     """``value`` (already checked) as ``hint``: nested dataclasses become instances."""
+    import dataclasses
+
     if isinstance(hint, type) and dataclasses.is_dataclass(hint) and isinstance(value, dict):
         hints = _hints(hint)
         return hint(**{k: _build(hints.get(k, Any), v) for k, v in value.items()})

@@ -10,13 +10,12 @@ import logging
 import os
 import re
 import time
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple
 from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import BaseAdapter, HTTPAdapter
 
-from ._adapt import Adaptations
 from ._body_reader import is_timeout
 from ._errors import (
     APIConnectionError,
@@ -30,6 +29,9 @@ from ._errors import (
 from ._options import CallOptions, within
 from ._record import Usage
 from ._secrets import KeepAuthorization, MaskedHeaders, Secrets
+
+if TYPE_CHECKING:
+    from ._adapt import Adaptations
 
 logger = logging.getLogger("openai_compat")
 
