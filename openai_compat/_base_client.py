@@ -17,6 +17,7 @@ from ._json_output import Ladder
 from ._options import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
+    NOT_GIVEN,
     CallOptions,
     Timeout,
     check_deadline,
@@ -187,7 +188,10 @@ class BaseClient:
 
     def _call_options(self, timeout: Timeout, max_retries: int | None, deadline: float | None) -> CallOptions:
         """A call's timeout, retries and deadline: its own where given, else the client's."""
-        return resolve(CallOptions(self.timeout, self.max_retries, self.deadline), timeout, max_retries, deadline)
+        defaults = CallOptions(self.timeout, self.max_retries, self.deadline)
+        if timeout is NOT_GIVEN and max_retries is None and deadline is NOT_GIVEN:
+            return defaults  # the usual call, with nothing of its own to check
+        return resolve(defaults, timeout, max_retries, deadline)
 
     def _new_record(self, path: str, sent: Sent) -> CallRecord:
         record = CallRecord(path, sent.response.status_code, sent.request_id, sent.attempt, sent.response.headers)

@@ -34,6 +34,10 @@ class Usage(NamedTuple):
         """Read every known form of a ``usage`` object (None or junk gives an empty ``Usage``)."""
         if not isinstance(raw, dict):
             return cls()
+        if len(raw) == 3 and type(raw.get("total_tokens")) is int:  # the usual plain usage, read at once
+            prompt, completion = raw.get("prompt_tokens"), raw.get("completion_tokens")
+            if type(prompt) is int and type(completion) is int:
+                return cls(prompt, completion, raw["total_tokens"])
         # Chat names (prompt/completion), or the Responses API's (input/output).
         prompt = _int(raw.get("prompt_tokens", raw.get("input_tokens")))
         completion = _int(raw.get("completion_tokens", raw.get("output_tokens")))
@@ -103,6 +107,9 @@ def parse_duration(text: str) -> float | None:
     return sum(float(n) * scale[u] for n, u in parts)
 
 
+_NO_USAGE, _NO_LIMITS = Usage(), RateLimits()
+
+
 class CallRecord:
     """The facts of one call, beside the ``str`` it returned: ``client.last``.
 
@@ -126,13 +133,13 @@ class CallRecord:
         self.request_id = request_id
         self.attempts = attempts
         self._headers: Mapping[str, str] | None = headers
-        self._rate_limits = RateLimits()
+        self._rate_limits = _NO_LIMITS
         self.model: str | None = None
         self.finish_reasons: dict[Any, str | None] = {}
         self.elapsed: float | None = None
         self.time_to_first_piece: float | None = None
         self.raw_usage: dict[str, Any] | None = None
-        self.usage = Usage()
+        self.usage = _NO_USAGE
         self.partial = False
         self._reasoning: str | Callable[[], str] = ""
 
@@ -200,12 +207,15 @@ class UsageTotals:
             self.cost = 0.0
 
     def add(self, usage: Usage) -> None:
-        with self._lock:
+        prompt, completion, total, cached, reasoning, cost = usage
+        with self._lock:  # spelled out: it runs once per call
             self.calls += 1
-            for name in self.FIELDS:
-                value = getattr(usage, name)
-                if value is not None:
-                    setattr(self, name, getattr(self, name) + value)
+            self.prompt_tokens += prompt or 0
+            self.completion_tokens += completion or 0
+            self.total_tokens += total or 0
+            self.cached_tokens += cached or 0
+            self.reasoning_tokens += reasoning or 0
+            self.cost += cost or 0.0
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if k != "_lock"}
