@@ -8,6 +8,8 @@
     True
 """
 
+from __future__ import annotations
+
 import importlib
 import logging
 from typing import TYPE_CHECKING, Any
