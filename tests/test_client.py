@@ -210,7 +210,7 @@ def test_all_matches_the_public_names() -> None:
     assert len(set(openai_compat.__all__)) == len(openai_compat.__all__)  # its order: ruff RUF022
     # pytest's assertion rewriting (the package holds a pytest plugin) adds names like "@py_builtins".
     public = {name for name in dir(openai_compat) if name.isidentifier() and not name.startswith("_")} - {
-        "logging", "importlib", "TYPE_CHECKING", "Any"}
+        "annotations", "logging", "importlib", "TYPE_CHECKING", "Any"}
     assert set(openai_compat.__all__) == public
     for name in openai_compat.__all__:
         assert getattr(openai_compat, name).__doc__ or name.isupper(), f"{name} has no docstring"
