@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Literal, Sequence, overload
 from ._chunks import iter_choices, iter_text, normalize_tool_calls, reply_text
 from ._endpoints import EndpointsClient
 from ._errors import APIResponseError, RateLimitError
-from ._json_output import Ladder, ask_json
+from ._json_output import ask_json, parse_checked
 from ._options import NOT_GIVEN, Timeout
 from ._params import Prompt, check_stream, messages_of, split_params
 from ._reasoning import Thinking
@@ -358,8 +358,7 @@ class Client(EndpointsClient):
         spec = schema_of(schema) if schema is not None else None
         messages = messages_of(prompt, params.pop("system", None))
         if response_format is not NOT_GIVEN:
-            text = self.chat(messages, response_format=response_format, **params)
-            return ask_json(lambda m, response_format: text, Ladder(), messages, spec, 0)
+            return parse_checked(self.chat(messages, response_format=response_format, **params), spec)
         return ask_json(lambda m, response_format: self.chat(m, response_format=response_format, **params),
                         self._json_ladder, messages, spec, retries)
 

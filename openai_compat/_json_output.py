@@ -34,7 +34,8 @@ def parse_json_output(text: str) -> Any:
     try:
         return json.loads(candidate)
     except ValueError as exc:
-        raise JSONOutputError(f"the model's answer is not JSON ({exc}): {text[:200]!r}", text=text) from None
+        problem = f"the model's answer is not JSON ({exc})"
+        raise JSONOutputError(f"{problem}: {text[:200]!r}", text=text, errors=[problem]) from None
 
 
 # -- the format ladder ------------------------------------------------------------------------------
@@ -106,6 +107,21 @@ class Ladder:
             self._start[with_schema] = rung
 
 
+def parse_checked(text: str, schema: Schema | None) -> Any:
+    """The JSON value in ``text``, checked against ``schema`` and built into its type; raises
+    ``JSONOutputError`` listing what was wrong."""
+    value = parse_json_output(text)
+    if schema is None:
+        return value
+    from ._schema import check
+
+    errors = check(value, schema.schema)
+    if errors:
+        raise JSONOutputError(f"the model's answer does not fit the schema: {'; '.join(errors)[:300]}",
+                              text=text, errors=errors)
+    return schema.build(value)
+
+
 def ask_json(
     chat: Callable[..., str], ladder: Ladder, messages: list[Any], schema: Schema | None, retries: int
 ) -> Any:
@@ -113,7 +129,7 @@ def ask_json(
     when the server refuses a format; check the answer against ``schema``, asking ``retries``
     more times with the errors shown to the model. Returns the value, built into the
     schema's type."""
-    from ._schema import check, strict_allowed
+    from ._schema import strict_allowed
 
     with_schema = schema is not None
     rung = ladder.start(with_schema)
@@ -131,15 +147,11 @@ def ask_json(
             continue
         ladder.worked(with_schema, rung)
         try:
-            value = parse_json_output(text)
-            errors = check(value, schema.schema) if schema is not None else []
+            return parse_checked(text, schema)
         except JSONOutputError as exc:
-            value, errors = None, [str(exc)]
-        if not errors:
-            return schema.build(value) if schema is not None else value
-        if retries <= 0:
-            raise JSONOutputError(f"the model's answer does not fit the schema: {'; '.join(errors)[:300]}",
-                                  text=text, errors=errors)
+            if retries <= 0:
+                raise
+            errors = exc.errors
         retries -= 1
         logger.info("the answer broke the schema (%s); asking once more", "; ".join(errors)[:200])
         messages = [*messages, {"role": "assistant", "content": text}, {"role": "user", "content": (
