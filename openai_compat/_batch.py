@@ -81,8 +81,10 @@ class Pacer:
     """Requests and tokens per minute as token buckets, and a concurrency that steps down on
     rate limits and climbs back.
 
-    Each call takes one request from its bucket and pays for its tokens once it knows them
-    (``spent()``, read after the call). A call that still ends in a rate-limit error halves the
+    Each call takes one request from its bucket and, before it starts, as many tokens as an
+    average call has spent so far; once it knows what it really spent (``spent()``, read after
+    the call) it settles the difference. With a token budget, the first call goes alone, so
+    that the ones after it know what a call costs. A call that still ends in a rate-limit error halves the
     concurrency and goes back in the queue (at most ``REQUEUES`` times); a run of successes
     raises the concurrency by one again, up to ``max_workers``.
     """
@@ -98,31 +100,35 @@ class Pacer:
         self._spent = spent
         self._rate_limited = rate_limited
         self._buckets = [_Bucket(rate / 60.0) if rate else None for rate in (requests_per_minute, tokens_per_minute)]
-        self._active = self._streak = self._tokens_spent = self._calls_paid = 0
+        self._active = self._finished = self._streak = self._tokens_spent = self._calls_paid = 0
         self._turn = threading.Condition()
 
     def run(self, call: Callable[[Any], Any], item: Any) -> Any:
         for attempt in range(self.REQUEUES + 1):
-            self._acquire()
+            reserved = self._acquire()
             try:
                 result = call(item)
             except self._rate_limited:
-                self._release(0, limited=True)
+                self._release(0, reserved, limited=True)
                 if attempt == self.REQUEUES:
                     raise
                 continue
             except BaseException:
-                self._release(0, limited=False)
+                self._release(0, reserved, limited=False)
                 raise
-            self._release(self._spent(), limited=False)
+            self._release(self._spent(), reserved, limited=False)
             return result
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _acquire(self) -> None:
+    def _acquire(self) -> float:
+        """Wait for a slot and the buckets; return the tokens reserved for the call."""
         requests_, tokens = self._buckets
         with self._turn:
             while True:
-                wait = 0.0 if self._active < self.limit else None
+                # Until one call has finished, nothing is known about what a call costs in
+                # tokens: the first goes alone.
+                learning = tokens is not None and not self._finished and self._active > 0
+                wait = 0.0 if self._active < self.limit and not learning else None
                 # A call needs one request, and as many tokens as an average call spent so far.
                 average = self._tokens_spent / self._calls_paid if self._calls_paid else 0.0
                 for bucket, needs in ((requests_, 1.0), (tokens, average)):
@@ -133,13 +139,18 @@ class Pacer:
                 self._turn.wait(wait)
             if requests_ is not None:
                 requests_.take(1.0)
+            if tokens is not None:
+                tokens.take(average)
             self._active += 1
+            return average
 
-    def _release(self, tokens: int, *, limited: bool) -> None:
+    def _release(self, tokens: int, reserved: float, *, limited: bool) -> None:
         with self._turn:
             self._active -= 1
-            if self._buckets[1] is not None and tokens:
-                self._buckets[1].take(float(tokens))
+            self._finished += 1
+            if self._buckets[1] is not None:
+                self._buckets[1].take(tokens - reserved)
+            if tokens:
                 self._tokens_spent += tokens
                 self._calls_paid += 1
             if limited:

@@ -164,7 +164,7 @@ def test_the_deadline_is_checked_before_a_retry_sleep(server: LoopbackServer) ->
     started = time.monotonic()
     with pytest.raises(InternalServerError):
         Client(server.url, model="m", max_retries=2, deadline=1).chat("hi")
-    assert time.monotonic() - started < 1.5, "a 3 s wait cannot fit in a 1 s deadline: raise at once"
+    assert time.monotonic() - started < 2.5, "a 3 s wait cannot fit in a 1 s deadline: raise at once"
     assert len(server.requests) == 1
 
 
@@ -173,7 +173,7 @@ def test_the_deadline_shortens_the_read_timeout(server: LoopbackServer) -> None:
     started = time.monotonic()
     with pytest.raises(APITimeoutError):
         Client(server.url, model="m", max_retries=0, timeout=(5, 5), deadline=0.5).chat("hi")
-    assert time.monotonic() - started < 1.5
+    assert time.monotonic() - started < 3, "the 5 s read timeout was cut to the 0.5 s deadline"
 
 
 def test_the_deadline_shortens_the_connect_timeout() -> None:
@@ -195,7 +195,7 @@ def test_the_deadline_shortens_the_connect_timeout() -> None:
         started = time.monotonic()
         with pytest.raises(APITimeoutError):
             client.chat("hi")
-        assert time.monotonic() - started < 1.5
+        assert time.monotonic() - started < 3, "the 5 s connect timeout was cut to the 0.5 s deadline"
     finally:
         for filler in fillers:
             filler.close()
@@ -213,7 +213,7 @@ def test_the_deadline_never_lengthens_the_read_timeout_of_a_stream(server: Loopb
     started = time.monotonic()
     with pytest.raises(APITimeoutError) as info:
         next(stream)
-    assert time.monotonic() - started < 2, "the 0.3 s read timeout applies, not the 30 s left"
+    assert time.monotonic() - started < 3, "the 0.3 s read timeout applies, not the 30 s left"
     assert "deadline" not in str(info.value)
 
 
