@@ -183,7 +183,7 @@ class BaseClient:
             return messages
         from ._media import attach, downloader
 
-        fetch = downloader(self._transport.session) if inline_urls else None
+        fetch = downloader(self._transport.session, self._transport.settings_for) if inline_urls else None
         return attach(messages, images, audio, detail, fetch)
 
     def _call_options(self, timeout: Timeout, max_retries: int | None, deadline: float | None) -> CallOptions:

@@ -36,6 +36,8 @@ def parse_object(raw: bytes, request_id: str | None) -> Chunk:
         ) from None
     if not isinstance(body, dict):
         raise APIResponseError("the response is JSON but not an object", body=body, request_id=request_id)
+    if "error" not in body and body.get("choices"):
+        return body  # the usual answer: nothing below could raise
     message, code = error_fields(body)
     if message is not None and (body.get("error") or (not body.get("choices") and not body.get("data"))):
         raise APIResponseError(shorten(message), body=body, request_id=request_id, code=code)

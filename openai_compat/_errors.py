@@ -38,6 +38,7 @@ MESSAGE_CHARS = 500
 #: Response headers that carry a request id, most specific first.
 REQUEST_ID_HEADERS = ("x-request-id", "request-id", "openai-request-id", "x-litellm-call-id", "x-generation-id",
                       "x-amzn-requestid", "cf-ray")
+_REQUEST_ID_NAMES = frozenset(REQUEST_ID_HEADERS)
 
 
 class OpenAICompatError(Exception):
@@ -327,11 +328,11 @@ def _message_from_text(raw: bytes) -> str:
 
 def request_id_of(headers: Mapping[str, str]) -> str | None:
     """The request id a response's ``headers`` carry, if any."""
-    for name in REQUEST_ID_HEADERS:
-        value = headers.get(name)
-        if value:
-            return value
-    return None
+    # One pass over the headers: looking up each name in turn costs a KeyError per miss.
+    lower_items = getattr(headers, "lower_items", None)
+    items = lower_items() if lower_items is not None else ((k.lower(), v) for k, v in headers.items())
+    found = {name: value for name, value in items if name in _REQUEST_ID_NAMES and value}
+    return next((found[name] for name in REQUEST_ID_HEADERS if name in found), None) if found else None
 
 
 def status_error(

@@ -65,12 +65,16 @@ class _NoSecrets(requests.auth.AuthBase):
         return request
 
 
-def downloader(session: requests.Session) -> Callable[[str], bytes]:
-    """Fetch a URL through ``session`` (its proxies and CA bundle), capped in size and time."""
+def downloader(
+    session: requests.Session, settings_for: Callable[[str], dict[str, Any]]
+) -> Callable[[str], bytes]:
+    """Fetch a URL through ``session`` with ``settings_for(url)`` (its proxies and CA bundle),
+    capped in size and time."""
 
     def fetch(url: str) -> bytes:
+        settings = settings_for(url)
         try:
-            with session.get(url, stream=True, timeout=DOWNLOAD_TIMEOUT, auth=_NoSecrets()) as response:
+            with session.get(url, stream=True, timeout=DOWNLOAD_TIMEOUT, auth=_NoSecrets(), **settings) as response:
                 response.raise_for_status()
                 data = bytearray()
                 for piece in response.iter_content(65536):

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import BaseAdapter, HTTPAdapter
+from requests.utils import get_netrc_auth
 
 from ._body_reader import is_timeout
 from ._errors import (
@@ -109,10 +110,12 @@ class Transport:
         has_authorization = any(k.lower() == "authorization" for k in headers)
         self._auth = KeepAuthorization() if has_authorization else None
         self.owns_session = session is None
-        self.session = session if session is not None else requests.Session()
-        if recorder is not None:
-            self.session.mount(base_url, recorder)
         self._pool_size = DEFAULT_POOL_SIZE
+        if session is None:
+            session = self._new_session()
+        elif recorder is not None:
+            session.mount(base_url, recorder)
+        self.session = session
         self._pid = os.getpid()
         self._fork_hook = _watch_forks()
         self._forks_seen = _forks
@@ -137,7 +140,16 @@ class Transport:
             self.session = self._new_session()
 
     def _new_session(self) -> requests.Session:
+        # requests reads the proxy variables, the CA bundle and ~/.netrc on every request, which
+        # costs more than the rest of a call on loopback. A client talks to one server, so our
+        # own session reads them once, here, and then stops looking (as httpx's client does).
         session = requests.Session()
+        environment = environment_settings(self.base_url)
+        session.proxies.update(environment["proxies"])
+        session.verify = environment["verify"]
+        if self._auth is None:  # no key of ours: requests' own rules for ~/.netrc apply
+            session.auth = get_netrc_auth(self.base_url)
+        session.trust_env = False
         if self._recorder is not None:
             session.mount(self.base_url, self._recorder)
         elif self._pool_size != DEFAULT_POOL_SIZE:
@@ -159,6 +171,16 @@ class Transport:
             for adapter in self.session.adapters.values():
                 adapter.close()  # empties the pools; the adapter and its settings stay
         self._pid = pid
+
+    def settings_for(self, url: str) -> dict[str, Any]:
+        """The proxies and CA bundle for a request to another host (a media download): for our
+        own session, the environment's for ``url``, read now; nothing for a caller's session."""
+        if not self.owns_session:
+            return {}
+        environment = environment_settings(url)
+        proxies: dict[str, Any] = dict.fromkeys(self.session.proxies)  # None drops the server's own
+        proxies.update(environment["proxies"])
+        return {"proxies": proxies, "verify": environment["verify"]}
 
     def ensure_pool(self, size: int) -> None:
         """Keep at least ``size`` connections to the server (our own session only; a caller's
@@ -204,7 +226,8 @@ class Transport:
         deadline_at = None if options.deadline is None else time.monotonic() + options.deadline
         for attempt in range(1, retries + 2):
             start = time.monotonic()
-            self.emit("request", path, attempt, method=method)
+            if self.event_hook is not None:
+                self.emit("request", path, attempt, method=method)
             status: int | None = None
             request_id: str | None = None
             wait: float | None = None
@@ -218,7 +241,7 @@ class Transport:
                     files=files,
                     headers=self._stream_headers if stream else self._headers,
                     auth=self._auth,
-                    timeout=within(options.timeout, deadline_at),
+                    timeout=options.timeout if deadline_at is None else within(options.timeout, deadline_at),
                     stream=True,
                     allow_redirects=False,
                 )
@@ -234,7 +257,8 @@ class Transport:
                 status = response.status_code
                 request_id = request_id_of(response.headers)
                 if 200 <= status < 300:
-                    self._log(method, url, attempt, retries, status, start, request_id)
+                    if logger.isEnabledFor(logging.DEBUG):
+                        self._log(method, url, attempt, retries, status, start, request_id)
                     return Sent(response, raw, attempt, time.monotonic() - start, request_id)
                 response.close()
                 wait = retry_after(response.headers)
@@ -322,7 +346,7 @@ class Transport:
         request_id: str | None,
         error: Exception | None = None,
     ) -> None:
-        if logger.isEnabledFor(logging.DEBUG):
+        if logger.isEnabledFor(logging.DEBUG):  # also checked by the caller on the hot path
             logger.debug(
                 "%s %s -> %s in %.3fs (attempt %d of %d, request id %s)%s",
                 method,
@@ -334,6 +358,13 @@ class Transport:
                 request_id or "-",
                 f": {self.secrets.redact(str(error))}" if error is not None else "",
             )
+
+
+def environment_settings(url: str) -> dict[str, Any]:
+    """What requests takes from the environment for a request to ``url``: ``proxies`` (minding
+    ``NO_PROXY``) and ``verify`` (``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE``, else True)."""
+    settings = requests.Session().merge_environment_settings(url, {}, None, None, None)
+    return {"proxies": settings["proxies"], "verify": settings["verify"]}
 
 
 #: How many times this process became a fork's child, counted by a hook that the first transport

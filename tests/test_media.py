@@ -150,6 +150,30 @@ def test_inline_urls_download_without_any_key(answering: LoopbackServer, image_h
     assert sent_parts(answering)[1]["image_url"]["url"] == data_url("image/jpeg")
 
 
+def test_a_download_takes_the_environments_proxy_for_its_own_host(
+    answering: LoopbackServer, image_host: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The server is reached directly (NO_PROXY); the image host only through the proxy, which
+    # image_host stands for (it answers any request with the image).
+    monkeypatch.setenv("HTTP_PROXY", f"http://{image_host.host}:{image_host.port}")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    Client(answering.url, model="m").chat("x", images=["http://images.example.invalid/cat.jpg"], inline_urls=True)
+    assert [r.path for r in image_host.requests] == ["http://images.example.invalid/cat.jpg"]
+    assert answering.requests[0].path == "/v1/chat/completions"
+
+
+def test_a_download_skips_the_servers_proxy_where_no_proxy_says(
+    answering: LoopbackServer, image_host: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The server is reached through a proxy (answering stands for it); the image host directly.
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{answering.port}")
+    monkeypatch.setenv("NO_PROXY", image_host.host)
+    photo = f"http://{image_host.host}:{image_host.port}/cat.jpg"
+    Client("http://api.example.invalid/v1", model="m").chat("x", images=[photo], inline_urls=True)
+    assert [r.path for r in image_host.requests] == ["/cat.jpg"]
+    assert [r.path for r in answering.requests] == ["http://api.example.invalid/v1/chat/completions"]
+
+
 def test_a_download_over_the_cap_is_refused(answering: LoopbackServer, image_host: LoopbackServer,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_media, "MAX_DOWNLOAD_BYTES", 16)

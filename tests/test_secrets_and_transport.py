@@ -169,6 +169,39 @@ def test_a_proxy_works_through_the_users_session(server: LoopbackServer) -> None
     assert server.requests[0].path == "http://api.example.invalid/v1/chat/completions"
 
 
+# -- the environment: proxies and the CA bundle, read when the client is made --------------------
+
+
+def test_the_environments_proxy_is_used(server: LoopbackServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{server.port}")
+    client = Client("http://api.example.invalid/v1", api_key=KEY, model="m")
+    assert client.chat("hi") == "ok"
+    assert server.requests[0].path == "http://api.example.invalid/v1/chat/completions"
+
+
+def test_no_proxy_goes_straight_to_the_server(server: LoopbackServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    assert Client(server.url, model="m", max_retries=0).chat("hi") == "ok"
+    assert server.requests[0].path == "/v1/chat/completions"
+
+
+def test_the_environments_ca_bundle_is_trusted(tls_server: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+    url, cert = tls_server
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+    assert Client(url, model="m").chat("hi") == "over tls"
+
+
+def test_the_environment_is_read_when_the_client_is_made(
+    server: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = Client(server.url, model="m", max_retries=0)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    assert client.chat("hi") == "ok", "a proxy set later applies to clients made later"
+    with pytest.raises(APIConnectionError):
+        Client(server.url, model="m", max_retries=0).chat("hi")
+
+
 # -- the event hook ------------------------------------------------------------------------------
 
 

@@ -57,11 +57,22 @@ def implementation(name: str, url: str) -> dict[str, Callable[..., Any]]:
 
 
 def baseline(url: str) -> dict[str, Callable[..., Any]]:
-    """The same work with bare requests: ``post().json()``, and an ``iter_lines`` SSE parser."""
+    """The same work with bare requests: ``post().json()``, and an ``iter_lines`` SSE parser.
+
+    ``call_settled`` is ``call`` on a session that reads the environment (proxies, CA bundle,
+    netrc) once instead of on every request, as openai-compat's own session does: against it,
+    a ratio shows a client's own work alone.
+    """
     session = requests.Session()
+    settled = requests.Session()
+    settled.proxies.update(settled.merge_environment_settings(url, {}, None, None, None)["proxies"])
+    settled.trust_env = False
 
     def call() -> Any:
         return session.post(url + "/chat/completions", json={"model": "bench-model", "messages": MESSAGES}).json()
+
+    def call_settled() -> Any:
+        return settled.post(url + "/chat/completions", json={"model": "bench-model", "messages": MESSAGES}).json()
 
     def stream(**extra: Any) -> Iterator[str]:
         body = {"model": "bench-model", "messages": MESSAGES, "stream": True, **extra}
@@ -75,7 +86,7 @@ def baseline(url: str) -> dict[str, Callable[..., Any]]:
                     if text:
                         yield text
 
-    return {"call": call, "stream": stream}
+    return {"call": call, "call_settled": call_settled, "stream": stream}
 
 
 def cpu(work: Callable[[], None]) -> float:
@@ -122,6 +133,8 @@ def measure(name: str, url: str) -> dict[str, Any]:
     calls = 200
     call = alternate(lambda: [ours["call"]() for _ in range(calls)],
                      lambda: [base["call"]() for _ in range(calls)], rounds=21)
+    settled = alternate(lambda: [ours["call"]() for _ in range(calls)],
+                        lambda: [base["call_settled"]() for _ in range(calls)], rounds=21)
     stream = alternate(lambda: consume(ours["stream"](bench_events=STREAM_EVENTS), STREAM_EVENTS),
                        lambda: consume(base["stream"](bench_events=STREAM_EVENTS), STREAM_EVENTS), rounds=15)
     first_piece = {}
@@ -140,6 +153,7 @@ def measure(name: str, url: str) -> dict[str, Any]:
     return {
         "batch_calls_per_s": throughput,
         "call_ratio": call["ratio"], "call_us": call["ours"] / calls * 1e6, "call_base_us": call["base"] / calls * 1e6,
+        "own_ratio": settled["ratio"], "own_base_us": settled["base"] / calls * 1e6,
         "event_ratio": stream["ratio"], "event_us": stream["ours"] / STREAM_EVENTS * 1e6,
         "event_base_us": stream["base"] / STREAM_EVENTS * 1e6,
         "first_piece": first_piece,
