@@ -230,18 +230,25 @@ class _Inflate:
 
     def __init__(self, wbits: int) -> None:
         self._wbits = wbits
-        self._tried_raw = wbits != zlib.MAX_WBITS
+        # "deflate" is a zlib stream by the RFC, but some servers send it raw. Until the zlib
+        # header (2 bytes) has checked out, the bytes are kept to start over as raw.
+        self._undecided: bytes | None = b"" if wbits == zlib.MAX_WBITS else None
         self._decompressor = zlib.decompressobj(wbits)
 
     def __call__(self, data: bytes) -> bytes:
-        try:
+        if self._undecided is None:
             out = self._decompressor.decompress(data)
-        except zlib.error:
-            if self._tried_raw:
-                raise
-            self._tried_raw = True  # "deflate" sent as a raw stream, without the zlib wrapper
-            self._decompressor = zlib.decompressobj(-zlib.MAX_WBITS)
-            out = self._decompressor.decompress(data)
+        else:
+            self._undecided += data
+            try:
+                out = self._decompressor.decompress(data)
+            except zlib.error:
+                self._decompressor = zlib.decompressobj(-zlib.MAX_WBITS)
+                out = self._decompressor.decompress(self._undecided)
+                self._undecided = None
+            else:
+                if len(self._undecided) >= 2:
+                    self._undecided = None
         while self._decompressor.eof and self._decompressor.unused_data:
             rest = self._decompressor.unused_data  # the next gzip member
             self._decompressor = zlib.decompressobj(self._wbits)

@@ -7,7 +7,9 @@ chunk-size line, chunk data and its CRLF, and ``[DONE]`` are each cut at every p
 
 from __future__ import annotations
 
+import gzip
 import json
+import zlib
 
 import pytest
 
@@ -62,6 +64,50 @@ def test_a_body_cut_at_every_byte_yields_the_same_pieces(server: LoopbackServer,
     assert wrong == {}, f"cut at these bytes of {wire_bytes!r}"
     if framing == "chunked":
         assert server.connections == 1, "each body was read to its end and the connection reused"
+
+
+def _deflate(data: bytes, wbits: int) -> bytes:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    return compressor.compress(data) + compressor.flush()
+
+
+ANSWER = (event(chunk("Hel")) + event(chunk("lo", finish_reason="stop")) + DONE).encode()
+ENCODED = {
+    # What the RFC calls deflate (a zlib stream), what some servers send as deflate (a raw
+    # stream, no zlib wrapper), and gzip in two members, as concatenating proxies send it.
+    "deflate": ("deflate", _deflate(ANSWER, zlib.MAX_WBITS)),
+    "raw-deflate": ("deflate", _deflate(ANSWER, -zlib.MAX_WBITS)),
+    "gzip-two-members": ("gzip", gzip.compress(ANSWER[:40]) + gzip.compress(ANSWER[40:])),
+}
+
+
+@pytest.mark.parametrize("framing", ["chunked", "close"])
+@pytest.mark.parametrize("name", list(ENCODED))
+def test_a_compressed_body_cut_at_every_byte_yields_the_same_pieces(
+    server: LoopbackServer, name: str, framing: str
+) -> None:
+    encoding, compressed = ENCODED[name]
+    wire_bytes = framed(compressed, framing)
+    head = HEAD[framing].replace(b"\r\n\r\n", b"\r\nContent-Encoding: %s\r\n\r\n" % encoding.encode())
+    cut = {"at": 0}
+
+    def handler(req: Request, wire: Wire) -> None:
+        wire.slices(head, [wire_bytes[: cut["at"]], wire_bytes[cut["at"] :]], close=framing == "close")
+        if framing == "close":
+            wire.keep_alive = False
+
+    server.handler = handler
+    client = Client(server.url, model="m", max_retries=0, timeout=(2, 5))
+    wrong = {}
+    for at in range(1, len(wire_bytes)):
+        cut["at"] = at
+        try:
+            got: object = list(client.chat("hi", stream=True))
+        except Exception as exc:  # every cut is tried; the failures are reported together
+            got = exc
+        if got != ["Hel", "lo"]:
+            wrong[at] = got
+    assert wrong == {}, f"cut at these bytes of {wire_bytes!r}"
 
 
 def test_chunk_data_and_its_crlf_in_separate_reads(server: LoopbackServer) -> None:
