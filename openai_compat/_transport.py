@@ -252,7 +252,8 @@ class Transport:
                 raise TypeError(f"the request body cannot be sent as JSON: {exc}") from None
             except requests.RequestException as exc:
                 error: OpenAICompatError = self._transport_error(exc, url)
-                cause = exc
+                # requests' message about a bad header shows the value, which may be a key.
+                cause = None if isinstance(exc, requests.exceptions.InvalidHeader) else exc
             else:
                 status = response.status_code
                 request_id = request_id_of(response.headers)

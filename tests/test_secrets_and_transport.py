@@ -112,6 +112,43 @@ def test_a_redirect_to_another_host_never_carries_the_key(
     assert other_host.requests == [], "the request is not re-sent anywhere"
 
 
+@pytest.mark.parametrize("code, location", [(300, None), (303, "/v2/chat/completions")])
+def test_a_redirect_says_where_it_pointed_and_carries_the_request_id(
+    server: LoopbackServer, code: int, location: str | None
+) -> None:
+    headers = {"x-request-id": "req-3xx", **({"Location": location} if location else {})}
+    server.handler = lambda req, wire: wire.body(b"", code, headers)
+    with pytest.raises(APIStatusError) as info:
+        Client(server.url, api_key=KEY, model="m", max_retries=0).chat("hi")
+    assert str(info.value) == (
+        f"HTTP {code}: the server redirected to {location or '(no Location)'}; the SDK does not follow"
+        " redirects, so the request and its key never go to another URL: set base_url to the new address"
+        " if you trust it (request id req-3xx)"
+    )
+    assert (info.value.status_code, info.value.request_id) == (code, "req-3xx")
+    assert len(server.requests) == 1
+
+
+def test_a_bad_header_on_a_callers_session_is_named_but_never_shown(server: LoopbackServer) -> None:
+    session = requests.Session()
+    session.headers["X-Token"] = f" {KEY}"  # a leading space: requests refuses to send it
+    with pytest.raises(APIConnectionError) as info:
+        Client(server.url, model="m", max_retries=0, session=session).chat("hi")
+    assert str(info.value) == "a header value is invalid (values are not shown, they may be secret)"
+    assert KEY not in "".join(traceback.format_exception(type(info.value), info.value, info.tb))
+    assert server.requests == []
+
+
+def test_a_refused_connection_names_the_url_and_the_cause_not_urllib3s_wrapping() -> None:
+    url = "http://127.0.0.1:9/v1"  # nothing listens there
+    with pytest.raises(APIConnectionError) as info:
+        Client(url, model="m", max_retries=0).chat("hi")
+    message = str(info.value)
+    assert message.startswith(f"could not reach {url}/chat/completions: ")
+    assert "Connection refused" in message
+    assert "Max retries" not in message and "HTTPConnectionPool" not in message
+
+
 def test_tls_is_verified_by_default() -> None:
     assert Client("https://api.example.com/v1")._transport.session.verify is True
 
