@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from openai_compat import ChunkStream
+from openai_compat import APIConnectionError, APIResponseError, ChunkStream, Client
 from openai_compat._body_reader import BodyReader
 
 from .server import LoopbackServer, Request, Wire, chunk, event, stream_of
@@ -82,3 +82,41 @@ def test_a_reader_without_a_socket_reads_to_the_end(server: LoopbackServer) -> N
         body += data
     reader.close()
     assert body.count(b"data: ") == 3 and body.endswith(b"data: [DONE]\n\n")
+
+
+# -- a broken body is named for what broke ---------------------------------------------------------
+
+CHUNKED_HEAD = {"Content-Type": "text/event-stream", "Transfer-Encoding": "chunked"}
+
+
+def _broken(head: dict[str, str], body: bytes) -> Any:
+    def handler(req: Request, wire: Wire) -> None:
+        wire.head(200, head)
+        wire.write(body)
+        wire.close()
+    return handler
+
+
+@pytest.mark.parametrize("body, message", [
+    (b"40\r\ndata: {}", "the connection closed in the middle of the chunked body"),
+    (b"5;" + b"x" * 5000, "the chunked body is malformed: no chunk size line"),
+    (b"5\r\ndata:XX0\r\n\r\n", "the chunked body is malformed: no CRLF after a chunk"),
+], ids=["closed-mid-chunk", "endless-size-line", "no-crlf-after-data"])
+def test_a_broken_chunked_body_raises_naming_what_broke(server: LoopbackServer, body: bytes, message: str) -> None:
+    server.handler = _broken(CHUNKED_HEAD, body)
+    with pytest.raises(APIConnectionError) as info:
+        list(Client(server.url, model="m", max_retries=0).chat("hi", stream=True))
+    assert str(info.value) == message
+
+
+def test_a_body_that_is_not_the_gzip_it_claims_raises(server: LoopbackServer) -> None:
+    server.handler = _broken({**CHUNKED_HEAD, "Content-Encoding": "gzip"}, b"10\r\nthis is not gzip\r\n0\r\n\r\n")
+    with pytest.raises(APIResponseError, match=r"^the stream could not be decoded: "):
+        list(Client(server.url, model="m", max_retries=0).chat("hi", stream=True))
+
+
+def test_a_json_answer_to_a_stream_cut_short_raises(server: LoopbackServer) -> None:
+    # The server ignored stream=true and answered with JSON, then the connection broke.
+    server.handler = _broken({"Content-Type": "application/json", "Content-Length": "500"}, b'{"choices": [')
+    with pytest.raises(APIConnectionError, match=r"^the connection broke while reading the answer: "):
+        list(Client(server.url, model="m", max_retries=0).chat("hi", stream=True))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -97,3 +98,73 @@ def test_merge_keeps_each_choice_its_own_and_orders_them() -> None:
         (0, "Aa", "stop"), (1, "B", "length")]
     assert merged["choices"][1]["logprobs"] == {"content": []}
     assert (merged["id"], merged["model"], merged["object"]) == ("x", "m", "chat.completion")
+
+
+def test_merge_builds_the_whole_answer_and_leaves_the_chunks_untouched() -> None:
+    call = {"index": 0, "id": "t1", "type": "function", "function": {"name": "now", "arguments": ""}}
+    chunks: list[dict[str, Any]] = [
+        {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m", "system_fingerprint": None,
+         "choices": [{"index": 1, "delta": {"role": "assistant", "content": "B"}},
+                     {"index": 0, "delta": {"role": "assistant", "content": "A", "refusal": None, "custom": 1}}]},
+        {"id": "c2", "model": "other",
+         "choices": ["junk", {"index": 0, "delta": {"content": "a", "custom": 2}, "logprobs": {"content": []}}]},
+        {"choices": [{"delta": {"content": "!"}}]},  # no index: the first choice
+        {"choices": [{"index": 1, "text": "B repeated as text"}]},  # beside chat deltas, not the answer
+        {"choices": [{"index": 1, "delta": {}, "finish_reason": "length"},
+                     {"index": 0, "delta": {"tool_calls": [call]}, "finish_reason": "tool_calls"}]},
+        {"choices": [{"index": "b", "finish_reason": "stop"}, {"index": "a", "finish_reason": "stop"},
+                     {"index": 2, "finish_reason": "stop"}]},  # no delta at all, odd indexes
+        {"choices": [], "usage": {"total_tokens": 3}},
+        {"choices": [], "usage": None},
+    ]
+    before = copy.deepcopy(chunks)
+    empty = {"role": "assistant", "content": None}
+    assert merge_chunks(chunks) == {
+        "id": "c1", "created": 1, "model": "m", "usage": {"total_tokens": 3}, "object": "chat.completion",
+        "choices": [
+            {"index": 0, "finish_reason": "tool_calls", "logprobs": {"content": []}, "message": {
+                "role": "assistant", "content": "Aa!", "custom": 1,
+                "tool_calls": [{"id": "t1", "type": "function", "function": {"name": "now", "arguments": ""}}]}},
+            {"index": 1, "finish_reason": "length", "message": {"role": "assistant", "content": "B"}},
+            {"index": 2, "finish_reason": "stop", "message": empty},
+            {"index": "a", "finish_reason": "stop", "message": empty},
+            {"index": "b", "finish_reason": "stop", "message": empty},
+        ],
+    }
+    assert chunks == before
+
+
+def test_merge_of_completion_chunks_gives_every_choice_its_text() -> None:
+    merged = merge_chunks([
+        {"id": "k", "object": "text_completion", "choices": [{"index": 0, "text": "Once"}]},
+        {"choices": [{"index": 0, "text": " upon"}, {"index": 1, "finish_reason": "length"}]},
+        {"choices": [{"index": 0, "text": "", "finish_reason": "stop"}]},
+    ])
+    assert merged == {"id": "k", "object": "text_completion", "choices": [
+        {"index": 0, "finish_reason": "stop", "text": "Once upon"},
+        {"index": 1, "finish_reason": "length", "text": ""},
+    ]}
+
+
+def test_merge_joins_text_parts_from_an_empty_start_and_details_gain_new_fields() -> None:
+    details = [{"type": "reasoning.text", "index": 0, "text": "Thi"}]
+    merged = merge_chunks([
+        {"choices": [{"index": 0, "delta": {"content": [{"type": "text", "text": ""}], "reasoning_details": details}}]},
+        {"choices": [{"index": 0, "delta": {"content": [{"type": "text", "text": "3"}], "reasoning_details": [
+            {"type": "reasoning.text", "index": 0, "text": "nk", "format": "unknown"}]}}]},
+    ])
+    message = merged["choices"][0]["message"]
+    assert message["content"] == [{"type": "text", "text": "3"}]
+    assert message["reasoning_details"] == [
+        {"type": "reasoning.text", "index": 0, "text": "Think", "format": "unknown"}]
+    assert details == [{"type": "reasoning.text", "index": 0, "text": "Thi"}], "the chunk's own item is not changed"
+
+
+def test_tool_call_fragments_without_id_or_index_continue_the_last_call() -> None:
+    # Gemini's compat endpoint sends neither; llama-cpp-python repeats the name in every fragment.
+    merged = merge_chunks([
+        {"choices": [{"index": 0, "delta": {"tool_calls": [{"function": {"name": "add", "arguments": '{"a": '}}]}}]},
+        {"choices": [{"index": 0, "delta": {"tool_calls": [{"function": {"name": "add", "arguments": "1}"}}]}}]},
+    ])
+    assert merged["choices"][0]["message"]["tool_calls"] == [
+        {"id": None, "type": "function", "function": {"name": "add", "arguments": '{"a": 1}'}}]

@@ -146,6 +146,25 @@ def test_a_wait_above_the_cap_is_not_slept_but_carried(server: LoopbackServer) -
     assert "retry after 120 s" in str(info.value)
 
 
+@pytest.mark.parametrize("headers, wait", [
+    ({"Retry-After": "0"}, 0.0),
+    ({"Retry-After": "-3"}, 0.0),
+    ({"Retry-After": "2.5"}, 2.5),
+    ({"retry-after-ms": "1500"}, 1.5),
+    ({"retry-after-ms": "0"}, 0.0),
+    ({"retry-after-ms": "soon", "Retry-After": "4"}, 4.0),
+    ({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, 0.0),
+    ({"Retry-After": "soon"}, None),
+], ids=["zero", "negative", "fraction", "ms", "ms-zero", "bad-ms-then-seconds", "past-date", "unreadable"])
+def test_the_named_wait_is_read_as_the_server_meant_it(
+    server: LoopbackServer, headers: dict[str, str], wait: float | None
+) -> None:
+    server.handler = status(429, b'{"error": {"message": "slow down"}}', headers=headers)
+    with pytest.raises(RateLimitError) as info:
+        Client(server.url, model="m", max_retries=0).chat("hi")
+    assert info.value.retry_after == wait
+
+
 def test_without_a_named_wait_retries_back_off(server: LoopbackServer) -> None:
     server.handler = then_ok(status(503, b"busy"), times=2)
     seen = []

@@ -212,6 +212,16 @@ def test_malformed_json_raises_with_an_excerpt(client: Client, server: LoopbackS
         list(client.chat("hi", stream=True))
 
 
+def test_an_error_event_that_is_not_json_is_shown_cut_to_size(client: Client, server: LoopbackServer) -> None:
+    text = "upstream failure " * 200  # 3 400 characters, no JSON
+    server.handler = lambda req, wire: wire.sse([event(chunk("a")), f"event: error\ndata: {text}\n\n"])
+    with pytest.raises(APIResponseError) as info:
+        list(client.chat("hi", stream=True))
+    folded = text.strip()
+    assert str(info.value) == f"the server sent an error event: {folded[:199] + '…'!r}"
+    assert info.value.body == folded[:1999] + "…"
+
+
 def test_invalid_utf8_in_a_stream_raises(client: Client, server: LoopbackServer) -> None:
     server.handler = lambda req, wire: wire.sse([event(chunk("a")), b'data: {"x": "\xff"}\n\n'])
     with pytest.raises(APIResponseError, match="UTF-8"):
@@ -432,7 +442,7 @@ def test_chunk_extensions_and_trailers_are_read_and_the_connection_reused(
     client: Client, server: LoopbackServer
 ) -> None:
     events = [e.encode() for e in stream_of(["a", "b"])]
-    server.handler = _raw_chunked([(events[0], b";name=value"), (events[1] + events[2], b""), (events[3], b"")],
+    server.handler = _raw_chunked([(events[0], b";name=value"), (events[1] + events[2], b";a=1;b=2"), (events[3], b"")],
                                   tail=b"0\r\nX-Checksum: abc\r\n\r\n")
     assert list(client.chat("hi", stream=True)) == ["a", "b"]
     assert list(client.chat("hi", stream=True)) == ["a", "b"]
@@ -463,8 +473,10 @@ def test_a_malformed_chunk_size_raises(client: Client, server: LoopbackServer, s
         wire.write(size_line + b"\r\ndata: x\r\n")
         wire.close()
     server.handler = handler
-    with pytest.raises(APIConnectionError, match="malformed"):
+    with pytest.raises(APIConnectionError) as info:
         list(client.chat("hi", stream=True))
+    line = size_line + b"\r"  # the size line as read, up to its LF
+    assert str(info.value) == f"the chunked body is malformed: {line!r}"
 
 
 @pytest.mark.parametrize("bad_event", [
