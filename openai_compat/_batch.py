@@ -84,9 +84,9 @@ class Pacer:
     Each call takes one request from its bucket and, before it starts, as many tokens as an
     average call has spent so far; once it knows what it really spent (``spent()``, read after
     the call) it settles the difference. With a token budget, the first call goes alone, so
-    that the ones after it know what a call costs. A call that still ends in a rate-limit error halves the
-    concurrency and goes back in the queue (at most ``REQUEUES`` times); a run of successes
-    raises the concurrency by one again, up to ``max_workers``.
+    that the ones after it know what a call costs. A call that still ends in a rate-limit error
+    halves the concurrency and goes back in the queue (at most ``REQUEUES`` times); a run of
+    successes raises the concurrency by one again, up to ``max_workers``.
     """
 
     REQUEUES = 4
