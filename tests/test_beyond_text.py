@@ -144,6 +144,14 @@ def test_several_choices_blocking_and_streamed(client: Client, server: LoopbackS
         client.chat_choices("x", n=0)
 
 
+def test_streamed_choices_take_the_delta_and_default_to_index_0(client: Client, server: LoopbackServer) -> None:
+    # Together repeats a chat delta's content in "text"; a minimal server leaves out "index".
+    server.handler = lambda req, wire: wire.sse([
+        event({"choices": [{"delta": {"content": "a"}, "text": "not the answer"}]}),
+        event({"choices": [{"delta": {}, "finish_reason": "stop"}]}), "data: [DONE]\n\n"])
+    assert list(client.chat_choices("name a cat", n=1, stream=True)) == [(0, "a")]
+
+
 def test_batch_keeps_input_order_and_returns_errors_in_place(server: LoopbackServer) -> None:
     lock = threading.Lock()
     active = {"now": 0, "most": 0}

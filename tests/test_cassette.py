@@ -11,7 +11,15 @@ from typing import Any
 
 import pytest
 
-from openai_compat import APIResponseError, Cassette, CassetteError, Client, RateLimitError, UnhandledToolCallsError
+from openai_compat import (
+    APIResponseError,
+    Cassette,
+    CassetteError,
+    Client,
+    InternalServerError,
+    RateLimitError,
+    UnhandledToolCallsError,
+)
 
 from .server import LoopbackServer, Request, Wire, chunk, completion, event
 
@@ -80,6 +88,16 @@ def test_replay_can_keep_the_recorded_pauses(server: LoopbackServer, tmp_path: P
     started = time.monotonic()
     assert list(client.chat("chunked", stream=True)) == ["Hel", "lo"]
     assert time.monotonic() - started >= 0.25
+
+
+def test_an_answer_with_an_empty_body_is_recorded_and_replayed(server: LoopbackServer, tmp_path: Path) -> None:
+    server.handler = lambda req, wire: wire.body(b"", 503, {"x-request-id": "req-empty"})
+    tape = tmp_path / "empty.jsonl"
+    with pytest.raises(InternalServerError) as live:
+        Client(server.url, model="m", max_retries=0, cassette=Cassette(tape, "record")).chat("hi")
+    with pytest.raises(InternalServerError) as replayed:
+        Client(CLOSED, model="m", max_retries=0, cassette=Cassette(tape, "replay")).chat("hi")
+    assert (str(replayed.value), replayed.value.request_id) == (str(live.value), "req-empty")
 
 
 def test_nothing_secret_is_written(server: LoopbackServer, tmp_path: Path) -> None:

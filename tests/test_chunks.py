@@ -104,12 +104,13 @@ def test_merge_builds_the_whole_answer_and_leaves_the_chunks_untouched() -> None
     call = {"index": 0, "id": "t1", "type": "function", "function": {"name": "now", "arguments": ""}}
     chunks: list[dict[str, Any]] = [
         {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m", "system_fingerprint": None,
-         "choices": [{"index": 1, "delta": {"role": "assistant", "content": "B"}},
+         "choices": [{"index": 1, "delta": {"content": "B"}},  # no role: the message still has one
                      {"index": 0, "delta": {"role": "assistant", "content": "A", "refusal": None, "custom": 1}}]},
         {"id": "c2", "model": "other",
          "choices": ["junk", {"index": 0, "delta": {"content": "a", "custom": 2}, "logprobs": {"content": []}}]},
         {"choices": [{"delta": {"content": "!"}}]},  # no index: the first choice
         {"choices": [{"index": 1, "text": "B repeated as text"}]},  # beside chat deltas, not the answer
+        {"choices": [{"index": 1, "delta": {"tool_calls": [{"index": 0, "id": "phantom", "function": {}}]}}]},
         {"choices": [{"index": 1, "delta": {}, "finish_reason": "length"},
                      {"index": 0, "delta": {"tool_calls": [call]}, "finish_reason": "tool_calls"}]},
         {"choices": [{"index": "b", "finish_reason": "stop"}, {"index": "a", "finish_reason": "stop"},

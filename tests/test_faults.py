@@ -236,6 +236,17 @@ def test_the_deadline_never_lengthens_the_read_timeout_of_a_stream(server: Loopb
     assert "deadline" not in str(info.value)
 
 
+def test_an_answer_that_stalls_half_way_is_a_timeout(server: LoopbackServer) -> None:
+    # requests reports a read timeout inside the body as a ConnectionError wrapping urllib3's.
+    def handler(req: Request, wire: Wire) -> None:
+        wire.head(200, {"Content-Type": "application/json", "Content-Length": "100"})
+        wire.write(b'{"choices": [')
+        wire.stall(2)
+    server.handler = handler
+    with pytest.raises(APITimeoutError, match=r"^timed out waiting for "):
+        Client(server.url, model="m", max_retries=0, timeout=(2, 0.3)).chat("hi")
+
+
 def test_a_refused_connection_is_retried_then_raised() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -81,6 +81,23 @@ def test_a_batch_of_32_workers_keeps_its_connections_and_prints_nothing(
     assert server.connections <= 32, "each worker's connection went back to the pool and was reused"
 
 
+def test_a_big_batch_leaves_a_callers_adapters_and_a_recording_in_place(server: LoopbackServer, tmp_path: Any) -> None:
+    from requests.adapters import HTTPAdapter
+
+    from openai_compat import Cassette
+
+    server.handler = _echo
+    session = requests.Session()
+    mine = HTTPAdapter(pool_maxsize=2)
+    session.mount(server.url, mine)
+    Client(server.url, model="m", session=session).batch([f"p{i}" for i in range(20)], max_workers=16)
+    assert session.get_adapter(server.url + "/chat/completions") is mine, "the caller's adapter is kept"
+    tape = tmp_path / "tape.jsonl"
+    prompts = [f"r{i}" for i in range(20)]
+    assert Client(server.url, model="m", cassette=Cassette(tape, "record")).batch(prompts, max_workers=16) == prompts
+    assert len(tape.read_text().splitlines()) == 20, "every call of the batch was recorded"
+
+
 def test_a_client_with_a_cassette_pickles_and_replays_in_a_child(server: LoopbackServer, tmp_path: Any) -> None:
     from openai_compat import Cassette
 

@@ -172,7 +172,9 @@ def test_a_server_holding_the_connection_after_the_finish_does_not_hang(
         wire.sse([event(chunk("a")), FINISH], end=False, **framing)
         gone.wait(10)  # neither [DONE] nor the end of the body, until the client leaves
     server.handler = handler
+    started = time.monotonic()
     assert list(client.chat("hi", stream=True)) == ["a"]
+    assert time.monotonic() - started < 4, "it waited the 1 s linger, not the 5 s read timeout"
     gone.set()
 
 
