@@ -147,10 +147,11 @@ def test_thinking_through_max_tokens_raises_instead_of_returning_empty(
 
 
 def test_a_stream_that_only_thinks_raises_after_the_thinking(client: Client, server: LoopbackServer) -> None:
+    usage = event({"choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 16, "total_tokens": 21}})
     server.handler = lambda req, wire: wire.sse([delta({"reasoning_content": THOUGHT}),
-                                                 delta({"content": ""}, "length"), DONE])
+                                                 delta({"content": ""}, "length"), usage, DONE])
     seen = []
-    with pytest.raises(EmptyAnswerError, match="max_tokens thinking") as info:
+    with pytest.raises(EmptyAnswerError, match=r"max_tokens thinking \(16 tokens of it\)") as info:
         for piece in client.chat("2+2?", stream=True, reasoning=True):
             seen.append(piece)
     assert seen == [("reasoning", THOUGHT)]
@@ -163,6 +164,13 @@ def test_a_short_answer_cut_by_length_is_no_error(client: Client, server: Loopba
     events = [delta({"reasoning_content": "hm"}), delta({"content": "The"}, "length"), DONE]
     server.handler = lambda req, wire: wire.sse(events)
     assert "".join(client.chat("2+2?", stream=True)) == "The"
+
+
+def test_an_answer_after_thinking_kept_inline_is_no_error(client: Client, server: LoopbackServer) -> None:
+    events = [delta({"reasoning_content": "hm"}), delta({"content": "The"}), delta({"content": " end"}, "length"),
+              DONE]
+    server.handler = lambda req, wire: wire.sse(events)
+    assert "".join(client.chat("2+2?", stream=True, keep_think=True)) == "The end"
 
 
 def test_reasoning_labels_need_a_stream(client: Client, server: LoopbackServer) -> None:

@@ -178,6 +178,38 @@ def test_a_server_holding_the_connection_after_the_finish_does_not_hang(
     gone.set()
 
 
+def test_the_first_choice_is_followed_whatever_order_the_choices_come_in(
+    client: Client, server: LoopbackServer
+) -> None:
+    # With n=2, choice 1 may come first in a chunk, or in a chunk of its own.
+    server.handler = lambda req, wire: wire.sse([
+        event({"choices": [{"index": 1, "delta": {"content": "x"}}, {"index": 0, "delta": {"content": "a"}}]}),
+        event({"choices": [{"index": 1, "delta": {"content": "y"}}]}),
+        event({"choices": [{"index": 0, "delta": {"content": "b"}, "finish_reason": "stop"}]}),
+        event({"choices": [{"index": 1, "delta": {}, "finish_reason": "stop"}]}), "data: [DONE]\n\n"])
+    assert list(client.chat("hi", n=2, stream=True)) == ["a", "b"]
+
+
+def test_a_streamed_chunk_carrying_a_message_instead_of_a_delta_is_read(
+    client: Client, server: LoopbackServer
+) -> None:
+    server.handler = lambda req, wire: wire.sse([event({"choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "whole"}, "finish_reason": "stop"}]}),
+        "data: [DONE]\n\n"])
+    assert list(client.chat("hi", stream=True)) == ["whole"]
+
+
+def test_a_completion_stream_takes_text_keeps_think_on_request_and_skips_empty_chunks(
+    client: Client, server: LoopbackServer
+) -> None:
+    server.handler = lambda req, wire: wire.sse([
+        event({"choices": [{"index": 0, "text": "<think>x</think>"}]}),
+        event({"choices": [{"index": 0, "text": "42", "delta": {"content": "not the text"}}]}),
+        event({"choices": [{"index": 0, "finish_reason": "stop"}]}), "data: [DONE]\n\n"])
+    assert list(client.complete("q", stream=True, keep_think=True)) == ["<think>x</think>", "42"]
+    assert list(client.complete("q", stream=True)) == ["42"]
+
+
 def test_with_n_choices_the_stream_waits_for_every_finish(client: Client, server: LoopbackServer) -> None:
     # The second choice comes after a pause longer than the linger that follows the last finish:
     # a stream that ended when the first choice finished would lose it.
