@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import ssl
 import subprocess
@@ -75,6 +76,34 @@ def test_debug_logging_gives_one_line_per_request(server: LoopbackServer, caplog
     line = ours[0].getMessage()
     assert line.startswith(f"POST {server.url}/chat/completions -> 200 in ")
     assert "attempt 1 of 3" in line and "request id req-77" in line
+
+
+ELAPSED = r"[0-4]\.\d{3}s"  # a loopback call takes milliseconds
+
+
+def test_debug_lines_of_a_retried_call_say_each_attempt_in_full(
+    server: LoopbackServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    answers = iter([lambda w: w.json({"error": {"message": "busy"}}, status=503, headers={"Retry-After": "0"}),
+                    lambda w: w.json(completion("ok"), headers={"x-request-id": "req-9"})])
+    server.handler = lambda req, wire: next(answers)(wire)
+    with caplog.at_level(logging.DEBUG, logger="openai_compat"):
+        Client(server.url, api_key=KEY, model="m", max_retries=1).chat("hi")
+    lines = [r.getMessage() for r in caplog.records if r.name == "openai_compat"]
+    url = re.escape(f"{server.url}/chat/completions")
+    assert len(lines) == 2, lines
+    first = rf"POST {url} -> 503 in {ELAPSED} \(attempt 1 of 2, request id -\): HTTP 503: busy \(retry after 0 s\)"
+    assert re.fullmatch(first, lines[0]), lines[0]
+    assert re.fullmatch(rf"POST {url} -> 200 in {ELAPSED} \(attempt 2 of 2, request id req-9\)", lines[1]), lines[1]
+
+
+def test_a_debug_line_says_when_no_response_came(caplog: pytest.LogCaptureFixture) -> None:
+    url = "http://127.0.0.1:9/v1/chat/completions"  # nothing listens there
+    with caplog.at_level(logging.DEBUG, logger="openai_compat"), pytest.raises(APIConnectionError):
+        Client("http://127.0.0.1:9/v1", api_key=KEY, model="m", max_retries=0).chat("hi")
+    line = next(r.getMessage() for r in caplog.records if r.name == "openai_compat")
+    expected = rf"POST {re.escape(url)} -> no response in {ELAPSED} \(attempt 1 of 1, request id -\): could not .+"
+    assert re.fullmatch(expected, line), line
 
 
 def test_the_library_is_silent_by_default(server: LoopbackServer, capsys: pytest.CaptureFixture[str]) -> None:
