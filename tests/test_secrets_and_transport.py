@@ -16,7 +16,7 @@ from typing import Iterator
 import pytest
 import requests
 
-from openai_compat import APIConnectionError, APIStatusError, AuthenticationError, Client, RequestEvent
+from openai_compat import APIConnectionError, APIStatusError, AuthenticationError, Client, RequestEvent, Usage
 
 from .server import LoopbackServer, completion, stream_of
 
@@ -289,7 +289,9 @@ def test_the_event_hook_sees_attempts_status_elapsed_and_usage(server: LoopbackS
     assert events[3].request_id == "req-5"
     assert events[-1].usage == {"total_tokens": 11}
     assert all(e.elapsed is not None and e.elapsed >= 0 for e in events if e.kind != "request")
-    assert all(e.url == f"{server.url}/chat/completions" for e in events)
+    assert all(e.url == f"{server.url}/chat/completions" and e.method == "POST" for e in events)
+    assert events[3].normalized_usage == Usage(3, 2, 5) and events[-1].normalized_usage == Usage(total_tokens=11)
+    assert [e.normalized_usage for e in events if e.kind == "request"] == [None] * 3
 
 
 def test_a_netrc_entry_does_not_replace_the_key(
