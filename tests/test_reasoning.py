@@ -301,3 +301,55 @@ def test_on_a_terminal_the_cli_shows_thinking_then_clears_it(server: LoopbackSer
         os.close(terminal)
     assert result.returncode == 0 and result.stdout == (ANSWER + "\n").encode()
     assert shown == "thinking…\r\x1b[K".encode(), "the indicator, then the line cleared for the answer"
+
+
+# -- a whole answer's reasoning, every path -----------------------------------------------------------
+
+
+def _answer(message: dict[str, Any] | None = None, *, text: Any = None, finish_reason: str = "stop") -> dict[str, Any]:
+    choice: dict[str, Any] = {"index": 0, "finish_reason": finish_reason}
+    if message is not None:
+        choice["message"] = {"role": "assistant", **message}
+    else:
+        choice["text"] = text
+    return {"id": "a-1", "object": "chat.completion" if message is not None else "text_completion",
+            "choices": [choice]}
+
+
+@pytest.mark.parametrize("message, keep_think, expected", [
+    ({"content": " \n<think>x</think>42"}, False, "42"),  # a think block after white space
+    ({"content": "<think>x</think>42", "reasoning_content": ""}, True, "<think>x</think>42"),
+    ({"content": "x <", "reasoning_content": "hm"}, False, "x <"),  # a "<" that starts no tag, at the end
+], ids=["think-after-space", "keep-think-beside-reasoning", "trailing-lt"])
+def test_a_blocking_answer_keeps_exactly_its_answer(
+    client: Client, server: LoopbackServer, message: dict[str, Any], keep_think: bool, expected: str
+) -> None:
+    server.handler = lambda req, wire: wire.json(_answer(message))
+    assert client.chat("q", keep_think=keep_think) == expected
+
+
+def test_thinking_parts_that_fill_max_tokens_raise_with_all_their_text(client: Client, server: LoopbackServer) -> None:
+    thinking = {"type": "thinking", "thinking": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}
+    server.handler = lambda req, wire: wire.json(_answer({"content": [thinking]}, finish_reason="length"))
+    with pytest.raises(EmptyAnswerError) as info:
+        client.chat("q")
+    assert info.value.reasoning == "ab"
+
+
+@pytest.mark.parametrize("text, keep_think, expected", [
+    ("<think>x</think>42", True, "<think>x</think>42"),
+    ("<think>x</think>42", False, "42"),
+    (None, False, ""),  # no text at all, a normal stop: an empty answer the server gave
+], ids=["keep-think", "think-left-out", "no-text"])
+def test_a_completion_answer_keeps_exactly_its_text(
+    client: Client, server: LoopbackServer, text: Any, keep_think: bool, expected: str
+) -> None:
+    server.handler = lambda req, wire: wire.json(_answer(text=text))
+    assert client.complete("q", keep_think=keep_think) == expected
+
+
+def test_a_completion_that_thinks_through_max_tokens_raises(client: Client, server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.json(_answer(text="<think>still going", finish_reason="length"))
+    with pytest.raises(EmptyAnswerError) as info:
+        client.complete("q")
+    assert info.value.reasoning == "still going"

@@ -256,6 +256,45 @@ def test_an_error_event_that_is_not_json_is_shown_cut_to_size(client: Client, se
     assert info.value.body == folded[:1999] + "…"
 
 
+def test_json_with_trailing_space_is_read_and_two_objects_in_one_event_are_not(
+    client: Client, server: LoopbackServer
+) -> None:
+    server.handler = lambda req, wire: wire.sse([f"data: {json.dumps(chunk('a'))}   \n\n", *stream_of([])])
+    assert list(client.chat("hi", stream=True)) == ["a"]
+    two = json.dumps(chunk("a")) + json.dumps(chunk("b"))
+    server.handler = lambda req, wire: wire.sse([f"data: {two}\n\n", *stream_of([])])
+    with pytest.raises(APIResponseError) as info:
+        list(client.chat("hi", stream=True))
+    assert str(info.value) == f"the stream sent data that is not JSON: {two[:199] + '…'!r}"
+    assert info.value.body == two
+
+
+def test_stream_data_that_is_not_json_is_cut_to_size_in_the_error(client: Client, server: LoopbackServer) -> None:
+    data = "<html>" + "x" * 3000
+    server.handler = lambda req, wire: wire.sse([event(chunk("a")), f"data: {data}\n\n"],
+                                                headers={"x-request-id": "req-bad"})
+    with pytest.raises(APIResponseError) as info:
+        list(client.chat("hi", stream=True))
+    assert str(info.value) == f"the stream sent data that is not JSON: {data[:199] + '…'!r} (request id req-bad)"
+    assert info.value.body == data[:1999] + "…"
+
+
+def test_stream_json_that_is_not_an_object_is_named(client: Client, server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.sse([event(chunk("a")), "data: [1, 2]\n\n"],
+                                                headers={"x-request-id": "req-list"})
+    with pytest.raises(APIResponseError) as info:
+        list(client.chat("hi", stream=True))
+    assert str(info.value) == "the stream sent JSON that is not an object: '[1, 2]' (request id req-list)"
+    assert info.value.request_id == "req-list"
+
+
+def test_a_blocking_answer_without_choices_is_named_and_kept(client: Client, server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.json({"id": "x", "choices": []})
+    with pytest.raises(APIResponseError) as info:
+        client.chat("hi")
+    assert (str(info.value), info.value.body) == ("the response has no choices", {"id": "x", "choices": []})
+
+
 def test_invalid_utf8_in_a_stream_raises(client: Client, server: LoopbackServer) -> None:
     server.handler = lambda req, wire: wire.sse([event(chunk("a")), b'data: {"x": "\xff"}\n\n'])
     with pytest.raises(APIResponseError, match="UTF-8"):
