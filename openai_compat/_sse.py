@@ -85,6 +85,10 @@ class ChunkStream:
             if "json" in content_type and "event-stream" not in content_type:
                 chunk = self._whole_body_as_chunk()
                 self._note(chunk)
+                self.usage = chunk.get("usage") or None
+                for choice in chunk["choices"]:
+                    if isinstance(choice, dict) and isinstance(choice.get("finish_reason"), str):
+                        self.finish_reasons[choice.get("index", 0)] = choice["finish_reason"]
                 yield chunk
                 self.complete = True
                 return
@@ -144,8 +148,6 @@ class ChunkStream:
                                            or part.get("reasoning")):
                 self.first_piece_at = time.monotonic()
                 return
-        if chunk.get("usage"):
-            self.usage = chunk["usage"]
 
     def _parse(self, data: str) -> Chunk:
         try:

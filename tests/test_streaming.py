@@ -129,6 +129,36 @@ def test_a_server_that_ignores_stream_true_still_gives_its_text(client: Client, 
     server.handler = lambda req, wire: wire.json(completion("whole answer"))
     chunks = list(client.create_chat_completion(messages=[{"role": "user", "content": "x"}], stream=True))
     assert merge_chunks(chunks)["choices"][0]["message"]["content"] == "whole answer"
+    record = client.last
+    assert record is not None and not record.partial and record.finish_reason == "stop"
+    assert record.usage.total_tokens == 5 and record.time_to_first_piece is not None
+
+
+@pytest.mark.parametrize("content_type", ["text/plain; charset=utf-8", None], ids=["text-plain", "none"])
+def test_an_event_stream_under_another_content_type_or_none_is_read(
+    client: Client, server: LoopbackServer, content_type: Any
+) -> None:
+    # Some servers label their SSE text/plain, or send no Content-Type at all.
+    head = {"Content-Type": content_type} if content_type else {}
+    server.handler = lambda req, wire: wire.sse(stream_of(["a", "b"]), headers=head)
+    if content_type is None:
+        server.handler = lambda req, wire: wire.slices(
+            "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", ["".join(stream_of(["a", "b"])).encode()], close=True)
+    assert list(client.chat("hi", stream=True)) == ["a", "b"]
+
+
+@pytest.mark.parametrize("first", [
+    {"choices": ["junk", {"index": 0, "delta": {"reasoning_content": "hm"}}]},
+    {"choices": [{"index": 0, "delta": {"reasoning": "hm"}}]},
+    {"choices": [{"index": 0, "text": "hm"}]},
+], ids=["reasoning_content-after-junk", "reasoning", "completion-text"])
+def test_the_first_piece_of_any_kind_sets_the_time_to_it(
+    client: Client, server: LoopbackServer, first: dict[str, Any]
+) -> None:
+    server.handler = lambda req, wire: wire.sse([event(first), event(chunk("ok", finish_reason="stop")),
+                                                 "data: [DONE]\n\n"])
+    list(client.chat("hi", stream=True))
+    assert client.last is not None and client.last.time_to_first_piece is not None
 
 
 def test_completion_streams_take_text(client: Client, server: LoopbackServer) -> None:
