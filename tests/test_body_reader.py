@@ -7,6 +7,7 @@ response whose ``raw`` shows only urllib3's public methods, as a future urllib3 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -110,9 +111,25 @@ def test_a_broken_chunked_body_raises_naming_what_broke(server: LoopbackServer, 
 
 
 def test_a_body_that_is_not_the_gzip_it_claims_raises(server: LoopbackServer) -> None:
-    server.handler = _broken({**CHUNKED_HEAD, "Content-Encoding": "gzip"}, b"10\r\nthis is not gzip\r\n0\r\n\r\n")
-    with pytest.raises(APIResponseError, match=r"^the stream could not be decoded: "):
+    head = {**CHUNKED_HEAD, "Content-Encoding": "gzip", "x-request-id": "req-gz"}
+    server.handler = _broken(head, b"10\r\nthis is not gzip\r\n0\r\n\r\n")
+    with pytest.raises(APIResponseError, match=r"^the stream could not be decoded: ") as info:
         list(Client(server.url, model="m", max_retries=0).chat("hi", stream=True))
+    assert info.value.request_id == "req-gz"
+
+
+def test_a_chunk_stream_made_by_hand_expects_one_choice(server: LoopbackServer) -> None:
+    gone = threading.Event()
+
+    def handler(req: Request, wire: Wire) -> None:
+        wire.sse([event(chunk("a", finish_reason="stop"))], end=False)
+        gone.wait(10)  # no [DONE], no end of the body
+    server.handler = handler
+    started = time.monotonic()
+    response = requests.post(server.url + "/chat/completions", json={}, stream=True, timeout=(2, 5))
+    assert [c["choices"][0]["delta"]["content"] for c in ChunkStream(response)] == ["a"]
+    assert time.monotonic() - started < 4, "it lingered 1 s after the one finish, not the 5 s read timeout"
+    gone.set()
 
 
 def test_a_json_answer_to_a_stream_cut_short_raises(server: LoopbackServer) -> None:

@@ -29,6 +29,8 @@ from openai_compat import (
     UnprocessableEntityError,
 )
 
+from openai_compat._transport import backoff
+
 from .server import LoopbackServer, Request, Wire, chunk, completion, event, stream_of
 
 SHORT = {"Retry-After": "0"}
@@ -163,6 +165,15 @@ def test_the_named_wait_is_read_as_the_server_meant_it(
     with pytest.raises(RateLimitError) as info:
         Client(server.url, model="m", max_retries=0).chat("hi")
     assert info.value.retry_after == wait
+
+
+@pytest.mark.parametrize("attempt, low, high", [(1, 0.375, 0.5), (2, 0.75, 1.0), (3, 1.5, 2.0), (5, 6.0, 8.0), (9, 6.0, 8.0)])
+def test_the_backoff_doubles_from_half_a_second_to_eight_shortened_by_up_to_a_quarter(
+    attempt: int, low: float, high: float
+) -> None:
+    waits = [backoff(attempt) for _ in range(2000)]
+    assert low <= min(waits) < low + (high - low) / 4, "the jitter reaches down to three quarters"
+    assert high - (high - low) / 4 < max(waits) <= high
 
 
 def test_without_a_named_wait_retries_back_off(server: LoopbackServer) -> None:
