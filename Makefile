@@ -45,7 +45,7 @@ compat: $(STAMP)
 # Mutation testing of the core modules (about an hour on 2 cores; not in CI).
 mutate: $(STAMP)
 	@$(INSTALL) -e ".[mutate]" >> $(LOG) 2>&1 || $(FAILED)
-	$(BIN)/mutmut run --max-children 2
+	$(BIN)/mutmut run --max-children 4
 	$(BIN)/mutmut results
 
 bench: $(STAMP)

@@ -28,7 +28,6 @@ from openai_compat import (
     RateLimitError,
     UnprocessableEntityError,
 )
-
 from openai_compat._transport import backoff
 
 from .server import LoopbackServer, Request, Wire, chunk, completion, event, stream_of
