@@ -166,7 +166,8 @@ def test_the_named_wait_is_read_as_the_server_meant_it(
     assert info.value.retry_after == wait
 
 
-@pytest.mark.parametrize("attempt, low, high", [(1, 0.375, 0.5), (2, 0.75, 1.0), (3, 1.5, 2.0), (5, 6.0, 8.0), (9, 6.0, 8.0)])
+@pytest.mark.parametrize("attempt, low, high", [
+    (1, 0.375, 0.5), (2, 0.75, 1.0), (3, 1.5, 2.0), (5, 6.0, 8.0), (9, 6.0, 8.0)])
 def test_the_backoff_doubles_from_half_a_second_to_eight_shortened_by_up_to_a_quarter(
     attempt: int, low: float, high: float
 ) -> None:
