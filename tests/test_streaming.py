@@ -205,6 +205,9 @@ def test_a_server_holding_the_connection_after_the_finish_does_not_hang(
     started = time.monotonic()
     assert list(client.chat("hi", stream=True)) == ["a"]
     assert time.monotonic() - started < 4, "it waited the 1 s linger, not the 5 s read timeout"
+    started = time.monotonic()
+    assert list(client.chat("hi", stream=True, deadline=30)) == ["a"]
+    assert time.monotonic() - started < 4, "with a deadline far off too, the linger is the wait"
     gone.set()
 
 
@@ -341,7 +344,7 @@ def test_a_reset_mid_stream_raises_api_connection_error(
         wire.reset()
     server.handler = handler
     pieces: list[str] = []
-    with pytest.raises(APIConnectionError):
+    with pytest.raises(APIConnectionError, match=r"^the connection broke during the stream: \S"):
         for piece in client.chat("hi", stream=True):
             pieces.append(piece)
     assert pieces == ["a"]
