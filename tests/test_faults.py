@@ -339,7 +339,7 @@ def test_a_deadline_bounds_a_steady_stream_that_never_ends(server: LoopbackServe
     client = Client(server.url, model="m", timeout=(1, 5), deadline=0.4)
     pieces = []
     started = time.monotonic()
-    with pytest.raises(APITimeoutError, match="^the call's deadline passed while the stream was being read$"):
+    with pytest.raises(APITimeoutError, match=r"^the call's deadline passed while the stream was being read$"):
         for piece in client.chat("hi", stream=True):
             pieces.append(piece)
     assert pieces == [str(i) for i in range(len(pieces))], "nothing lost or duplicated"
