@@ -155,7 +155,7 @@ def refusing(field: str, status: int = 400, message: str = "") -> Any:
 def test_adapt_drops_a_refused_field_once_and_remembers(server: LoopbackServer,
                                                         caplog: pytest.LogCaptureFixture) -> None:
     server.handler = refusing("stream_options", 422)
-    client = Client(server.url, model="m", adapt=True, stream_usage=True, max_retries=0)
+    client = Client(server.url, model="m", adapt=True, stream_usage=True, max_retries=0, timeout=(2, 5))
     with caplog.at_level(logging.INFO, logger="openai_compat"):
         assert "".join(client.chat("x", stream=True)) == "ok"
     assert ["stream_options" in r.json for r in server.requests] == [True, False]
@@ -166,7 +166,7 @@ def test_adapt_drops_a_refused_field_once_and_remembers(server: LoopbackServer,
 
 def test_adapt_renames_max_completion_tokens(server: LoopbackServer) -> None:
     server.handler = refusing("max_completion_tokens", message="Unsupported parameter: 'max_completion_tokens'")
-    client = Client(server.url, model="m", adapt=True)
+    client = Client(server.url, model="m", adapt=True, timeout=(2, 5))
     assert client.chat("x", max_completion_tokens=5) == "ok"
     assert server.requests[1].json["max_tokens"] == 5 and "max_completion_tokens" not in server.requests[1].json
 
@@ -177,7 +177,7 @@ def test_adapt_renames_max_completion_tokens(server: LoopbackServer) -> None:
 def test_adapt_never_touches_meaning_or_authentication(server: LoopbackServer, field: str, status: int,
                                                        error: type) -> None:
     server.handler = refusing(field, status)
-    client = Client(server.url, model="m", adapt=True)
+    client = Client(server.url, model="m", adapt=True, timeout=(2, 5))
     params: dict[str, Any] = {"response_format": {"type": "json_object"}, "tools": [], "seed": 1}
     with pytest.raises(error):
         client.chat("x", **{field: params[field]})
