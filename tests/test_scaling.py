@@ -188,7 +188,7 @@ def test_a_batch_job_runs_through_its_states_and_gives_results_in_order(server: 
     server.handler = provider
     job = Client(server.url, model="m").submit_batch([f"p{i}" for i in range(5)], max_tokens=10)
     assert job.state == "validating"
-    assert job.wait(poll=0.01) == "completed"
+    assert job.wait(poll=0.01, timeout=10) == "completed"
     assert provider.path == ["validating", "in_progress", "finalizing", "completed"]
     results = job.results()
     assert [r["choices"][0]["message"]["content"] if isinstance(r, dict) else type(r).__name__ for r in results] == [
@@ -203,7 +203,7 @@ def test_a_batch_job_runs_through_its_states_and_gives_results_in_order(server: 
 def test_a_batch_that_ends_early_gives_what_it_finished(server: LoopbackServer, final: str) -> None:
     server.handler = BatchProvider(final=final, finish=2)
     job = Client(server.url, model="m").submit_batch(["a", "b", "c"])
-    assert job.wait(poll=0.01) == final
+    assert job.wait(poll=0.01, timeout=10) == final
     results = job.results()
     assert [isinstance(r, dict) for r in results] == [True, True, False]
     assert isinstance(results[2], BatchItemError) and final in str(results[2])
@@ -214,7 +214,7 @@ def test_a_batch_can_be_cancelled(server: LoopbackServer) -> None:
     server.handler = provider
     job = Client(server.url, model="m").submit_batch([{"messages": [{"role": "user", "content": "x"}], "model": "big"}])
     assert job.cancel() == "cancelling"
-    assert job.wait(poll=0.01) == "cancelled"
+    assert job.wait(poll=0.01, timeout=10) == "cancelled"
     assert "cancelled" in provider.path
 
 
