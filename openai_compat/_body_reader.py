@@ -193,7 +193,7 @@ class BodyReader:
     def read_all(self) -> bytes:
         """The whole body, for an answer that is not a stream."""
         try:
-            return self.response.content
+            return whole_body(self.response)
         except (requests.RequestException, HTTPError, HTTPException, OSError) as exc:
             raise APIConnectionError(f"the connection broke while reading the answer: {exc}") from exc
 
@@ -297,6 +297,17 @@ def _socket_of(raw: Any) -> socket.socket | None:
         fp = getattr(getattr(raw, "_fp", None), "fp", None)
         sock = getattr(getattr(fp, "raw", None), "_sock", None)
     return sock if isinstance(sock, socket.socket) else None
+
+
+def whole_body(response: requests.Response) -> bytes:
+    """The whole body of ``response``. One cut short of its ``Content-Length`` raises requests'
+    ``ConnectionError``: urllib3 2 checks the length, urllib3 1.26 hands over what came."""
+    raw = response.content
+    declared = response.headers.get("content-length", "")
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if declared.isdigit() and encoding == "identity" and len(raw) < int(declared):
+        raise requests.ConnectionError(f"the connection closed after {len(raw)} of the answer's {declared} bytes")
+    return raw
 
 
 def is_timeout(exc: BaseException) -> bool:

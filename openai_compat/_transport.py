@@ -17,7 +17,7 @@ import requests
 from requests.adapters import BaseAdapter, HTTPAdapter
 from requests.utils import get_netrc_auth
 
-from ._body_reader import is_timeout
+from ._body_reader import is_timeout, whole_body
 from ._errors import (
     APIConnectionError,
     APIStatusError,
@@ -247,7 +247,7 @@ class Transport:
                 )
                 # A non-streamed body is read inside the attempt: a connection that breaks
                 # half-way through it is retried like one that broke before the headers.
-                raw = b"" if stream and response.ok else response.content
+                raw = b"" if stream and response.ok else whole_body(response)
             except requests.exceptions.InvalidJSONError as exc:
                 raise TypeError(f"the request body cannot be sent as JSON: {exc}") from None
             except requests.RequestException as exc:

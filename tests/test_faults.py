@@ -247,6 +247,22 @@ def test_the_deadline_never_lengthens_the_read_timeout_of_a_stream(server: Loopb
     assert "deadline" not in str(info.value)
 
 
+def test_an_answer_cut_short_of_its_length_is_a_broken_connection_and_retried(server: LoopbackServer) -> None:
+    # urllib3 2 notices the missing bytes; on urllib3 1.26 the SDK checks the length itself.
+    answers = iter(["cut", "whole"])
+
+    def handler(req: Request, wire: Wire) -> None:
+        if next(answers) == "cut":
+            wire.head(200, {"Content-Type": "application/json", "Content-Length": "500"})
+            wire.write(b'{"choices": [')
+            wire.close()
+        else:
+            wire.json(completion("ok"))
+    server.handler = handler
+    assert Client(server.url, model="m", max_retries=1, timeout=(2, 5)).chat("hi") == "ok"
+    assert len(server.requests) == 2
+
+
 def test_an_answer_that_stalls_half_way_is_a_timeout(server: LoopbackServer) -> None:
     # requests reports a read timeout inside the body as a ConnectionError wrapping urllib3's.
     def handler(req: Request, wire: Wire) -> None:
