@@ -40,27 +40,38 @@ def framed(body: bytes, framing: str) -> bytes:
     return b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in (body[:half], body[half:])) + b"0\r\n\r\n"
 
 
-@pytest.mark.parametrize("framing", ["chunked", "close"])
-@pytest.mark.parametrize("name", list(BODIES))
-def test_a_body_cut_at_every_byte_yields_the_same_pieces(server: LoopbackServer, name: str, framing: str) -> None:
-    body, expected = BODIES[name]
-    wire_bytes = framed(body.encode(), framing)
+def wrong_cuts(
+    server: LoopbackServer, head: bytes, wire_bytes: bytes, framing: str, expected: list[str]
+) -> dict[int, object]:
+    """Every cut of ``wire_bytes`` (each part in a read of its own) whose stream did not yield
+    ``expected``, with what it gave or raised instead."""
     cut = {"at": 0}
 
     def handler(req: Request, wire: Wire) -> None:
-        at = cut["at"]
-        wire.slices(HEAD[framing], [wire_bytes[:at], wire_bytes[at:]], close=framing == "close")
+        wire.slices(head, [wire_bytes[: cut["at"]], wire_bytes[cut["at"] :]], close=framing == "close")
         if framing == "close":
             wire.keep_alive = False
 
     server.handler = handler
     client = Client(server.url, model="m", max_retries=0, timeout=(2, 5))
-    wrong = {}
+    wrong: dict[int, object] = {}
     for at in range(1, len(wire_bytes)):
         cut["at"] = at
-        got = list(client.chat("hi", stream=True))
+        try:
+            got: object = list(client.chat("hi", stream=True))
+        except Exception as exc:  # every cut is tried; the failures are reported together
+            got = exc
         if got != expected:
             wrong[at] = got
+    return wrong
+
+
+@pytest.mark.parametrize("framing", ["chunked", "close"])
+@pytest.mark.parametrize("name", list(BODIES))
+def test_a_body_cut_at_every_byte_yields_the_same_pieces(server: LoopbackServer, name: str, framing: str) -> None:
+    body, expected = BODIES[name]
+    wire_bytes = framed(body.encode(), framing)
+    wrong = wrong_cuts(server, HEAD[framing], wire_bytes, framing, expected)
     assert wrong == {}, f"cut at these bytes of {wire_bytes!r}"
     if framing == "chunked":
         assert server.connections == 1, "each body was read to its end and the connection reused"
@@ -89,25 +100,7 @@ def test_a_compressed_body_cut_at_every_byte_yields_the_same_pieces(
     encoding, compressed = ENCODED[name]
     wire_bytes = framed(compressed, framing)
     head = HEAD[framing].replace(b"\r\n\r\n", b"\r\nContent-Encoding: %s\r\n\r\n" % encoding.encode())
-    cut = {"at": 0}
-
-    def handler(req: Request, wire: Wire) -> None:
-        wire.slices(head, [wire_bytes[: cut["at"]], wire_bytes[cut["at"] :]], close=framing == "close")
-        if framing == "close":
-            wire.keep_alive = False
-
-    server.handler = handler
-    client = Client(server.url, model="m", max_retries=0, timeout=(2, 5))
-    wrong = {}
-    for at in range(1, len(wire_bytes)):
-        cut["at"] = at
-        try:
-            got: object = list(client.chat("hi", stream=True))
-        except Exception as exc:  # every cut is tried; the failures are reported together
-            got = exc
-        if got != ["Hel", "lo"]:
-            wrong[at] = got
-    assert wrong == {}, f"cut at these bytes of {wire_bytes!r}"
+    assert wrong_cuts(server, head, wire_bytes, framing, ["Hel", "lo"]) == {}, f"cut at these bytes of {wire_bytes!r}"
 
 
 def test_chunk_data_and_its_crlf_in_separate_reads(server: LoopbackServer) -> None:
