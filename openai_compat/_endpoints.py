@@ -378,9 +378,8 @@ class EndpointsClient(BaseClient):
         elif isinstance(choice, dict) and isinstance(choice.get("text"), str):
             record.reasoning = lambda: split_think(choice["text"])[0]
         self.usage.add(record.usage)
-        if self._transport.event_hook is not None:
-            self._transport.emit("response", path, sent.attempt, sent.response.status_code, sent.elapsed,
-                                 sent.request_id, result.get("usage"))
+        self._transport.emit("response", path, sent.attempt, sent.response.status_code, sent.elapsed, sent.request_id,
+                             result.get("usage"))
         return result
 
     def _stream(self, path: str, body: dict[str, Any], options: CallOptions) -> ChunkStream:

@@ -226,8 +226,7 @@ class Transport:
         deadline_at = None if options.deadline is None else time.monotonic() + options.deadline
         for attempt in range(1, retries + 2):
             start = time.monotonic()
-            if self.event_hook is not None:
-                self.emit("request", path, attempt, method=method)
+            self.emit("request", path, attempt, method=method)
             status: int | None = None
             request_id: str | None = None
             wait: float | None = None
@@ -241,7 +240,7 @@ class Transport:
                     files=files,
                     headers=self._stream_headers if stream else self._headers,
                     auth=self._auth,
-                    timeout=options.timeout if deadline_at is None else within(options.timeout, deadline_at),
+                    timeout=within(options.timeout, deadline_at),
                     stream=True,
                     allow_redirects=False,
                 )
@@ -258,8 +257,7 @@ class Transport:
                 status = response.status_code
                 request_id = request_id_of(response.headers)
                 if 200 <= status < 300:
-                    if logger.isEnabledFor(logging.DEBUG):
-                        self._log(method, url, attempt, retries, status, start, request_id)
+                    self._log(method, url, attempt, retries, status, start, request_id)
                     return Sent(response, raw, attempt, time.monotonic() - start, request_id)
                 response.close()
                 wait = retry_after(response.headers)
@@ -347,7 +345,7 @@ class Transport:
         request_id: str | None,
         error: Exception | None = None,
     ) -> None:
-        if logger.isEnabledFor(logging.DEBUG):  # also checked by the caller on the hot path
+        if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "%s %s -> %s in %.3fs (attempt %d of %d, request id %s)%s",
                 method,
