@@ -116,8 +116,6 @@ class Transport:
         elif recorder is not None:
             session.mount(base_url, recorder)
         self.session = session
-        self._pid = os.getpid()
-        self._fork_hook = _watch_forks()
         self._forks_seen = _forks
 
     def __repr__(self) -> str:
@@ -133,9 +131,7 @@ class Transport:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self._pid = os.getpid()  # another process: its own pid and fork count
-        self._fork_hook = _watch_forks()
-        self._forks_seen = _forks
+        self._forks_seen = _forks  # another process: its own fork count
         if self.owns_session:
             self.session = self._new_session()
 
@@ -159,18 +155,14 @@ class Transport:
     def _check_fork(self) -> None:
         """In a forked child, never touch the parent's pooled connections: two processes
         reading one socket interleave their answers, or hang."""
-        if self._fork_hook and _forks == self._forks_seen:
-            return  # the usual case, without a system call: no fork since the last send
+        if _forks == self._forks_seen:
+            return  # the usual case: no fork since the last send
         self._forks_seen = _forks
-        pid = os.getpid()
-        if pid == self._pid:
-            return
         if self.owns_session:
             self.session = self._new_session()  # the parent's sockets are left to the parent
         else:
             for adapter in self.session.adapters.values():
                 adapter.close()  # empties the pools; the adapter and its settings stay
-        self._pid = pid
 
     def settings_for(self, url: str) -> dict[str, Any]:
         """The proxies and CA bundle for a request to another host (a media download): for our
@@ -366,10 +358,9 @@ def environment_settings(url: str) -> dict[str, Any]:
     return {"proxies": settings["proxies"], "verify": settings["verify"]}
 
 
-#: How many times this process became a fork's child, counted by a hook that the first transport
-#: registers (where the platform has ``os.register_at_fork``).
+#: How many times this process became a fork's child. Windows, the one platform without
+#: ``os.register_at_fork``, cannot fork.
 _forks = 0
-_watching_forks = False
 
 
 def _count_fork() -> None:
@@ -377,16 +368,8 @@ def _count_fork() -> None:
     _forks += 1
 
 
-def _watch_forks() -> bool:
-    """Start counting forks (once per process); False where forks cannot be watched."""
-    global _watching_forks
-    if not _watching_forks:
-        register = getattr(os, "register_at_fork", None)
-        if register is None:
-            return False
-        register(after_in_child=_count_fork)
-        _watching_forks = True
-    return True
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_count_fork)
 
 
 def backoff(attempt: int) -> float:

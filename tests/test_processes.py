@@ -44,11 +44,12 @@ def fork_pool(workers: int) -> Any:
 def test_a_client_used_before_a_fork_works_in_every_child(server: LoopbackServer, own_session: bool) -> None:
     global _inherited
     server.handler = _echo
-    _inherited = Client(server.url, model="m", api_key=KEY, session=None if own_session else requests.Session())
+    session = None if own_session else requests.Session()
+    _inherited = Client(server.url, model="m", api_key=KEY, session=session, max_retries=0, timeout=5)
     assert _inherited.chat("before the fork") == "before the fork"  # a pooled keep-alive socket now
     pool = fork_pool(4)
     try:
-        answers = pool.map_async(_ask, range(16)).get(timeout=60)  # hung forever before
+        answers = pool.map_async(_ask, range(16)).get(timeout=30)  # hung forever before
         assert answers == [f"prompt {i}" for i in range(16)]
         assert _inherited.chat("after, in the parent") == "after, in the parent"
     finally:
