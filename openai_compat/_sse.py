@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import json
 import time
-from http.client import HTTPException
 from typing import Any, Callable, Generator, Iterator
 
 import requests
 import sseclient
-from urllib3.exceptions import HTTPError
 
 from ._body_reader import BodyReader
 from ._chunks import Chunk, parse_completion
@@ -121,9 +119,6 @@ class ChunkStream:
                 raise APIResponseError(
                     f"the stream is not valid UTF-8: {exc}", request_id=self.request_id
                 ) from None
-            except (OSError, HTTPError, HTTPException, requests.RequestException) as exc:
-                # BodyReader types every failure it sees; nothing raw may escape a stream.
-                raise APIConnectionError(f"the connection broke during the stream: {exc}") from exc
             if done:
                 self.ended_with_done = True
                 self._body.drain()
