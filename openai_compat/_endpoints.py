@@ -230,13 +230,18 @@ class EndpointsClient(BaseClient):
         return self._get(path).raw
 
     def _get(self, path: str) -> Sent:
-        return self._transport.send(path, None, self._call_options(NOT_GIVEN, None, NOT_GIVEN), stream=False,
+        sent = self._transport.send(path, None, self._call_options(NOT_GIVEN, None, NOT_GIVEN), stream=False,
                                     method="GET")
+        self._transport.emit("response", path, sent.attempt, sent.response.status_code, sent.elapsed, sent.request_id,
+                             method="GET")
+        return sent
 
     def upload_file(self, content: bytes, filename: str, purpose: str) -> dict[str, Any]:
         """Upload ``content`` to ``/files`` (multipart, as the OpenAI files API takes it)."""
         sent = self._transport.send("/files", {"purpose": purpose}, self._call_options(NOT_GIVEN, None, NOT_GIVEN),
                                     stream=False, files={"file": (filename, content, "application/jsonl")})
+        self._transport.emit("response", "/files", sent.attempt, sent.response.status_code, sent.elapsed,
+                             sent.request_id)
         return parse_object(sent.raw, sent.request_id)
 
     def submit_batch(

@@ -84,7 +84,8 @@ ELAPSED = r"[0-4]\.\d{3}s"  # a loopback call takes milliseconds
 def test_debug_lines_of_a_retried_call_say_each_attempt_in_full(
     server: LoopbackServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    answers = iter([lambda w: w.json({"error": {"message": "busy"}}, status=503, headers={"Retry-After": "0"}),
+    answers = iter([lambda w: w.json({"error": {"message": "busy"}}, status=503,
+                                     headers={"Retry-After": "0", "x-request-id": "req-8"}),
                     lambda w: w.json(completion("ok"), headers={"x-request-id": "req-9"})])
     server.handler = lambda req, wire: next(answers)(wire)
     with caplog.at_level(logging.DEBUG, logger="openai_compat"):
@@ -92,7 +93,8 @@ def test_debug_lines_of_a_retried_call_say_each_attempt_in_full(
     lines = [r.getMessage() for r in caplog.records if r.name == "openai_compat"]
     url = re.escape(f"{server.url}/chat/completions")
     assert len(lines) == 2, lines
-    first = rf"POST {url} -> 503 in {ELAPSED} \(attempt 1 of 2, request id -\): HTTP 503: busy \(retry after 0 s\)"
+    first = (rf"POST {url} -> 503 in {ELAPSED} \(attempt 1 of 2, request id req-8\): HTTP 503: busy"
+             r" \(retry after 0 s\) \(request id req-8\)")
     assert re.fullmatch(first, lines[0]), lines[0]
     assert re.fullmatch(rf"POST {url} -> 200 in {ELAPSED} \(attempt 2 of 2, request id req-9\)", lines[1]), lines[1]
 
@@ -288,7 +290,7 @@ def test_the_event_hook_sees_attempts_status_elapsed_and_usage(server: LoopbackS
     assert events[3].usage == {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5}
     assert events[3].request_id == "req-5"
     assert events[-1].usage == {"total_tokens": 11}
-    assert all(e.elapsed is not None and e.elapsed >= 0 for e in events if e.kind != "request")
+    assert all(e.elapsed is not None and 0 <= e.elapsed < 5 for e in events if e.kind != "request")
     assert all(e.url == f"{server.url}/chat/completions" and e.method == "POST" for e in events)
     assert events[3].normalized_usage == Usage(3, 2, 5) and events[-1].normalized_usage == Usage(total_tokens=11)
     assert [e.normalized_usage for e in events if e.kind == "request"] == [None] * 3
@@ -305,3 +307,59 @@ def test_a_netrc_entry_does_not_replace_the_key(
     assert server.requests[0].headers["authorization"] == f"Bearer {KEY}"
     Client(server.url, model="m").chat("hi")  # no key of ours: requests' own rules apply
     assert server.requests[1].headers["authorization"].startswith("Basic ")
+
+
+def test_events_of_a_get_name_its_method_and_each_failed_attempts_request_id(server: LoopbackServer) -> None:
+    answers = iter([lambda w: w.json({"error": "busy"}, status=503, headers={"Retry-After": "0", "x-request-id": "r1"}),
+                    lambda w: w.json({"data": [{"id": "m"}]}, headers={"x-request-id": "r2"})])
+    server.handler = lambda req, wire: next(answers)(wire)
+    events: list[RequestEvent] = []
+    assert [m["id"] for m in Client(server.url, event_hook=events.append).models()] == ["m"]
+    assert [(e.kind, e.method, e.attempt, e.status_code, e.request_id) for e in events] == [
+        ("request", "GET", 1, None, None), ("response", "GET", 1, 503, "r1"),
+        ("request", "GET", 2, None, None), ("response", "GET", 2, 200, "r2")]
+    assert all(0 <= e.elapsed < 5 for e in events if e.elapsed is not None)
+    assert [e.elapsed is None for e in events] == [True, False, True, False]
+
+
+def test_the_event_of_a_refused_connection_has_no_status_and_no_request_id() -> None:
+    events: list[RequestEvent] = []
+    with pytest.raises(APIConnectionError):
+        Client("http://127.0.0.1:9/v1", model="m", max_retries=0, event_hook=events.append).chat("hi")
+    response = events[-1]
+    assert (response.kind, response.status_code, response.request_id) == ("response", None, None)
+    assert response.error is not None and response.error.startswith("could not reach ")
+    assert response.elapsed is not None and 0 <= response.elapsed < 5
+
+
+def test_a_stream_asks_for_events_with_every_header_of_the_client(server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: (wire.sse(stream_of(["a"])) if req.json.get("stream")
+                                        else wire.json(completion("b")))
+    client = Client(server.url, api_key=KEY, model="m", headers={"X-Team": "blue"})
+    assert client.chat("hi") == "b"
+    assert list(client.chat("hi", stream=True)) == ["a"]
+    blocking, streamed = server.requests
+    assert streamed.headers["accept"] == "text/event-stream"
+    assert blocking.headers["accept"] != "text/event-stream"
+    for request in (blocking, streamed):
+        assert (request.headers["authorization"], request.headers["x-team"]) == (f"Bearer {KEY}", "blue")
+
+
+def test_a_netrc_entry_does_not_replace_the_key_on_a_callers_session(
+    server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password other-password\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    session = requests.Session()  # trust_env stays on: requests would put ~/.netrc's login in
+    Client(server.url, api_key=KEY, model="m", session=session).chat("hi")
+    assert server.requests[0].headers["authorization"] == f"Bearer {KEY}"
+
+
+def test_an_upload_has_its_request_and_response_events(server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.json({"id": "file-1", "object": "file"}, headers={"x-request-id": "r3"})
+    events: list[RequestEvent] = []
+    assert Client(server.url, event_hook=events.append).upload_file(b"{}\n", "in.jsonl", "batch")["id"] == "file-1"
+    assert [(e.kind, e.method, e.url, e.status_code, e.request_id) for e in events] == [
+        ("request", "POST", f"{server.url}/files", None, None), ("response", "POST", f"{server.url}/files", 200, "r3")]
