@@ -216,7 +216,9 @@ class Transport:
         url = self.base_url + path
         retries = options.max_retries
         deadline_at = None if options.deadline is None else time.monotonic() + options.deadline
-        for attempt in range(1, retries + 2):
+        attempt = 0
+        while True:
+            attempt += 1
             start = time.monotonic()
             self.emit("request", path, attempt, method=method)
             status: int | None = None
@@ -245,6 +247,7 @@ class Transport:
                 error: OpenAICompatError = self._transport_error(exc, url)
                 # requests' message about a bad header shows the value, which may be a key.
                 cause = None if isinstance(exc, requests.exceptions.InvalidHeader) else exc
+                retryable = True
             else:
                 status = response.status_code
                 request_id = request_id_of(response.headers)
@@ -253,15 +256,14 @@ class Transport:
                     return Sent(response, raw, attempt, time.monotonic() - start, request_id)
                 response.close()
                 wait = retry_after(response.headers)
-                error = self._status_error(response, raw, request_id, wait)
+                answer_error = self._status_error(response, raw, request_id, wait)
+                # A 5xx whose body says the request itself is invalid (llama-cpp-python answers a
+                # bad field with 500) fails the same way every time: it is not retried.
+                retryable = (status in RETRY_STATUSES or status >= 500) and not validation_problems(answer_error.body)
+                error = answer_error
             self._log(method, url, attempt, retries, status, start, request_id, error)
             self.emit("response", path, attempt, status, time.monotonic() - start, request_id, error=str(error),
                       method=method)
-            # A 5xx whose body says the request itself is invalid (llama-cpp-python answers a bad
-            # field with 500) fails the same way every time: it is not retried.
-            retryable = status is None or (
-                (status in RETRY_STATUSES or status >= 500) and not validation_problems(getattr(error, "body", None))
-            )
             delay = wait if wait is not None else backoff(attempt)
             if (
                 not retryable
@@ -271,7 +273,6 @@ class Transport:
             ):
                 raise error from cause
             time.sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def emit(
         self,

@@ -76,6 +76,19 @@ def test_a_streamed_call_raises_its_status_error_before_returning_the_generator(
         client.chat("hi", stream=True)
 
 
+@pytest.mark.parametrize("status_line, message", [
+    ("HTTP/1.1 502 Bad Gateway", "HTTP 502: Bad Gateway (empty body)"),
+    ("HTTP/1.1 502 ", "HTTP 502: (empty body)"),
+])
+def test_an_empty_error_body_is_told_by_the_reason_phrase(
+    client: Client, server: LoopbackServer, status_line: str, message: str
+) -> None:
+    server.handler = lambda req, wire: wire.write(f"{status_line}\r\nContent-Length: 0\r\n\r\n")
+    with pytest.raises(InternalServerError) as info:
+        client.chat("hi")
+    assert str(info.value) == message
+
+
 def test_a_huge_error_body_gives_a_bounded_message(client: Client, server: LoopbackServer) -> None:
     trace = "Traceback (most recent call last):\n" + "  File 'x.py', line 1\n" * 5000 + "ValueError: bad"
     server.handler = lambda req, wire: wire.json({"error": {"message": trace}}, status=500)
