@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
 
-from openai_compat import merge_chunks
-from openai_compat._chunks import choice_text, first_choice, reply_text
+from openai_compat import APIResponseError, merge_chunks
+from openai_compat._chunks import choice_text, first_choice, parse_object, reply_text
 
 
 @pytest.mark.parametrize(("choice", "chat", "text"), [
@@ -169,3 +170,39 @@ def test_tool_call_fragments_without_id_or_index_continue_the_last_call() -> Non
     ])
     assert merged["choices"][0]["message"]["tool_calls"] == [
         {"id": None, "type": "function", "function": {"name": "add", "arguments": '{"a": 1}'}}]
+
+
+# -- parse_object: a 2xx body that is not the answer ---------------------------------------------
+
+PAGE = "<html><body>" + "maintenance, back soon " * 200 + "</body></html>"  # 4,627 characters
+
+
+@pytest.mark.parametrize("raw, message, body", [
+    pytest.param(PAGE.encode(), f"the response is not JSON: {PAGE[:199] + '…'!r}", PAGE[:1999] + "…", id="a-page"),
+    pytest.param(b'{"a": "\xff"}', """the response is not valid UTF-8: '{"a": "\ufffd"}'""", '{"a": "\ufffd"}',
+                 id="not-utf-8"),
+    pytest.param(b"[1, 2]", "the response is JSON but not an object", [1, 2], id="a-list"),
+    pytest.param(b'{"error": {"message": "overloaded", "code": "busy"}, "choices": []}', "overloaded",
+                 {"error": {"message": "overloaded", "code": "busy"}, "choices": []}, id="an-error-object"),
+    pytest.param(b'{"detail": "Not authenticated"}', "Not authenticated", {"detail": "Not authenticated"},
+                 id="a-fastapi-detail"),
+])
+def test_a_body_that_is_not_an_answer_raises_with_what_it_was(raw: bytes, message: str, body: Any) -> None:
+    with pytest.raises(APIResponseError) as caught:
+        parse_object(raw, "req-1")
+    assert (caught.value.message, caught.value.body, caught.value.request_id) == (message, body, "req-1")
+
+
+def test_an_error_objects_code_is_kept() -> None:
+    with pytest.raises(APIResponseError) as caught:
+        parse_object(b'{"error": {"message": "overloaded", "code": "busy"}}', None)
+    assert caught.value.code == "busy"
+
+
+@pytest.mark.parametrize("body", [
+    {"object": "list", "data": [{"id": "m"}], "detail": "from cache"},  # a listing with a remark
+    {"choices": [{"index": 0, "text": "ok"}], "detail": "served by replica 2"},
+    {"id": "x", "status": "completed"},
+])
+def test_an_answer_with_a_remark_beside_its_data_is_returned_as_it_is(body: dict[str, Any]) -> None:
+    assert parse_object(json.dumps(body).encode(), None) == body
