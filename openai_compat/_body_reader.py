@@ -5,8 +5,7 @@ This is the only module that touches the internals of urllib3 and http.client. I
 - ``response.raw._fp``: the ``http.client.HTTPResponse`` under urllib3's response (urllib3 1.26
   and 2), with ``read1()``, ``chunked``, ``chunk_left``, ``isclosed()`` and ``close()``;
 - ``response.raw._fp.fp``: its buffered socket file, whose ``read1()`` returns what has arrived;
-- ``response.raw._connection.sock`` (urllib3 2) or ``response.raw._fp.fp.raw._sock`` (urllib3
-  1.26): the socket, to set a timeout per read (deadline, linger);
+- ``response.raw._fp.fp.raw._sock``: the socket, to set a timeout per read (deadline, linger);
 - ``response.raw.release_conn()``: to give a connection read to its end back to the pool;
 - for recording (``tap_body``), ``_fp.fp`` is replaced by a pass-through that sees every read.
 
@@ -291,11 +290,10 @@ def _chunk_size(line: bytes) -> int:
 
 
 def _socket_of(raw: Any) -> socket.socket | None:
-    """The socket under a urllib3 response, to set per-read timeouts (deadline, linger)."""
-    sock = getattr(getattr(raw, "_connection", None), "sock", None)
-    if sock is None:
-        fp = getattr(getattr(raw, "_fp", None), "fp", None)
-        sock = getattr(getattr(fp, "raw", None), "_sock", None)
+    """The socket under a urllib3 response, to set per-read timeouts (deadline, linger): under
+    http.client's buffered socket file, the same on urllib3 1.26 and 2."""
+    fp = getattr(getattr(raw, "_fp", None), "fp", None)
+    sock = getattr(getattr(fp, "raw", None), "_sock", None)
     return sock if isinstance(sock, socket.socket) else None
 
 

@@ -353,3 +353,38 @@ def test_a_completion_that_thinks_through_max_tokens_raises(client: Client, serv
     with pytest.raises(EmptyAnswerError) as info:
         client.complete("q")
     assert info.value.reasoning == "still going"
+
+
+def test_text_held_back_as_a_possible_think_tag_comes_out_at_the_end(client: Client, server: LoopbackServer) -> None:
+    # "<thi" could open a think block, so it waits; the stream ends, and it is the answer.
+    events = [delta({"content": "", "reasoning_content": "hm, "}), delta({"content": "", "reasoning": "well"}),
+              delta({"content": "<thi"}, "length"), DONE]
+    server.handler = lambda req, wire: wire.sse(events)
+    assert list(client.chat("q", stream=True)) == ["<thi"]
+    assert list(client.chat("q", stream=True, reasoning=True)) == [
+        ("reasoning", "hm, "), ("reasoning", "well"), ("answer", "<thi")]
+    assert client.last.reasoning == "hm, well"
+
+
+def test_a_stream_cut_by_length_inside_its_thinking_raises_with_all_of_it(
+    client: Client, server: LoopbackServer
+) -> None:
+    events = [delta({"content": "", "reasoning_content": "one, "}), delta({"content": "", "reasoning": "two"}),
+              delta({"content": ""}, "length"), DONE]
+    server.handler = lambda req, wire: wire.sse(events)
+    with pytest.raises(EmptyAnswerError) as info:
+        list(client.chat("q", stream=True))
+    assert info.value.reasoning == "one, two"
+
+
+def test_chat_choices_leave_each_think_block_out(client: Client, server: LoopbackServer) -> None:
+    answer = completion("")
+    answer["choices"] = [{"index": i, "message": {"role": "assistant", "content": f"<think>t{i}</think>a{i}"},
+                          "finish_reason": "stop"} for i in range(2)]
+    server.handler = lambda req, wire: wire.json(answer)
+    assert client.chat_choices("q", n=2) == ["a0", "a1"]
+
+
+def test_a_chat_answer_given_as_text_is_read(client: Client, server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.json(_answer(text="plain"))
+    assert client.chat("q") == "plain"
