@@ -292,10 +292,11 @@ def test_a_server_that_accepts_and_never_answers_times_out() -> None:
     listener.bind(("127.0.0.1", 0))
     listener.listen(8)  # the kernel accepts the connection; nobody ever reads or answers
     try:
-        client = Client(f"http://127.0.0.1:{listener.getsockname()[1]}/v1", model="m", max_retries=0,
-                        timeout=(1, 0.3))
-        with pytest.raises(APITimeoutError):
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+        client = Client(url, model="m", max_retries=0, timeout=(1, 0.3))
+        with pytest.raises(APITimeoutError) as info:
             client.chat("hi")
+        assert str(info.value) == f"timed out waiting for {url}/chat/completions: Read timed out. (read timeout=0.3)"
     finally:
         listener.close()
 

@@ -82,6 +82,15 @@ def test_a_batch_of_32_workers_keeps_its_connections_and_prints_nothing(
     assert server.connections <= 32, "each worker's connection went back to the pool and was reused"
 
 
+def test_a_batch_no_wider_than_the_pool_keeps_the_pooled_connection(server: LoopbackServer) -> None:
+    server.handler = _echo
+    client = Client(server.url, model="m")
+    assert client.chat("first") == "first"
+    assert client.batch(["second"], max_workers=10) == ["second"]  # 10: the pool's own size
+    first, second = server.requests
+    assert first.connection == second.connection, "the pool was not replaced, so its connection was reused"
+
+
 def test_a_big_batch_leaves_a_callers_adapters_and_a_recording_in_place(server: LoopbackServer, tmp_path: Any) -> None:
     from requests.adapters import HTTPAdapter
 

@@ -211,6 +211,27 @@ def test_a_server_holding_the_connection_after_the_finish_does_not_hang(
     gone.set()
 
 
+def test_a_server_holding_the_connection_after_done_is_left_after_the_linger(
+    client: Client, server: LoopbackServer
+) -> None:
+    gone = threading.Event()
+
+    def handler(req: Request, wire: Wire) -> None:
+        if req.number == 1:
+            wire.sse([event(chunk("a")), FINISH, "data: [DONE]\n\n"], end=False)
+            gone.wait(10)  # no end of the body after [DONE], until the client leaves
+        else:
+            wire.sse(stream_of(["b"]))
+    server.handler = handler
+    started = time.monotonic()
+    assert list(client.chat("hi", stream=True)) == ["a"]
+    assert time.monotonic() - started < 4, "it waited the 1 s linger, not the 5 s read timeout"
+    assert list(client.chat("hi", stream=True)) == ["b"]
+    first, second = server.requests
+    assert first.connection != second.connection, "a body not at its end is never handed back to the pool"
+    gone.set()
+
+
 def test_the_first_choice_is_followed_whatever_order_the_choices_come_in(
     client: Client, server: LoopbackServer
 ) -> None:
