@@ -13,7 +13,7 @@ import zlib
 
 import pytest
 
-from openai_compat import Client
+from openai_compat import APIConnectionError, Client
 
 from .server import LoopbackServer, Request, Wire, chunk, event
 
@@ -112,3 +112,31 @@ def test_chunk_data_and_its_crlf_in_separate_reads(server: LoopbackServer) -> No
     assert list(client.chat("hi", stream=True)) == ["a"]
     assert list(client.chat("hi", stream=True)) == ["a"]
     assert server.connections == 1
+
+
+def test_an_empty_chunk_size_line_at_the_start_of_a_read_is_malformed(server: LoopbackServer) -> None:
+    data = event(chunk("a")).encode()
+    server.handler = lambda req, wire: wire.slices(HEAD["chunked"], [b"%x\r\n%s\r\n" % (len(data), data),
+                                                                      b"\n" + b"%x\r\n" % len(DONE)])
+    client = Client(server.url, model="m", max_retries=0, timeout=(2, 5))
+    pieces = []
+    with pytest.raises(APIConnectionError) as info:
+        for piece in client.chat("hi", stream=True):
+            pieces.append(piece)
+    assert (pieces, str(info.value)) == (["a"], "the chunked body is malformed: b''")
+
+
+@pytest.mark.parametrize("line_bytes, fits", [(4096, True), (4097, False)])
+def test_a_chunk_size_line_may_be_4096_bytes_long_before_its_end_arrives(
+    server: LoopbackServer, line_bytes: int, fits: bool
+) -> None:
+    data = (event(chunk("a", finish_reason="stop")) + DONE).encode()
+    size_line = b"%x;ext=" % len(data)
+    size_line += b"x" * (line_bytes - len(size_line))  # a chunk extension, its line not yet ended
+    server.handler = lambda req, wire: wire.slices(HEAD["chunked"], [size_line, b"\r\n%s\r\n0\r\n\r\n" % data])
+    client = Client(server.url, model="m", max_retries=0, timeout=(2, 5))
+    if fits:
+        assert list(client.chat("hi", stream=True)) == ["a"]
+    else:
+        with pytest.raises(APIConnectionError, match="^the chunked body is malformed: no chunk size line$"):
+            list(client.chat("hi", stream=True))
