@@ -48,10 +48,12 @@ def test_without_urllib3_internals_every_event_still_arrives(
     assert reader_texts == ["a", "b", "c", None]
 
 
-@pytest.mark.parametrize("read1", [True, False], ids=["urllib3-read1", "iter-content"])
-def test_without_urllib3_internals_a_chunked_piece_arrives_while_the_server_pauses(
-    server: LoopbackServer, read1: bool
+@pytest.mark.parametrize("read1, framing", [(True, "chunked"), (False, "chunked"), (True, "close")],
+                         ids=["urllib3-read1", "iter-content", "urllib3-read1-close-delimited"])
+def test_without_urllib3_internals_a_piece_arrives_while_the_server_pauses(
+    server: LoopbackServer, read1: bool, framing: str
 ) -> None:
+    # iter_content holds back a body that is not chunked until it ends; read1 does not.
     if read1 and not hasattr(requests.packages.urllib3.response.HTTPResponse, "read1"):
         pytest.skip("this urllib3 has no read1")
     released = threading.Event()
@@ -62,7 +64,7 @@ def test_without_urllib3_internals_a_chunked_piece_arrives_while_the_server_paus
             yield event(chunk("first"))
             held_back.append(not released.wait(5))  # the client must have "first" before this
             yield event(chunk("x", finish_reason="stop"))
-        wire.sse(pieces())
+        wire.sse(pieces(), framing=framing)
 
     server.handler = handler
     stream = ChunkStream(open_stream(server, read1))
