@@ -196,8 +196,8 @@ def merge_chunks(chunks: Iterable[Chunk]) -> Chunk:
             if key == "usage":
                 if value:
                     merged["usage"] = value
-            elif key not in ("choices", "object") and value is not None:
-                merged.setdefault(key, value)
+            elif value is not None:
+                merged.setdefault(key, value)  # "choices" and "object" are set at the end
         for choice in chunk.get("choices") or ():
             if not isinstance(choice, dict):
                 continue

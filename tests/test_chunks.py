@@ -206,3 +206,21 @@ def test_an_error_objects_code_is_kept() -> None:
 ])
 def test_an_answer_with_a_remark_beside_its_data_is_returned_as_it_is(body: dict[str, Any]) -> None:
     assert parse_object(json.dumps(body).encode(), None) == body
+
+
+def test_choices_are_merged_in_the_order_of_their_numbers() -> None:
+    order = [11, 2, 0, 10, 1]
+    chunks = [{"choices": [{"index": i, "delta": {"content": str(i)}, "finish_reason": "stop"}]} for i in order]
+    assert [c["index"] for c in merge_chunks(chunks)["choices"]] == [0, 1, 2, 10, 11]
+
+
+def test_values_of_an_unexpected_shape_are_kept_as_they_came() -> None:
+    delta = {"role": "model", "tool_calls": 7, "reasoning_content": 5, "reasoning_details": "opaque",
+             "content": ["junk", {"type": "text", "text": "a"}]}
+    message = merge_chunks([{"choices": [{"index": 0, "delta": delta, "finish_reason": "stop"}]}])["choices"][0][
+        "message"]
+    assert message == {"role": "model", "content": [{"type": "text", "text": "a"}], "reasoning_content": 5,
+                       "reasoning_details": "opaque"}
+    details = [{"type": "reasoning.text", "text": "a", "index": 0}, "raw"]
+    merged = merge_chunks([{"choices": [{"index": 0, "delta": {"reasoning_details": details}}]}])
+    assert merged["choices"][0]["message"]["reasoning_details"] == details
