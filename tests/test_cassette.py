@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from openai_compat import (
     APIResponseError,
@@ -98,6 +99,16 @@ def test_an_answer_with_an_empty_body_is_recorded_and_replayed(server: LoopbackS
     with pytest.raises(InternalServerError) as replayed:
         Client(CLOSED, model="m", max_retries=0, cassette=Cassette(tape, "replay")).chat("hi")
     assert (str(replayed.value), replayed.value.request_id) == (str(live.value), "req-empty")
+
+
+def test_a_cassette_records_and_replays_through_the_callers_session(server: LoopbackServer, tmp_path: Path) -> None:
+    server.handler = lambda req, wire: wire.json(completion("from the server"))
+    tape = tmp_path / "session.jsonl"
+    recording = Client(server.url, model="m", session=requests.Session(), cassette=Cassette(tape, "record"))
+    assert recording.chat("hi") == "from the server"
+    assert len(tape.read_text().splitlines()) == 1
+    replaying = Client(CLOSED, model="m", max_retries=0, session=requests.Session(), cassette=Cassette(tape, "replay"))
+    assert replaying.chat("hi") == "from the server"
 
 
 def test_nothing_secret_is_written(server: LoopbackServer, tmp_path: Path) -> None:
