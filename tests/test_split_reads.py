@@ -138,5 +138,5 @@ def test_a_chunk_size_line_may_be_4096_bytes_long_before_its_end_arrives(
     if fits:
         assert list(client.chat("hi", stream=True)) == ["a"]
     else:
-        with pytest.raises(APIConnectionError, match="^the chunked body is malformed: no chunk size line$"):
+        with pytest.raises(APIConnectionError, match=r"^the chunked body is malformed: no chunk size line$"):
             list(client.chat("hi", stream=True))
