@@ -40,6 +40,9 @@ def talkative(req: Request, wire: Wire) -> None:
         wire.sse(TOOL_CALL)
     elif prompt == "broken":
         wire.sse([event(chunk("a")), event({"error": {"message": "upstream died", "code": 502}})])
+    elif prompt == "chunked answer":  # a whole answer, sent in HTTP chunks
+        wire.sse([json.dumps(completion("in chunks"))[:20], json.dumps(completion("in chunks"))[20:]],
+                 headers={"Content-Type": "application/json"})
     elif prompt == "limited":
         wire.json({"error": {"message": "slow down"}}, status=429, headers={"Retry-After": "120"})
     elif req.json.get("stream"):
@@ -59,7 +62,7 @@ def run_all(client: Client) -> list[Any]:
     for call in (lambda: client.chat("plain"), lambda: list(client.chat("chunked", stream=True)),
                  lambda: list(client.chat("gzip", stream=True)), lambda: list(client.chat("close", stream=True)),
                  lambda: list(client.chat("tools", stream=True)), lambda: list(client.chat("broken", stream=True)),
-                 lambda: client.chat("limited")):
+                 lambda: client.chat("chunked answer"), lambda: client.chat("limited")):
         try:
             results.append(call())
         except (UnhandledToolCallsError, APIResponseError, RateLimitError) as exc:
@@ -72,13 +75,13 @@ def test_a_replay_gives_exactly_what_the_recording_got(server: LoopbackServer, t
     server.handler = talkative
     tape = tmp_path / "calls.jsonl"
     live = run_all(Client(server.url, model="m", api_key=KEY, max_retries=0, cassette=Cassette(tape, "record")))
-    assert len(tape.read_text().splitlines()) == 7
+    assert len(tape.read_text().splitlines()) == 8
     started = time.monotonic()
     replayed = run_all(Client(CLOSED, model="m", max_retries=0, cassette=Cassette(tape, "replay")))
     assert replayed == live
     # Three streams paused 0.3 s each when recorded: waiting for them would take at least 0.9 s.
     assert time.monotonic() - started < 0.85, "replay does not wait for the recorded pauses"
-    assert len(server.requests) == 7, "the server heard only the recording"
+    assert len(server.requests) == 8, "the server heard only the recording"
 
 
 def test_replay_can_keep_the_recorded_pauses(server: LoopbackServer, tmp_path: Path) -> None:
