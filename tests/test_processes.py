@@ -59,6 +59,20 @@ def test_a_client_used_before_a_fork_works_in_every_child(server: LoopbackServer
     assert all(r.headers["authorization"] == f"Bearer {KEY}" for r in server.requests)
 
 
+def test_each_fork_even_a_fork_of_a_fork_makes_the_next_call_leave_the_old_connections(
+    server: LoopbackServer,
+) -> None:
+    from openai_compat._transport import _count_fork  # what os.register_at_fork runs in a child
+
+    server.handler = _echo
+    client = Client(server.url, model="m")
+    for prompt in ("parent", "child", "grandchild"):
+        if prompt != "parent":
+            _count_fork()  # as in a forked child, without leaving this process
+        assert client.chat(prompt) == prompt
+    assert len({r.connection for r in server.requests}) == 3, "never a connection the parent might still use"
+
+
 def test_a_pickled_client_works_and_never_shows_its_key(server: LoopbackServer) -> None:
     server.handler = _echo
     client = Client(server.url, model="m", api_key=KEY)
