@@ -45,10 +45,13 @@ def parse_object(raw: bytes, request_id: str | None) -> Chunk:
 
 
 def parse_completion(raw: bytes, request_id: str | None) -> Chunk:
-    """The JSON object in a 2xx body, checked to carry choices and no error."""
+    """The JSON object in a 2xx body, checked to carry no error and choices that are objects."""
     body = parse_object(raw, request_id)
-    if not isinstance(body.get("choices"), list) or not body["choices"]:
+    choices = body.get("choices")
+    if not isinstance(choices, list) or not choices:
         raise APIResponseError("the response has no choices", body=body, request_id=request_id)
+    if not all(isinstance(choice, dict) for choice in choices):
+        raise APIResponseError("the response has a choice that is not an object", body=body, request_id=request_id)
     return body
 
 
@@ -86,7 +89,7 @@ def first_choice(chunk: Chunk) -> dict[str, Any] | None:
 
 
 def iter_text(
-    chunks: ChunkSource, *, chat: bool, labelled: bool = False, keep_think: bool = False
+    chunks: ChunkSource, *, chat: bool, keep_think: bool, labelled: bool = False
 ) -> Iterator[Any]:
     """The non-empty answer pieces of the first choice, as they arrive.
 
@@ -359,12 +362,10 @@ def normalize_tool_calls(message: dict[str, Any]) -> dict[str, Any]:
     return message
 
 
-def reply_text(choice: Any, *, chat: bool = True, keep_think: bool = False, usage: Any = None) -> str:
+def reply_text(choice: dict[str, Any], *, chat: bool = True, keep_think: bool = False, usage: Any = None) -> str:
     """The answer in a whole response's ``choice``, without its reasoning (unless ``keep_think``
     for an inline ``<think>`` block). Tool calls raise, since a str cannot carry them; so does
     an empty answer after the model spent ``max_tokens`` thinking."""
-    if not isinstance(choice, dict):
-        return ""
     message = choice.get("message")
     if chat and isinstance(message, dict):
         if message.get("tool_calls"):

@@ -392,7 +392,7 @@ class Client(EndpointsClient):
         if check_stream("chat_choices", stream):
             return iter_choices(self._stream("/chat/completions", body, options))
         completion = self._call("/chat/completions", body, options)
-        choices = sorted((c for c in completion["choices"] if isinstance(c, dict)), key=lambda c: c.get("index", 0))
+        choices = sorted(completion["choices"], key=lambda c: c.get("index", 0))
         return [reply_text(choice) for choice in choices]
 
     def batch(

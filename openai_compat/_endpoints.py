@@ -377,10 +377,10 @@ class EndpointsClient(BaseClient):
         record = self._new_record(path, sent)
         record.finish(result, time.monotonic() - start)
         choice = result["choices"][0]
-        message = choice.get("message") if isinstance(choice, dict) else None
+        message = choice.get("message")
         if isinstance(message, dict):
             record.reasoning = lambda: message_reasoning(message)
-        elif isinstance(choice, dict) and isinstance(choice.get("text"), str):
+        elif isinstance(choice.get("text"), str):
             record.reasoning = lambda: split_think(choice["text"])[0]
         self.usage.add(record.usage)
         self._transport.emit("response", path, sent.attempt, sent.response.status_code, sent.elapsed, sent.request_id,

@@ -85,7 +85,7 @@ class ChunkStream:
                 self._note(chunk)
                 self.usage = chunk.get("usage") or None
                 for choice in chunk["choices"]:
-                    if isinstance(choice, dict) and isinstance(choice.get("finish_reason"), str):
+                    if isinstance(choice.get("finish_reason"), str):
                         self.finish_reasons[choice.get("index", 0)] = choice["finish_reason"]
                 yield chunk
                 self.complete = True
@@ -189,7 +189,7 @@ class ChunkStream:
         body = parse_completion(self._body.read_all(), self.request_id)
         choices = []
         for choice in body["choices"]:
-            if isinstance(choice, dict) and "message" in choice:
+            if "message" in choice:
                 choice = dict(choice)
                 choice["delta"] = choice.pop("message")
             choices.append(choice)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from openai_compat import APIResponseError, merge_chunks
-from openai_compat._chunks import choice_text, first_choice, parse_object, reply_text
+from openai_compat._chunks import choice_text, first_choice, parse_completion, parse_object, reply_text
 
 
 @pytest.mark.parametrize(("choice", "chat", "text"), [
@@ -224,3 +224,14 @@ def test_values_of_an_unexpected_shape_are_kept_as_they_came() -> None:
     details = [{"type": "reasoning.text", "text": "a", "index": 0}, "raw"]
     merged = merge_chunks([{"choices": [{"index": 0, "delta": {"reasoning_details": details}}]}])
     assert merged["choices"][0]["message"]["reasoning_details"] == details
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"id": "x"}, "the response has no choices"),
+    ({"choices": []}, "the response has no choices"),
+    ({"choices": [{"index": 0, "text": "a"}, "b"]}, "the response has a choice that is not an object"),
+])
+def test_an_answer_without_proper_choices_raises(body: dict[str, Any], message: str) -> None:
+    with pytest.raises(APIResponseError) as caught:
+        parse_completion(json.dumps(body).encode(), "req-2")
+    assert (caught.value.message, caught.value.body, caught.value.request_id) == (message, body, "req-2")
