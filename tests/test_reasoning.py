@@ -320,12 +320,38 @@ def _answer(message: dict[str, Any] | None = None, *, text: Any = None, finish_r
     ({"content": " \n<think>x</think>42"}, False, "42"),  # a think block after white space
     ({"content": "<think>x</think>42", "reasoning_content": ""}, True, "<think>x</think>42"),
     ({"content": "x <", "reasoning_content": "hm"}, False, "x <"),  # a "<" that starts no tag, at the end
-], ids=["think-after-space", "keep-think-beside-reasoning", "trailing-lt"])
+    ({"content": "<thi", "reasoning_content": "hm"}, False, "<thi"),  # what might have opened a tag
+], ids=["think-after-space", "keep-think-beside-reasoning", "trailing-lt", "a-tag-that-never-came"])
 def test_a_blocking_answer_keeps_exactly_its_answer(
     client: Client, server: LoopbackServer, message: dict[str, Any], keep_think: bool, expected: str
 ) -> None:
     server.handler = lambda req, wire: wire.json(_answer(message))
     assert client.chat("q", keep_think=keep_think) == expected
+
+
+def test_thinking_in_two_forms_that_fills_max_tokens_raises_with_all_of_it(
+    client: Client, server: LoopbackServer
+) -> None:
+    message = {"content": "<think>two</think>", "reasoning_content": "one, "}
+    server.handler = lambda req, wire: wire.json(_answer(message, finish_reason="length"))
+    with pytest.raises(EmptyAnswerError) as info:
+        client.chat("q")
+    assert info.value.reasoning == "one, two"
+
+
+APART = {name: events for name, (events, _) in FORMS.items() if not name.startswith("inline")}
+APART["reasoning_content beside empty content (SGLang)"] = [
+    delta({"role": "assistant", "content": "", "reasoning_content": THOUGHT}),
+    delta({"content": ANSWER, "reasoning_content": None}), delta({}, "stop")]
+
+
+@pytest.mark.parametrize("name", list(APART))
+def test_keep_think_changes_nothing_for_thinking_sent_apart(client: Client, server: LoopbackServer, name: str) -> None:
+    server.handler = lambda req, wire: wire.sse([*APART[name], DONE])
+    labelled = list(client.chat("2+2?", stream=True, reasoning=True, keep_think=True))
+    assert "".join(p for k, p in labelled if k == "reasoning") == THOUGHT
+    assert "".join(p for k, p in labelled if k == "answer") == ANSWER
+    assert all(type(p) is str for _, p in labelled)
 
 
 def test_thinking_parts_that_fill_max_tokens_raise_with_all_their_text(client: Client, server: LoopbackServer) -> None:
