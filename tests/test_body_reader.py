@@ -6,8 +6,10 @@ response whose ``raw`` shows only urllib3's public methods, as a future urllib3 
 
 from __future__ import annotations
 
+import gzip
 import threading
 import time
+import zlib
 from typing import Any
 
 import pytest
@@ -118,6 +120,22 @@ def test_a_body_that_is_not_the_gzip_it_claims_raises(server: LoopbackServer) ->
     with pytest.raises(APIResponseError, match=r"^the stream could not be decoded: ") as info:
         list(Client(server.url, model="m", max_retries=0).chat("hi", stream=True))
     assert info.value.request_id == "req-gz"
+
+
+def test_raw_deflate_sent_as_gzip_is_refused(server: LoopbackServer) -> None:
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)  # deflate without the gzip wrapper
+    raw = compressor.compress("".join(stream_of(["a"])).encode()) + compressor.flush()
+    server.handler = _broken({**CHUNKED_HEAD, "Content-Encoding": "gzip"}, b"%x\r\n%s\r\n0\r\n\r\n" % (len(raw), raw))
+    with pytest.raises(APIResponseError, match=r"^the stream could not be decoded: "):
+        list(Client(server.url, model="m", max_retries=0).chat("hi", stream=True))
+
+
+def test_a_short_gzip_answer_longer_compressed_than_plain_is_read_whole(server: LoopbackServer) -> None:
+    packed = gzip.compress(b'{"ok": true}')
+    assert len(packed) > len(b'{"ok": true}')  # its Content-Length is more than the bytes it decodes to
+    server.handler = lambda req, wire: wire.body(packed, headers={"Content-Encoding": "gzip",
+                                                                  "Content-Type": "application/json"})
+    assert Client(server.url, max_retries=0).get_json("/status") == {"ok": True}
 
 
 def test_a_chunk_stream_made_by_hand_expects_one_choice(server: LoopbackServer) -> None:

@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 
 from openai_compat import APIResponseError, merge_chunks
-from openai_compat._chunks import choice_text, first_choice, parse_completion, parse_object, reply_text
+from openai_compat._chunks import (
+    choice_text,
+    first_choice,
+    normalize_tool_calls,
+    parse_completion,
+    parse_object,
+    reply_text,
+)
 
 
 @pytest.mark.parametrize(("choice", "chat", "text"), [
@@ -235,3 +242,10 @@ def test_an_answer_without_proper_choices_raises(body: dict[str, Any], message: 
     with pytest.raises(APIResponseError) as caught:
         parse_completion(json.dumps(body).encode(), "req-2")
     assert (caught.value.message, caught.value.body, caught.value.request_id) == (message, body, "req-2")
+
+
+def test_tool_call_arguments_become_a_json_string_and_other_shapes_stay() -> None:
+    message = {"role": "assistant", "tool_calls": [
+        "junk", {"id": "c1", "function": {"name": "f", "arguments": {"a": 1}}}, {"id": "c2", "function": None}]}
+    assert normalize_tool_calls(message)["tool_calls"] == [
+        "junk", {"id": "c1", "function": {"name": "f", "arguments": '{"a": 1}'}}, {"id": "c2", "function": None}]
