@@ -54,7 +54,6 @@ class BodyReader:
         self.response = response
         self.request_id = request_id
         self.lingering = False
-        self.linger_expired = False
         self._deadline_at = deadline_at
         self._socket = _socket_of(response.raw)
         self._read_timeout = self._socket.gettimeout() if self._socket else None
@@ -73,7 +72,7 @@ class BodyReader:
         buffer = getattr(inner, "fp", None)
         encoding = self.response.headers.get("content-encoding", "identity").strip().lower()
         if hasattr(inner, "read1") and encoding in _DECODERS:
-            unread_chunked = getattr(inner, "chunked", False) and getattr(inner, "chunk_left", 0) is None
+            unread_chunked = inner.chunked and inner.chunk_left is None  # http.client's own state
             if unread_chunked and hasattr(buffer, "read1"):
                 pieces = self._dechunk(buffer)
                 source: Callable[[], bytes] = lambda: next(pieces, b"")  # noqa: E731
@@ -161,7 +160,6 @@ class BodyReader:
             raise APIResponseError(f"the stream could not be decoded: {exc}", request_id=self.request_id) from exc
         except (HTTPError, HTTPException, OSError, requests.RequestException) as exc:
             if self.lingering:
-                self.linger_expired = True
                 return b""
             if not is_timeout(exc):
                 raise APIConnectionError(f"the connection broke during the stream: {exc}") from exc
@@ -200,12 +198,12 @@ class BodyReader:
         """Read the few bytes left after the answer so the connection can serve the next call."""
         self.lingering = True
         try:
-            while not self.linger_expired and self.read():
+            while self.read():
                 pass
         except Exception:  # a broken tail after the answer loses nothing: the socket is dropped
             return
-        if self.linger_expired:
-            return
+        # A body whose linger ran out is not at its end: http.client's response is still open,
+        # and urllib3 has closed a connection whose read failed. Neither goes back to the pool.
         raw = self.response.raw
         inner = getattr(raw, "_fp", None)
         if self._body_complete and inner is not None:

@@ -412,3 +412,16 @@ def test_sequential_calls_reuse_one_keep_alive_connection(server: LoopbackServer
     for _ in range(5):
         client.chat("hi")
     assert server.connections == 1
+
+
+def test_a_deadline_that_passes_while_the_caller_dawdles_ends_the_stream_at_its_next_read(
+    server: LoopbackServer,
+) -> None:
+    server.handler = lambda req, wire: wire.sse([event(chunk("a")), 0.6, event(chunk("b")),
+                                                 event(chunk(None, finish_reason="stop"))])
+    stream = Client(server.url, model="m", timeout=(1, 5), deadline=0.3).chat("hi", stream=True)
+    assert next(stream) == "a"
+    time.sleep(0.4)  # the caller is slow: the deadline passes between two reads
+    with pytest.raises(APITimeoutError) as info:
+        next(stream)
+    assert str(info.value) == "the call's deadline passed while the stream was being read"
