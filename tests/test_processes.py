@@ -66,11 +66,13 @@ def test_each_fork_even_a_fork_of_a_fork_makes_the_next_call_leave_the_old_conne
 
     server.handler = _echo
     client = Client(server.url, model="m")
-    for prompt in ("parent", "child", "grandchild"):
-        if prompt != "parent":
+    for prompt in ("parent", "child", "grandchild", "grandchild again"):
+        if prompt in ("child", "grandchild"):
             _count_fork()  # as in a forked child, without leaving this process
         assert client.chat(prompt) == prompt
-    assert len({r.connection for r in server.requests}) == 3, "never a connection the parent might still use"
+    connections = [r.connection for r in server.requests]
+    assert len(set(connections[:3])) == 3, "never a connection the parent might still use"
+    assert connections[3] == connections[2], "with no fork since, the connection is kept"
 
 
 def test_a_pickled_client_works_and_never_shows_its_key(server: LoopbackServer) -> None:
