@@ -140,3 +140,12 @@ def test_a_chunk_size_line_may_be_4096_bytes_long_before_its_end_arrives(
     else:
         with pytest.raises(APIConnectionError, match=r"^the chunked body is malformed: no chunk size line$"):
             list(client.chat("hi", stream=True))
+
+
+def test_a_last_chunk_ended_by_a_bare_lf_in_a_read_of_its_own_ends_the_body(server: LoopbackServer) -> None:
+    body = (event(chunk("a", finish_reason="stop")) + DONE).encode()
+    server.handler = lambda req, wire: wire.slices(HEAD["chunked"], [b"%x\r\n%s\r\n0\r\n" % (len(body), body), b"\n"])
+    client = Client(server.url, model="m", max_retries=0, timeout=(2, 5))
+    assert list(client.chat("hi", stream=True)) == ["a"]
+    assert list(client.chat("hi", stream=True)) == ["a"]
+    assert server.connections == 1, "the body was seen to its end, so its connection was reused"
