@@ -1,0 +1,179 @@
+"""The mutation score of ``make mutate``, and every mutant it leaves alive with its verdict.
+
+Reads mutmut's results (``mutants/*.meta``) and the mutated sources beside them, prints the score
+per module, and writes the list of survivors into docs/contributing.md between its markers.
+Each survivor needs a line in tests/mutation_verdicts.txt saying why it lives: ``equivalent``
+(no test can tell it from the original), ``elsewhere`` (its line runs only on another stack or
+in a forked child, where mutmut does not follow it) or ``gap`` (a test could catch it, and none
+does yet). A survivor without one, or a verdict for a mutant that no longer survives, is
+reported and fails the run.
+
+    python tests/mutation_report.py            # print the score and the survivors' verdicts
+    python tests/mutation_report.py --write    # ... and update docs/contributing.md
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+ROOT = Path(__file__).resolve().parent.parent
+MUTANTS = ROOT / "mutants" / "openai_compat"
+VERDICTS = ROOT / "tests" / "mutation_verdicts.txt"
+CONTRIBUTING = ROOT / "docs" / "contributing.md"
+BEGIN = "<!-- survivors: written by tests/mutation_report.py -->"
+END = "<!-- end of survivors -->"
+#: mutmut's exit codes by outcome (a mutant that hangs a test is stopped: a timeout kills it).
+KILLED = {1, 3, -24, -9, 24, 36, 152, 255}
+NO_TESTS = 33
+KINDS = ("equivalent", "elsewhere", "gap")
+
+
+@dataclass
+class Reason:
+    kind: str  # one of KINDS
+    text: str
+
+
+def suspect_timeouts() -> list[str]:
+    """Mutants mutmut stopped for CPU time before they had run as long as their tests take: once
+    in a while it stops a mutant far below its limit, which then passes when run alone."""
+    suspects = []
+    for meta in sorted(MUTANTS.glob("*.py.meta")):
+        data = json.loads(meta.read_text(encoding="utf-8"))
+        for name, code in data["exit_code_by_key"].items():
+            took, expected = data["durations_by_key"].get(name), data["estimated_durations_by_key"].get(name)
+            if code == -24 and took is not None and expected is not None and took < expected:
+                suspects.append(name)
+    return suspects
+
+
+@dataclass
+class Survivor:
+    name: str
+    change: str
+    reason: str | None  # its reason's id in tests/mutation_verdicts.txt
+    unreached: bool  # no test runs its function at all
+
+
+def read_verdicts() -> tuple[dict[str, Reason], dict[str, str]]:
+    """The reasons (``@id kind text``) and each mutant's reason id (``name id``)."""
+    reasons: dict[str, Reason] = {}
+    verdicts: dict[str, str] = {}
+    for number, line in enumerate(VERDICTS.read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("@"):
+            name, kind, text = line[1:].split(None, 2)
+            if kind not in KINDS:
+                raise SystemExit(f"{VERDICTS}:{number}: the kind must be one of {', '.join(KINDS)}, not {kind!r}")
+            reasons[name] = Reason(kind, text)
+        else:
+            mutant, reason = line.split()
+            verdicts[mutant] = reason
+    unknown = sorted({r for r in verdicts.values() if r not in reasons})
+    if unknown:
+        raise SystemExit(f"{VERDICTS}: no reason named {', '.join(unknown)}")
+    return reasons, verdicts
+
+
+def function_sources(module: Path) -> dict[str, str]:
+    """Every function in a mutated module by its name (methods as ``xǁClassǁname__mutmut_N``)."""
+    text = module.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    return {node.name: "\n".join(lines[node.lineno - 1 : node.end_lineno])
+            for node in ast.walk(ast.parse(text)) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+
+
+def change_of(sources: dict[str, str], mutant: str) -> str:
+    """What the mutant changed, as ``old → new`` on the lines that differ."""
+    function = mutant.rsplit(".", 1)[1]
+    original = sources.get(function.rsplit("__mutmut_", 1)[0] + "__mutmut_orig", "").splitlines()
+    mutated = sources.get(function, "").splitlines()
+    old: list[str] = []
+    new: list[str] = []
+    for line in difflib.ndiff(original[1:], mutated[1:]):  # the def lines differ by name only
+        if line.startswith("- "):
+            old.append(line[2:].strip())
+        elif line.startswith("+ "):
+            new.append(line[2:].strip())
+    return f"`{' '.join(old)}` → `{' '.join(new) or '(removed)'}`"
+
+
+def short_name(mutant: str) -> str:
+    module, function = mutant.split(".")[1:]
+    function = function.replace("xǁ", "").replace("ǁ", ".")
+    return f"{module}.{function[2:] if function.startswith('x_') else function}"
+
+
+def main() -> int:
+    reasons, verdicts = read_verdicts()
+    survivors: list[Survivor] = []
+    table = ["| module | mutants | killed | equivalent | elsewhere | gaps | score | score without the equivalent |",
+             "|---|---|---|---|---|---|---|---|"]
+    totals = [0, 0, 0, 0, 0]
+    for meta in sorted(MUTANTS.glob("*.py.meta")):
+        results = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
+        pending = [name for name, code in results.items() if code is None]
+        if pending:
+            raise SystemExit(f"{len(pending)} mutants of {meta.stem} have not run: run make mutate first")
+        sources = function_sources(meta.with_suffix(""))
+        alive = [Survivor(name, change_of(sources, name), verdicts.get(name), code == NO_TESTS)
+                 for name, code in results.items() if code not in KILLED]
+        survivors += alive
+        kinds = [reasons[s.reason].kind if s.reason is not None else "gap" for s in alive]
+        counts = (len(results), len(results) - len(alive), *(kinds.count(kind) for kind in KINDS))
+        totals = [t + n for t, n in zip(totals, counts)]
+        table.append(row(f"`{meta.stem}`", counts))
+    table.append(row("**together**", totals, bold=True))
+    print("\n".join(table))
+
+    for name in suspect_timeouts():
+        print(f"stopped as a timeout sooner than its tests take (run it again: mutmut run {name})")
+    unclassified = [s for s in survivors if s.reason is None]
+    stale = sorted(set(verdicts) - {s.name for s in survivors})
+    for survivor in unclassified:
+        print(f"no verdict: {survivor.name}  {survivor.change}")
+    for name in stale:
+        print(f"a verdict for a mutant that no longer survives: {name}")
+    if "--write" in sys.argv:
+        write_survivors(table, survivors, reasons)
+    return 1 if unclassified or stale else 0
+
+
+def row(label: str, counts: Sequence[int], bold: bool = False) -> str:
+    total, killed, equivalent = counts[:3]
+    cells = [*map(str, counts), percent(killed, total), percent(killed, total - equivalent)]
+    if bold:
+        cells = [f"**{cell}**" for cell in cells]
+    return f"| {label} | {' | '.join(cells)} |"
+
+
+def percent(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f} %" if whole else "-"
+
+
+def write_survivors(table: list[str], survivors: list[Survivor], reasons: dict[str, Reason]) -> None:
+    used = {s.reason for s in survivors}
+    lines = [BEGIN, "", *table, "", "Why each survivor lives:", ""]
+    lines += [f"- **{name}** ({reason.kind}): {reason.text}" for name, reason in reasons.items() if name in used]
+    lines += ["", "| mutant | change | why |", "|---|---|---|"]
+    for survivor in survivors:
+        why = survivor.reason or "**no verdict yet**"
+        why += " (no test reaches it)" if survivor.unreached else ""
+        lines.append(f"| `{short_name(survivor.name)}` | {survivor.change.replace('|', '&#124;')} | {why} |")
+    lines += ["", END]
+    text = CONTRIBUTING.read_text(encoding="utf-8")
+    head, _, rest = text.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    CONTRIBUTING.write_text(head + "\n".join(lines) + tail, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
