@@ -143,7 +143,7 @@ class EndpointsClient(BaseClient):
         if not isinstance(path, str) or not path.startswith("/"):
             raise ValueError(f"post_json(): path must start with '/', got {path!r}")
         sent = self._transport.send(path, body, self._call_options(timeout, max_retries, deadline), stream=False)
-        self._transport.emit("response", path, sent.attempt, sent.response.status_code, sent.elapsed, sent.request_id)
+        self._transport.emit_answer(path, sent)
         return parse_object(sent.raw, sent.request_id)
 
     @overload
@@ -195,14 +195,14 @@ class EndpointsClient(BaseClient):
         record.finish(result, time.monotonic() - start)
         record.reasoning = lambda: output_reasoning(result)
         self.usage.add(record.usage)
-        self._transport.emit("response", "/responses", sent.attempt, sent.response.status_code, sent.elapsed,
-                             sent.request_id, result.get("usage"))
+        self._transport.emit_answer("/responses", sent, result.get("usage"))
         return result
 
     def _response_stream(self, body: dict[str, Any], options: CallOptions, start: float) -> ResponseStream:
         from ._responses import ResponseStream
 
         sent = self._transport.send("/responses", body, options, stream=True)
+        self._transport.emit_answer("/responses", sent)
         record = self._new_record("/responses", sent)
         totals, transport = self.usage, self._transport
 
@@ -232,16 +232,14 @@ class EndpointsClient(BaseClient):
     def _get(self, path: str) -> Sent:
         sent = self._transport.send(path, None, self._call_options(NOT_GIVEN, None, NOT_GIVEN), stream=False,
                                     method="GET")
-        self._transport.emit("response", path, sent.attempt, sent.response.status_code, sent.elapsed, sent.request_id,
-                             method="GET")
+        self._transport.emit_answer(path, sent, method="GET")
         return sent
 
     def upload_file(self, content: bytes, filename: str, purpose: str) -> dict[str, Any]:
         """Upload ``content`` to ``/files`` (multipart, as the OpenAI files API takes it)."""
         sent = self._transport.send("/files", {"purpose": purpose}, self._call_options(NOT_GIVEN, None, NOT_GIVEN),
                                     stream=False, files={"file": (filename, content, "application/jsonl")})
-        self._transport.emit("response", "/files", sent.attempt, sent.response.status_code, sent.elapsed,
-                             sent.request_id)
+        self._transport.emit_answer("/files", sent)
         return parse_object(sent.raw, sent.request_id)
 
     def submit_batch(
@@ -366,8 +364,7 @@ class EndpointsClient(BaseClient):
             body = self._body("embed", model, {"input": part}, {}, extra)
             sent = self._transport.send("/embeddings", body, options, stream=False)
             vectors += vectors_of(parse_object(sent.raw, sent.request_id), len(part), sent.request_id)
-            self._transport.emit("response", "/embeddings", sent.attempt, sent.response.status_code, sent.elapsed,
-                                 sent.request_id)
+            self._transport.emit_answer("/embeddings", sent)
         return vectors[0] if single else vectors
 
     def _call(self, path: str, body: dict[str, Any], options: CallOptions) -> dict[str, Any]:
@@ -383,8 +380,7 @@ class EndpointsClient(BaseClient):
         elif isinstance(choice.get("text"), str):
             record.reasoning = lambda: split_think(choice["text"])[0]
         self.usage.add(record.usage)
-        self._transport.emit("response", path, sent.attempt, sent.response.status_code, sent.elapsed, sent.request_id,
-                             result.get("usage"))
+        self._transport.emit_answer(path, sent, result.get("usage"))
         return result
 
     def _stream(self, path: str, body: dict[str, Any], options: CallOptions) -> ChunkStream:
@@ -395,7 +391,7 @@ class EndpointsClient(BaseClient):
         transport = self._transport
         sent = transport.send(path, body, options, stream=True)
         status = sent.response.status_code
-        transport.emit("response", path, sent.attempt, status, sent.elapsed, sent.request_id)
+        transport.emit_answer(path, sent)
 
         record = self._new_record(path, sent)
         totals = self.usage

@@ -293,6 +293,11 @@ class Transport:
             self.event_hook(RequestEvent(kind, method, url, attempt, status_code, elapsed, request_id, usage, error,
                                          normalized))
 
+    def emit_answer(self, path: str, sent: Sent, usage: dict[str, Any] | None = None, method: str = "POST") -> None:
+        """Call the event hook for the 2xx answer ``sent`` (a blocking call's once its usage is read)."""
+        self.emit("response", path, sent.attempt, sent.response.status_code, sent.elapsed, sent.request_id, usage,
+                  method=method)
+
     def _transport_error(self, exc: requests.RequestException, url: str) -> OpenAICompatError:
         reason = exc.args[0] if exc.args else exc
         reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the real one

@@ -188,6 +188,14 @@ def test_retries_the_record_and_the_event_hook_work_as_for_chat(server: Loopback
     assert server.requests[1].headers["authorization"] == "Bearer sk-resp-0123456789"
 
 
+def test_a_streamed_response_has_the_events_of_a_streamed_chat(server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.sse(text_stream("Hi"), headers={"x-request-id": "req-s"})
+    seen: list[RequestEvent] = []
+    assert list(Client(server.url, model="m", event_hook=seen.append).respond("Hi", stream=True)) == ["Hi"]
+    assert [(e.kind, e.status_code, e.request_id) for e in seen] == [
+        ("request", None, None), ("response", 200, "req-s"), ("stream_end", 200, "req-s")]
+
+
 def test_bad_input_is_refused_before_sending(client: Client, server: LoopbackServer) -> None:
     with pytest.raises(TypeError, match="input must be a str or a list"):
         client.respond(42)  # type: ignore[call-overload]
