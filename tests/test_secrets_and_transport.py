@@ -296,13 +296,17 @@ def test_the_event_hook_sees_attempts_status_elapsed_and_usage(server: LoopbackS
     assert [e.normalized_usage for e in events if e.kind == "request"] == [None] * 3
 
 
-def test_a_netrc_entry_does_not_replace_the_key(
-    server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def netrc_login(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ~/.netrc with a login for the loopback server, as requests would find it."""
     netrc = tmp_path / "netrc"
     netrc.write_text("machine 127.0.0.1 login someone password other-password\n")
     netrc.chmod(0o600)
     monkeypatch.setenv("NETRC", str(netrc))
+
+
+@pytest.mark.usefixtures("netrc_login")
+def test_a_netrc_entry_does_not_replace_the_key(server: LoopbackServer) -> None:
     Client(server.url, api_key=KEY, model="m").chat("hi")
     assert server.requests[0].headers["authorization"] == f"Bearer {KEY}"
     Client(server.url, model="m").chat("hi")  # no key of ours: requests' own rules apply
@@ -345,13 +349,8 @@ def test_a_stream_asks_for_events_with_every_header_of_the_client(server: Loopba
         assert (request.headers["authorization"], request.headers["x-team"]) == (f"Bearer {KEY}", "blue")
 
 
-def test_a_netrc_entry_does_not_replace_the_key_on_a_callers_session(
-    server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    netrc = tmp_path / "netrc"
-    netrc.write_text("machine 127.0.0.1 login someone password other-password\n")
-    netrc.chmod(0o600)
-    monkeypatch.setenv("NETRC", str(netrc))
+@pytest.mark.usefixtures("netrc_login")
+def test_a_netrc_entry_does_not_replace_the_key_on_a_callers_session(server: LoopbackServer) -> None:
     session = requests.Session()  # trust_env stays on: requests would put ~/.netrc's login in
     Client(server.url, api_key=KEY, model="m", session=session).chat("hi")
     assert server.requests[0].headers["authorization"] == f"Bearer {KEY}"
