@@ -57,22 +57,24 @@ def run_batch(
             for future in futures.values():
                 future.add_done_callback(advance)
         done, _ = wait(futures.values(), return_when="ALL_COMPLETED" if return_exceptions else FIRST_EXCEPTION)
+        if not return_exceptions:
+            failed = [futures[i] for i in todo if futures[i] in done and futures[i].exception() is not None]
+            if failed:
+                raise failed[0].exception()  # type: ignore[misc]
         results = []
         for index in range(len(items)):
             if index in known:
                 results.append(known[index])
                 continue
-            future = futures[index]
-            if not return_exceptions and future in done and future.exception() is not None:
-                raise future.exception()  # type: ignore[misc]
-            error = future.exception()
-            results.append(error if error is not None else future.result())
+            error = futures[index].exception()
+            results.append(error if error is not None else futures[index].result())
         return results
     finally:
-        # On an error or Ctrl-C, calls not yet started are dropped rather than run.
+        # On an error or Ctrl-C, calls not yet started are dropped rather than run, and calls
+        # in flight are not waited for: their answers are no longer wanted.
         for future in futures.values():
             future.cancel()
-        executor.shutdown(wait=True)
+        executor.shutdown(wait=False)
         if bar is not None:
             bar.close()
 

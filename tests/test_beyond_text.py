@@ -240,3 +240,14 @@ def test_a_message_list_needs_a_template_and_a_known_one(client: Client, server:
     with pytest.raises(ValueError, match="unknown template 'vicuna'"):
         client.complete(MESSAGES, template="vicuna")
     assert server.requests == []
+
+
+def test_a_blocking_answer_with_text_and_tool_calls_raises_with_both(client: Client, server: LoopbackServer) -> None:
+    message = {"role": "assistant", "content": "Let me look that up.", "tool_calls": [
+        {"id": "call_7", "type": "function", "function": {"name": "lookup", "arguments": '{"q": "tides"}'}}]}
+    server.handler = lambda req, wire: wire.json({"choices": [{"index": 0, "message": message,
+                                                               "finish_reason": "tool_calls"}]})
+    with pytest.raises(UnhandledToolCallsError) as info:
+        client.chat("tides?")
+    assert [c["function"]["name"] for c in info.value.tool_calls] == ["lookup"]
+    assert info.value.assistant_message["content"] == "Let me look that up."

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
@@ -187,3 +188,41 @@ def test_the_cli_records_and_replays(server: LoopbackServer, tmp_path: Path) -> 
                               text=True, timeout=30)
     assert live.stdout == replayed.stdout == "Hello\n"
     assert json.loads(Path(tape).read_text())["request"]["body"]["stream"] is True
+
+
+def test_a_cookie_the_server_sets_is_never_written(server: LoopbackServer, tmp_path: Path) -> None:
+    cookie = "session=c00kie-0123456789abcdef; Path=/; HttpOnly"
+    server.handler = lambda req, wire: wire.json(completion("with a cookie"), headers={"Set-Cookie": cookie,
+                                                                                          "x-request-id": "req-c"})
+    tape = tmp_path / "cookie.jsonl"
+    Client(server.url, model="m", cassette=Cassette(tape, "record")).chat("hi")
+    assert "c00kie-0123456789abcdef" not in tape.read_text()
+    assert json.loads(tape.read_text())["response"]["headers"]["x-request-id"] == "req-c", "other headers stay"
+    replaying = Client(CLOSED, model="m", cassette=Cassette(tape, "replay"))
+    assert replaying.chat("hi") == "with a cookie"
+
+
+def test_a_key_inside_a_gzip_answer_is_masked_in_what_replays(server: LoopbackServer, tmp_path: Path) -> None:
+    def gzipped(req: Request, wire: Wire) -> None:
+        raw = json.dumps(completion(f"your key is {KEY}")).encode()
+        wire.body(gzip.compress(raw), headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+
+    server.handler = gzipped
+    tape = tmp_path / "gzip.jsonl"
+    assert Client(server.url, model="m", api_key=KEY, cassette=Cassette(tape, "record")).chat("hi") == (
+        f"your key is {KEY}")
+    replayed = Client(CLOSED, model="m", cassette=Cassette(tape, "replay")).chat("hi")
+    assert replayed == "your key is " + "*" * len(KEY)
+    assert KEY not in tape.read_text()
+
+
+def test_a_retried_call_replays_each_recorded_answer_in_turn(server: LoopbackServer, tmp_path: Path) -> None:
+    answers = iter([lambda w: w.json({"error": {"message": "busy"}}, status=503, headers={"Retry-After": "0"}),
+                    lambda w: w.json(completion("second answer"))])
+    server.handler = lambda req, wire: next(answers)(wire)
+    tape = tmp_path / "retried.jsonl"
+    assert Client(server.url, model="m", max_retries=1, cassette=Cassette(tape, "record")).chat("hi") == "second answer"
+    assert len(tape.read_text().splitlines()) == 2
+    replaying = Client(CLOSED, model="m", max_retries=1, cassette=Cassette(tape, "replay"))
+    assert replaying.chat("hi") == "second answer"
+    assert replaying.last is not None and replaying.last.attempts == 2

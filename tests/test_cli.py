@@ -133,3 +133,13 @@ def test_streaming_output_appears_piece_by_piece(server: LoopbackServer) -> None
     assert process.stdout.read() == "second\n"
     assert process.wait(20) == 0
     assert time.monotonic() - started < 10
+
+
+def test_tool_calls_the_cli_cannot_print_exit_non_zero(server: LoopbackServer) -> None:
+    message = {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{}"}}]}
+    server.handler = lambda req, wire: wire.json({"choices": [{"index": 0, "message": message,
+                                                               "finish_reason": "tool_calls"}]})
+    result = cli("chat", "--base-url", server.url, "--model", "m", "--no-stream", "weather?")
+    assert result.returncode == 1
+    assert "get_weather" in result.stderr and result.stdout == ""

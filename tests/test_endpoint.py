@@ -189,3 +189,17 @@ def test_without_adapt_a_refused_field_raises(server: LoopbackServer) -> None:
     with pytest.raises(BadRequestError, match="seed"):
         Client(server.url, model="m").chat("x", seed=1)
     assert len(server.requests) == 1
+
+
+OPENAI_MAX_TOKENS = ("Unsupported parameter: 'max_tokens' is not supported with this model."
+                     " Use 'max_completion_tokens' instead.")
+
+
+def test_adapt_renames_max_tokens_when_openai_names_both_fields(server: LoopbackServer) -> None:
+    server.handler = refusing("max_tokens", message=OPENAI_MAX_TOKENS)
+    client = Client(server.url, model="m", adapt=True, timeout=(2, 5))
+    assert client.chat("x", max_tokens=5) == "ok"
+    assert [r.json.get("max_tokens") for r in server.requests] == [5, None]
+    assert server.requests[1].json["max_completion_tokens"] == 5
+    assert client.chat("y", max_tokens=7) == "ok"
+    assert len(server.requests) == 3 and server.requests[2].json["max_completion_tokens"] == 7

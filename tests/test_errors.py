@@ -161,3 +161,13 @@ def test_a_200_with_a_good_body_after_an_error_status_is_not_mixed_up(client: Cl
     with pytest.raises(NotFoundError):
         client.chat("hi")
     assert client.chat("hi") == "fine"
+
+
+def test_a_servers_python_traceback_stays_in_the_body_not_the_message(client: Client, server: LoopbackServer) -> None:
+    message = ("Internal error: boom\n  File \"/srv/app/main.py\", line 88, in handle\n    result = run(body)\n"
+               "  File \"/srv/app/model.py\", line 12, in run\n    raise RuntimeError('boom')")
+    server.handler = lambda req, wire: wire.json({"error": {"message": message, "type": "server_error"}}, status=500)
+    with pytest.raises(InternalServerError) as info:
+        client.chat("x")
+    assert str(info.value) == "HTTP 500: Internal error: boom"
+    assert info.value.body["error"]["message"] == message, "nothing is lost"

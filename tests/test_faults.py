@@ -79,6 +79,9 @@ class Fault:
     outcome: object  # an exception type, or the text the call returns
     requests: int
     waited: float = 0.0  # the least time between the first two requests
+    #: The read timeout: short, so that stalls fail fast; a big body gets one that a loaded
+    #: machine's pauses between two reads of it never reach.
+    read_timeout: float = 0.3
 
 
 JSON_500 = b'{"error": {"message": "internal failure"}}'
@@ -111,7 +114,7 @@ FAULTS = {
     "200 with no choices": Fault(status(200, b'{"id": "x", "choices": []}'), APIResponseError, 1),
     "200 with invalid JSON": Fault(status(200, b'{"choices": [}'), APIResponseError, 1),
     "200 with invalid UTF-8": Fault(status(200, b'{"choices": [{"text": "\xc3\x28"}]}'), APIResponseError, 1),
-    "200 with a 10 MB body": Fault(lambda r, w: w.json(completion(TEN_MB)), TEN_MB, 1),
+    "200 with a 10 MB body": Fault(lambda r, w: w.json(completion(TEN_MB)), TEN_MB, 1, read_timeout=10),
 }
 for code in (500, 502, 503, 504):
     for kind, body, content_type in (("JSON", JSON_500, "application/json"), ("HTML", HTML_502, "text/html"),
@@ -124,7 +127,7 @@ for code in (500, 502, 503, 504):
 def test_fault(server: LoopbackServer, name: str) -> None:
     fault = FAULTS[name]
     server.handler = fault.handler
-    client = Client(server.url, model="m", max_retries=2, timeout=(1, 0.3))
+    client = Client(server.url, model="m", max_retries=2, timeout=(1, fault.read_timeout))
     if isinstance(fault.outcome, str):
         assert client.chat("hi") == fault.outcome
     else:
@@ -425,3 +428,12 @@ def test_a_deadline_that_passes_while_the_caller_dawdles_ends_the_stream_at_its_
     with pytest.raises(APITimeoutError) as info:
         next(stream)
     assert str(info.value) == "the call's deadline passed while the stream was being read"
+
+
+def test_a_calls_deadline_none_switches_off_the_clients_deadline(server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: (time.sleep(0.6), wire.json(completion("slow but whole")))
+    client = Client(server.url, model="m", max_retries=0, deadline=0.3)
+    with pytest.raises(APITimeoutError):
+        client.chat("hi")
+    assert client.chat("hi", deadline=None) == "slow but whole"
+    assert list(client.chat("hi", deadline=None, stream=True)) == ["slow but whole"]

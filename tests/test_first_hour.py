@@ -128,3 +128,11 @@ def test_per_token_embeddings_are_refused_with_the_fix(client: Client, server: L
 def test_a_model_answering_normally_still_works(client: Client, server: LoopbackServer) -> None:
     server.handler = lambda req, wire: wire.json(completion("fine"))
     assert client.chat("Hi", max_tokens=5, temperature=0.7, top_p=0.9, n=1, stop=["\n"]) == "fine"
+
+
+def test_two_letters_swapped_in_a_known_name_is_a_typo(client: Client, server: LoopbackServer) -> None:
+    with pytest.raises(TypeError, match="'max_tokesn': did you mean max_tokens\\?"):
+        client.chat("Hi", max_tokesn=30)
+    with pytest.raises(TypeError, match="'tempreature': did you mean temperature\\?"):
+        client.complete("Hi", tempreature=0.3)
+    assert server.requests == []

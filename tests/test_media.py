@@ -193,3 +193,21 @@ def test_the_cli_sends_images_and_audio(answering: LoopbackServer, tmp_path: Pat
     assert result.returncode == 0, result.stderr
     kinds = [p["type"] for p in sent_parts(answering)]
     assert kinds == ["text", "image_url", "image_url", "input_audio"]
+
+
+def test_an_x_api_key_header_never_reaches_an_image_host(answering: LoopbackServer,
+                                                         image_host: LoopbackServer) -> None:
+    session = requests.Session()
+    session.headers["X-Api-Key"] = "xak-session-0123456789"
+    client = Client(answering.url, model="m", session=session)
+    client.chat("x", images=[f"http://{image_host.host}:{image_host.port}/cat.jpg"], inline_urls=True)
+    assert answering.requests[0].headers["x-api-key"] == "xak-session-0123456789", "sent to its own server"
+    assert [r.path for r in image_host.requests] == ["/cat.jpg"]
+    assert "x-api-key" not in image_host.requests[0].headers
+
+
+def test_an_mp3_without_an_id3_tag_is_known_by_its_frame_sync(client: Client, answering: LoopbackServer) -> None:
+    frame = b"\xff\xfb\x90\x64" + b"\x00" * 40  # MPEG-1 layer III, no ID3 tag in front
+    client.chat("what is this?", audio=[frame])
+    assert sent_parts(answering)[1] == {"type": "input_audio", "input_audio": {
+        "data": base64.b64encode(frame).decode(), "format": "mp3"}}

@@ -414,3 +414,35 @@ def test_chat_choices_leave_each_think_block_out(client: Client, server: Loopbac
 def test_a_chat_answer_given_as_text_is_read(client: Client, server: LoopbackServer) -> None:
     server.handler = lambda req, wire: wire.json(_answer(text="plain"))
     assert client.chat("q") == "plain"
+
+
+def test_an_empty_answer_that_finished_normally_is_no_error(client: Client, server: LoopbackServer) -> None:
+    message = {"role": "assistant", "content": "", "reasoning_content": THOUGHT}
+    server.handler = lambda req, wire: wire.json({"choices": [{"index": 0, "message": message,
+                                                               "finish_reason": "stop"}]})
+    assert client.chat("x") == ""
+    assert client.last is not None and (client.last.finish_reason, client.last.reasoning) == ("stop", THOUGHT)
+    server.handler = lambda req, wire: wire.sse([delta({"reasoning_content": THOUGHT}), delta({"content": ""}, "stop"),
+                                                 DONE])
+    assert list(client.chat("x", stream=True)) == []
+    assert client.last is not None and client.last.reasoning == THOUGHT
+
+
+def test_a_closing_tag_cut_just_before_its_bracket_stays_out_of_the_answer(
+    client: Client, server: LoopbackServer
+) -> None:
+    server.handler = lambda req, wire: wire.sse([delta({"content": "<think>2+2</think"}), delta({"content": ">4"}),
+                                                 delta({}, "stop"), DONE])
+    assert list(client.chat("x", stream=True, reasoning=True)) == [("reasoning", "2+2"), ("answer", "4")]
+    assert "".join(client.chat("x", stream=True)) == "4"
+
+
+def test_a_delta_with_both_reasoning_fields_gives_the_thinking_once(client: Client, server: LoopbackServer) -> None:
+    both = {"reasoning_content": "let me see", "reasoning": "let me see"}
+    server.handler = lambda req, wire: wire.sse([delta(both), delta({"content": "4"}, "stop"), DONE])
+    assert list(client.chat("x", stream=True, reasoning=True)) == [("reasoning", "let me see"), ("answer", "4")]
+    assert client.last is not None and client.last.reasoning == "let me see"
+    server.handler = lambda req, wire: wire.json({"choices": [{"index": 0, "finish_reason": "stop", "message": {
+        "role": "assistant", "content": "4", **both}}]})
+    assert client.chat("x") == "4"
+    assert client.last is not None and client.last.reasoning == "let me see"

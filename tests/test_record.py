@@ -190,3 +190,71 @@ def test_batch_progress_shows_the_running_totals(client: Client, server: Loopbac
     server.handler = lambda req, wire: wire.json(completion("hi"))
     client.batch(["a", "b", "c"], progress=True)
     assert "3/3 done (15 tokens in 3 calls)" in capsys.readouterr().err
+
+
+def test_a_stream_keeps_the_last_of_a_running_usage(client: Client, server: LoopbackServer) -> None:
+    # Some servers send the usage so far on every chunk: the last one is the call's.
+    def running(n: int) -> dict[str, int]:
+        return {"prompt_tokens": 5, "completion_tokens": n, "total_tokens": 5 + n}
+
+    server.handler = lambda req, wire: wire.sse([event(dict(chunk("a"), usage=running(1))),
+                                                 event(dict(chunk("b"), usage=running(2))),
+                                                 event(dict(chunk(None, finish_reason="stop"), usage=running(3))),
+                                                 DONE])
+    assert "".join(client.chat("x", stream=True)) == "ab"
+    assert client.last is not None and client.last.usage == Usage(5, 3, 8)
+    assert (client.usage.completion_tokens, client.usage.total_tokens) == (3, 8)
+
+
+def test_a_record_takes_the_finish_reason_of_choice_0_whichever_finishes_first(
+    client: Client, server: LoopbackServer
+) -> None:
+    server.handler = lambda req, wire: wire.sse([
+        event(chunk("b", index=1)), event(chunk(None, index=1, finish_reason="length")),
+        event(chunk("a", index=0)), event(chunk(None, index=0, finish_reason="stop")), DONE])
+    assert sorted(client.chat_choices("x", n=2, stream=True)) == [(0, "a"), (1, "b")]
+    assert client.last is not None and client.last.finish_reason == "stop"
+    assert client.last.finish_reasons == {0: "stop", 1: "length"}
+
+
+def test_stream_usage_leaves_the_callers_own_stream_options_alone(server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.sse([event(chunk("a", finish_reason="stop")), DONE])
+    client = Client(server.url, model="m", stream_usage=True)
+    mine = {"include_usage": True, "continuous_usage_stats": True}
+    assert list(client.chat("x", stream=True, stream_options=mine)) == ["a"]
+    assert server.requests[0].json["stream_options"] == {"include_usage": True, "continuous_usage_stats": True}
+
+
+@pytest.mark.parametrize("ending", ["closed early", "cut off", "error event"])
+def test_stream_end_is_heard_only_for_a_stream_read_to_its_end(server: LoopbackServer, ending: str) -> None:
+    if ending == "error event":
+        body = [event(chunk("a")), event({"error": {"message": "upstream died"}})]
+    else:
+        body = [event(chunk("a")), event(chunk("b"))] + ([0.3, event(chunk("c", finish_reason="stop")), DONE]
+                                                          if ending == "closed early" else [])
+    server.handler = lambda req, wire: wire.sse(body)
+    seen: list[RequestEvent] = []
+    client = Client(server.url, model="m", max_retries=0, event_hook=seen.append)
+    stream = client.chat("x", stream=True)
+    if ending == "closed early":
+        assert next(stream) == "a"
+        stream.close()
+    else:
+        with pytest.raises(Exception, match="upstream died|ended before"):
+            list(stream)
+    assert [e.kind for e in seen] == ["request", "response"]
+    assert client.last is not None and client.last.partial is True
+
+
+def test_the_most_specific_request_id_wins_whatever_order_the_headers_come_in(
+    client: Client, server: LoopbackServer
+) -> None:
+    headers = {"cf-ray": "8f2a-CDG", "x-generation-id": "gen-5", "openai-request-id": "oai-3", "x-request-id": "req-1"}
+    server.handler = lambda req, wire: wire.json(completion("hi"), headers=headers)
+    client.chat("x")
+    assert client.last is not None and client.last.request_id == "req-1"
+    server.handler = lambda req, wire: wire.json({"error": {"message": "busy"}}, status=429,
+                                                 headers={"cf-ray": "8f2a-CDG", "openai-request-id": "oai-3"})
+    with pytest.raises(RateLimitError) as info:
+        client.chat("x")
+    assert info.value.request_id == "oai-3"

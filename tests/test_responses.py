@@ -14,6 +14,7 @@ from openai_compat import (
     NotFoundError,
     RequestEvent,
     UnhandledToolCallsError,
+    Usage,
 )
 
 from .server import LoopbackServer, Request, Wire
@@ -202,3 +203,33 @@ def test_bad_input_is_refused_before_sending(client: Client, server: LoopbackSer
     with pytest.raises(TypeError, match="needs input"):
         client.create_response(model="m")
     assert server.requests == []
+
+
+def test_an_event_without_a_type_in_its_data_takes_its_event_name(client: Client, server: LoopbackServer) -> None:
+    untyped = [f"event: {e['type']}\ndata: {json.dumps({k: v for k, v in e.items() if k != 'type'})}\n\n"
+               for e in ({"type": "response.output_text.delta", "delta": "Hel"},
+                         {"type": "response.output_text.delta", "delta": "lo"},
+                         {"type": "response.completed", "response": response(output=[MESSAGE])})]
+    server.handler = lambda req, wire: wire.sse(untyped)
+    assert list(client.respond("x", stream=True)) == ["Hel", "lo"]
+    assert [e["type"] for e in client.create_response(input="x", stream=True)] == [
+        "response.output_text.delta", "response.output_text.delta", "response.completed"]
+
+
+def test_a_blocking_responses_reasoning_content_is_kept(client: Client, server: LoopbackServer) -> None:
+    # vLLM sends the reasoning text itself, in content parts of the reasoning item, with no summary.
+    reasoning = {"id": "rs_1", "type": "reasoning", "summary": [],
+                 "content": [{"type": "reasoning_text", "text": "They said hi; "},
+                             {"type": "reasoning_text", "text": "greet back."}]}
+    server.handler = lambda req, wire: wire.json(response(output=[reasoning, MESSAGE]))
+    assert client.respond("Hi") == "Hello there"
+    assert client.last is not None and client.last.reasoning == "They said hi; greet back."
+
+
+def test_respond_reads_cached_input_tokens(client: Client, server: LoopbackServer) -> None:
+    usage = {"input_tokens": 2000, "input_tokens_details": {"cached_tokens": 1920}, "output_tokens": 30,
+             "output_tokens_details": {"reasoning_tokens": 12}, "total_tokens": 2030}
+    server.handler = lambda req, wire: wire.json(response(output=[MESSAGE], usage=usage))
+    client.respond("Hi")
+    assert client.last is not None and client.last.usage == Usage(2000, 30, 2030, 1920, 12, None)
+    assert client.usage.cached_tokens == 1920

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from openai_compat import BatchItemError, Client, InternalServerError, RateLimitError
+from openai_compat import BadRequestError, BatchItemError, Client, InternalServerError, RateLimitError
 
 from .server import LoopbackServer, Request, Wire, completion
 
@@ -83,6 +83,44 @@ def test_a_rate_limit_without_pacing_is_left_in_place(server: LoopbackServer) ->
                                                  headers={"Retry-After": "120"})
     answers = Client(server.url, model="m", max_retries=0).batch(["a"])
     assert isinstance(answers[0], RateLimitError)
+
+
+def test_a_call_costing_more_than_the_token_budget_waits_for_a_full_bucket_not_forever(
+    server: LoopbackServer,
+) -> None:
+    # 2400 tokens a minute is a bucket of 40 (a second's worth); every call spends 100. The bucket
+    # never holds 100, so the second call waits until the debt is paid and the bucket is full
+    # (2.5 s), as it would for a call that costs more than a whole minute's budget.
+    server.handler = echo
+    finished: list[Any] = []
+    runner = threading.Thread(target=lambda: finished.append(Client(server.url, model="m").batch(
+        ["p0", "p1"], tokens_per_minute=2400, max_workers=2)), daemon=True)
+    runner.start()
+    runner.join(60)
+    assert finished == [["p0", "p1"]], "the second call ran once the budget allowed, it did not hang"
+
+
+def test_return_exceptions_false_raises_without_waiting_for_the_calls_in_flight(server: LoopbackServer) -> None:
+    release = threading.Event()
+    held_out: list[str] = []
+
+    def handler(req: Request, wire: Wire) -> None:
+        prompt = req.json["messages"][-1]["content"]
+        if prompt == "bad":
+            wire.json({"error": {"message": "no"}}, status=400)
+            return
+        if not release.wait(20):
+            held_out.append(prompt)  # batch() waited for this call
+        echo(req, wire)
+
+    server.handler = handler
+    client = Client(server.url, model="m", max_retries=0)
+    try:
+        with pytest.raises(BadRequestError):
+            client.batch(["slow-1", "bad", "slow-2"], max_workers=3, return_exceptions=False)
+        assert not release.is_set() and held_out == [], "it raised while the slow calls were still running"
+    finally:
+        release.set()
 
 
 # -- resumable runs --------------------------------------------------------------------------------------------

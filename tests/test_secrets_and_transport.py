@@ -362,3 +362,28 @@ def test_an_upload_has_its_request_and_response_events(server: LoopbackServer) -
     assert Client(server.url, event_hook=events.append).upload_file(b"{}\n", "in.jsonl", "batch")["id"] == "file-1"
     assert [(e.kind, e.method, e.url, e.status_code, e.request_id) for e in events] == [
         ("request", "POST", f"{server.url}/files", None, None), ("response", "POST", f"{server.url}/files", 200, "r3")]
+
+
+# -- secrets in other headers and places ------------------------------------------------------------
+
+
+def test_an_x_api_key_header_is_a_secret_in_errors_logs_and_reprs(
+    server: LoopbackServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = "xak-live-0123456789abcdef"
+    server.handler = lambda req, wire: wire.json({"error": {"message": f"key {token} is revoked"}}, status=401)
+    client = Client(server.url, model="m", headers={"x-api-key": token}, max_retries=0)
+    with caplog.at_level(logging.DEBUG, logger="openai_compat"), pytest.raises(AuthenticationError) as info:
+        client.chat("hi")
+    assert server.requests[0].headers["x-api-key"] == token, "sent to its own server"
+    assert str(info.value) == "HTTP 401: key *** is revoked"
+    assert token not in repr(info.value.body) and token not in repr(client)
+    assert caplog.records and not any(token in r.getMessage() for r in caplog.records)
+
+
+def test_a_redirect_location_carrying_the_key_is_shown_redacted(server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.body(b"", 302, {"Location": f"https://elsewhere.example/v1?key={KEY}"})
+    with pytest.raises(APIStatusError) as info:
+        Client(server.url, api_key=KEY, model="m", max_retries=0).chat("hi")
+    assert "redirected to https://elsewhere.example/v1?key=***;" in str(info.value)
+    assert KEY not in "".join(traceback.format_exception(type(info.value), info.value, info.tb))

@@ -659,3 +659,13 @@ def test_a_server_ignoring_stream_true_keeps_its_answers_fields(client: Client, 
     with pytest.raises(APIResponseError) as info:
         list(client.chat("x", stream=True))
     assert info.value.request_id == "req-empty"
+
+
+def test_with_n_choices_a_stream_cut_off_while_one_is_unfinished_raises(
+    client: Client, server: LoopbackServer
+) -> None:
+    server.handler = lambda req, wire: wire.sse([
+        event(chunk("a", index=0)), event(chunk(None, index=0, finish_reason="stop")), event(chunk("b", index=1))])
+    with pytest.raises(APIConnectionError, match="the stream ended before"):
+        list(client.chat_choices("x", n=2, stream=True))
+    assert client.last is not None and client.last.partial is True

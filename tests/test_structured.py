@@ -211,6 +211,8 @@ DEFS = {"$defs": {"Point": {"type": "object", "properties": {"x": {"type": "numb
                             "additionalProperties": False}}}
 CHECKS = [
     ({"type": "integer"}, 3, []),
+    ({"type": "integer"}, 3.0, []),
+    ({"type": "integer"}, 3.5, ["$: expected integer, got number 3.5"]),
     ({"type": "integer"}, True, ["$: expected integer, got boolean True"]),
     ({"type": "number"}, 2.5, []),
     ({"type": "string"}, 1, ["$: expected string, got integer 1"]),
@@ -218,6 +220,8 @@ CHECKS = [
     ({"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]}, {}, ["$: 'a' is required"]),
     ({"type": "object", "properties": {}, "additionalProperties": False}, {"b": 1},
      ["$: 'b' is not allowed (additionalProperties is false)"]),
+    ({"type": "object", "additionalProperties": {"type": "integer"}}, {"a": 1, "b": "x"},
+     ["$.b: expected integer, got string 'x'"]),
     ({"type": "array", "items": {"type": "integer"}}, [1, "2"], ["$[1]: expected integer, got string '2'"]),
     ({"enum": ["red", "green"]}, "blue", ["$: 'blue' is not one of ['red', 'green']"]),
     ({"const": 7}, 8, ["$: expected 7, got 8"]),
@@ -264,3 +268,20 @@ def test_the_cli_prints_checked_json(server: LoopbackServer, tmp_path: Path) -> 
     result = subprocess.run(base, capture_output=True, text=True, timeout=30)
     assert result.returncode == 1
     assert "'population' is required" in result.stderr
+
+
+def test_the_schema_instructions_join_the_callers_system_message(server: LoopbackServer,
+                                                                 retrying_client: Client) -> None:
+    server.handler = format_server({"json_object_with_schema"}, "deepseek")
+    assert retrying_client.chat_json("Oslo?", schema=City, system="You are terse.") == City("Oslo", 709037)
+    system = server.requests[-1].json["messages"][0]
+    assert system["role"] == "system" and system["content"].startswith("You are terse.\n\nAnswer with JSON only")
+    assert '"population":{"type":"integer"}' in system["content"]
+
+
+def test_strict_mode_is_not_asked_for_a_schema_with_optional_properties(server: LoopbackServer,
+                                                                        client: Client) -> None:
+    server.handler = lambda req, wire: wire.json(completion(json.dumps(GOOD)))
+    assert client.chat_json("Oslo?", schema=City) == City("Oslo", 709037)  # country may be left out
+    sent = server.requests[0].json["response_format"]["json_schema"]
+    assert "strict" not in sent and sent["schema"]["required"] == ["name", "population"]
