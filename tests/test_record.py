@@ -240,7 +240,7 @@ def test_stream_end_is_heard_only_for_a_stream_read_to_its_end(server: LoopbackS
         assert next(stream) == "a"
         stream.close()
     else:
-        with pytest.raises(Exception, match="upstream died|ended before"):
+        with pytest.raises(Exception, match=r"upstream died|ended before"):
             list(stream)
     assert [e.kind for e in seen] == ["request", "response"]
     assert client.last is not None and client.last.partial is True
