@@ -14,7 +14,8 @@ import importlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from ._chunks import merge_chunks
+from ._call_record import CallRecord, RateLimits, Usage, UsageTotals
+from ._chat_stream import ChunkStream
 from ._client import Client
 from ._errors import (
     APIConnectionError,
@@ -34,7 +35,9 @@ from ._errors import (
     UnhandledToolCallsError,
     UnprocessableEntityError,
 )
-from ._options import DEFAULT_TIMEOUT
+from ._options import DEFAULT_TIMEOUT, Timeout
+from ._params import Message, Prompt
+from ._pipeline import EventHook, RequestEvent
 from ._presets import (
     PROVIDERS,
     DeepInfraClient,
@@ -50,13 +53,16 @@ from ._presets import (
     TogetherClient,
     VLLMClient,
 )
-from ._record import CallRecord, Usage, UsageTotals
-from ._sse import ChunkStream
-from ._transport import RequestEvent
+from ._reasoning import Thinking
+from ._retry import RetryPolicy
 
 if TYPE_CHECKING:
     from ._batch_jobs import BatchItemError, BatchJob
     from ._cassette import Cassette, CassetteError
+    from ._media import Media
+    from ._merge import merge_chunks
+    from ._probe import ProbeItem, ProbeReport
+    from ._responses import ResponseStream
 
 __version__ = "0.1.0"
 
@@ -80,12 +86,15 @@ __all__ = [
     "DeepInfraClient",
     "DeepSeekClient",
     "EmptyAnswerError",
+    "EventHook",
     "FireworksClient",
     "GroqClient",
     "InternalServerError",
     "JSONOutputError",
     "LMStudioClient",
     "LlamaCppClient",
+    "Media",
+    "Message",
     "MistralClient",
     "NotFoundError",
     "OllamaClient",
@@ -93,8 +102,16 @@ __all__ = [
     "OpenAICompatError",
     "OpenRouterClient",
     "PermissionDeniedError",
+    "ProbeItem",
+    "ProbeReport",
+    "Prompt",
     "RateLimitError",
+    "RateLimits",
     "RequestEvent",
+    "ResponseStream",
+    "RetryPolicy",
+    "Thinking",
+    "Timeout",
     "TogetherClient",
     "UnhandledToolCallsError",
     "UnprocessableEntityError",
@@ -108,7 +125,8 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 # Loaded on first use, so that importing the package stays as cheap as importing requests.
 _LAZY = {"BatchItemError": "_batch_jobs", "BatchJob": "_batch_jobs", "Cassette": "_cassette",
-         "CassetteError": "_cassette"}
+         "CassetteError": "_cassette", "Media": "_media", "merge_chunks": "_merge", "ProbeItem": "_probe",
+         "ProbeReport": "_probe", "ResponseStream": "_responses"}
 
 
 def __getattr__(name: str) -> Any:

@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
+    from ._errors import OpenAICompatError
+    from ._retry import RetryPolicy
+
 
 def run_batch(
     call: Callable[[Any], Any],
@@ -87,32 +90,38 @@ class Pacer:
     average call has spent so far; once it knows what it really spent (``spent()``, read after
     the call) it settles the difference. With a token budget, the first call goes alone, so
     that the ones after it know what a call costs. A call that still ends in a rate-limit error
-    halves the concurrency and goes back in the queue (at most ``REQUEUES`` times); a run of
-    successes raises the concurrency by one again, up to ``max_workers``.
+    halves the concurrency and goes back in the queue while its prompt has sent fewer requests
+    than ``retry`` allows one call (``max_retries + 1``) and the error is one that waiting can
+    mend; a run of successes raises the concurrency by one again, up to ``max_workers``.
     """
 
-    REQUEUES = 4
-
     def __init__(self, max_workers: int, requests_per_minute: float | None, tokens_per_minute: float | None,
-                 spent: Callable[[], int], rate_limited: type[BaseException]) -> None:
+                 spent: Callable[[], int], rate_limited: type[OpenAICompatError], retry: RetryPolicy) -> None:
         for name, value in (("requests_per_minute", requests_per_minute), ("tokens_per_minute", tokens_per_minute)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
                 raise ValueError(f"batch(): {name} must be a number > 0, got {value!r}")
         self.limit = self.most = max_workers
         self._spent = spent
         self._rate_limited = rate_limited
+        self._retry = retry
         self._buckets = [_Bucket(rate / 60.0) if rate else None for rate in (requests_per_minute, tokens_per_minute)]
         self._active = self._finished = self._streak = self._tokens_spent = self._calls_paid = 0
         self._turn = threading.Condition()
 
-    def run(self, call: Callable[[Any], Any], item: Any) -> Any:
-        for attempt in range(self.REQUEUES + 1):
+    def run(self, call: Callable[..., Any], item: Any) -> Any:
+        """``call(item, retries)``, paced, and asked again after a rate limit while the prompt's
+        requests stay within one call's allowance (``retries`` is what is left of it)."""
+        allowance = self._retry.max_retries + 1
+        sent = 0
+        while True:
             reserved = self._acquire()
             try:
-                result = call(item)
-            except self._rate_limited:
+                result = call(item, allowance - sent - 1)
+            except self._rate_limited as exc:
                 self._release(0, reserved, limited=True)
-                if attempt == self.REQUEUES:
+                sent += exc.attempts
+                if sent >= allowance or not self._retry.retryable(exc):
+                    exc.attempts = sent  # the prompt's requests, over every time it was asked
                     raise
                 continue
             except BaseException:
@@ -120,7 +129,6 @@ class Pacer:
                 raise
             self._release(self._spent(), reserved, limited=False)
             return result
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def _acquire(self) -> float:
         """Wait for a slot and the buckets; return the tokens reserved for the call."""

@@ -12,7 +12,8 @@ import sys
 import time
 from typing import Any, Sequence
 
-from ._errors import APIResponseError, OpenAICompatError, status_error
+from ._error_bodies import status_error
+from ._errors import APIResponseError, OpenAICompatError
 
 #: The states a batch passes through; the last four are final.
 STATES = ("validating", "in_progress", "finalizing", "cancelling", "completed", "failed", "expired", "cancelled")

@@ -8,14 +8,15 @@ import os
 import sys
 from typing import Any, Iterable, TextIO
 
+from ._answers import reply_text
+from ._call_record import CallRecord
 from ._cassette import Cassette
-from ._chunks import reply_text
 from ._client import Client
+from ._delta import message_reasoning
 from ._errors import JSONOutputError, OpenAICompatError, UnhandledToolCallsError
 from ._media import attach
 from ._presets import PROVIDERS
-from ._reasoning import Thinking, message_reasoning, thinking_params
-from ._record import CallRecord
+from ._reasoning import Thinking, thinking_params
 
 THINKING: dict[str, Thinking] = {"on": True, "off": False, "low": "low", "medium": "medium", "high": "high"}
 

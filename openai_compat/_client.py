@@ -1,42 +1,62 @@
-"""The ``Client``: the front door. Each method builds a request body and hands it on.
+"""The ``Client``: the front door, and the parts it is made of.
 
-``chat()``, ``complete()`` and ``respond()`` return a ``str`` (or a generator of ``str`` with
-``stream=True``). Beyond plain text: ``chat_message()`` for tools, ``chat_json()``,
-``chat_choices()``, ``batch()`` and ``submit_batch()``. The lower layer (``create_*``,
-``embed()``, ``models()``) is in ``_endpoints.py``, construction in ``_base_client.py``.
+A client owns three parts: the ``Connection`` (``_connection.py``: the session, the headers
+and key, one attempt at a time), the call pipeline ``Calls`` (``_pipeline.py``: retries,
+records, totals, events) and its settings (the model, timeout, ``RetryPolicy``, deadline).
+``chat()``, ``complete()``, ``respond()`` and ``chat_message()`` are here; the endpoint
+methods (``create_*``, ``embed()``, ``models()``, ...) are in ``_endpoints.py`` and the calls
+built on chat (``chat_json()``, ``chat_choices()``, ``batch()``) in ``_beyond_text.py``.
 """
 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Iterator, Literal, Sequence, overload
+from typing import TYPE_CHECKING, Any, Iterator, Literal, Mapping, NoReturn, Sequence, TypeVar, overload
+from urllib.parse import urlsplit
 
-from ._chunks import iter_choices, iter_text, normalize_tool_calls, reply_text
-from ._endpoints import EndpointsClient
-from ._errors import APIResponseError, RateLimitError
-from ._json_output import ask_json, parse_checked
-from ._options import NOT_GIVEN, Timeout
-from ._params import Prompt, check_stream, messages_of, split_params
-from ._reasoning import Thinking
+import requests
+
+from ._answers import first_choice, reply_text
+from ._beyond_text import BeyondText
+from ._call_record import CallRecord, UsageTotals
+from ._connection import Connection
+from ._delta import normalize_tool_calls
+from ._endpoints import Endpoints
+from ._errors import APIResponseError
+from ._json_output import Ladder
+from ._options import DEFAULT_TIMEOUT, NOT_GIVEN, Timeout, check_deadline, check_timeout
+from ._params import Prompt, check_stream, messages_of, split_params, unknown_option
+from ._pipeline import Calls, EventHook
+from ._retry import RetryPolicy, check_policy
+from ._secrets import Secrets, bearer, masked_headers
+from ._sse import iter_text
 
 if TYPE_CHECKING:
+    from ._cassette import Cassette
     from ._media import Media
+    from ._reasoning import Thinking
 
-class Client(EndpointsClient):
+_Self = TypeVar("_Self", bound="Client")
+#: Paths that end an endpoint's URL, never a base URL.
+_ENDPOINT_PATHS = ("/chat/completions", "/completions", "/responses", "/embeddings", "/models")
+
+
+class Client(BeyondText, Endpoints):
     """A connection to one server that speaks the OpenAI HTTP API.
 
     ``base_url`` ends in the API version (``.../v1``); ``api_key`` is sent as
     ``Authorization: Bearer ...``; ``headers`` go with every request; ``model`` is the default
     for calls that name none. ``timeout`` is seconds or ``(connect, read)``; ``deadline``
-    bounds a whole call, stream included; ``max_retries`` counts retries after the first try.
-    ``session`` is your own ``requests.Session`` (proxies, CA bundle, adapters): it is used as
-    is and left open by ``close()``. ``event_hook`` is called with a ``RequestEvent`` at
-    each step, for metering. ``stream_usage=True`` asks every stream for its usage
-    (``stream_options``, which some servers refuse). ``adapt=True`` lets the client learn which
-    optional fields the server refuses (``stream_options``, ``n``, ``seed``, ``logprobs``,
-    ``parallel_tool_calls``, ``max_tokens`` / ``max_completion_tokens``) and stop sending them.
-    ``cassette`` (a ``Cassette``, or a path to record once and replay after) records every call
-    to a file, or replays calls from it without the network.
+    bounds a whole call, stream included; ``max_retries`` counts retries after the first try,
+    and ``retry`` is the whole ``RetryPolicy``. ``session`` is your own ``requests.Session``
+    (proxies, CA bundle, adapters): it is used as is and left open by ``close()``.
+    ``event_hook`` is called with a ``RequestEvent`` at each step, for metering.
+    ``stream_usage=True`` asks every stream for its usage (``stream_options``, which some
+    servers refuse). ``adapt=True`` lets the client learn which optional fields the server
+    refuses (``stream_options``, ``n``, ``seed``, ``logprobs``, ``parallel_tool_calls``,
+    ``max_tokens`` / ``max_completion_tokens``) and stop sending them. ``cassette`` (a
+    ``Cassette``, or a path to record once and replay after) records every call to a file, or
+    replays calls from it without the network.
 
     One client may be shared by many threads as long as nobody changes its session meanwhile,
     and by forked worker processes: a child never touches the parent's pooled connections. A
@@ -49,6 +69,133 @@ class Client(EndpointsClient):
         >>> client
         Client(base_url='http://127.0.0.1:8080/v1', model='tiny')
     """
+
+    #: Presets set these: the base URL used when none is given, and the variable holding the key.
+    default_base_url: str | None = None
+    api_key_env: str | None = None
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        *,
+        api_key: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        model: str | None = None,
+        timeout: Timeout = DEFAULT_TIMEOUT,
+        max_retries: int | None = None,
+        retry: RetryPolicy | None = None,
+        deadline: float | None = None,
+        session: requests.Session | None = None,
+        event_hook: EventHook | None = None,
+        stream_usage: bool = False,
+        adapt: bool = False,
+        cassette: Cassette | str | os.PathLike[str] | None = None,
+        **unknown_options: NoReturn,
+    ) -> None:
+        name = type(self).__name__
+        if unknown_options:
+            raise unknown_option(name, next(iter(unknown_options)), Client.__init__)
+        self.base_url = _checked_base_url(name, base_url if base_url is not None else self.default_base_url)
+        self.model = model
+        self.timeout = check_timeout(timeout)
+        self.retry = check_policy(retry, max_retries)
+        self.deadline = check_deadline(deadline)
+        secrets = Secrets()
+        checked = masked_headers(name, headers, secrets)
+        has_authorization = any(k.lower() == "authorization" for k in checked)
+        if api_key is None and not has_authorization:
+            api_key = self._key_from_env()
+        if api_key is not None:
+            if has_authorization:
+                raise ValueError(f"{name}: pass the key as api_key= or as an Authorization header, not both")
+            checked["Authorization"] = bearer(name, api_key, secrets)
+        recorder = None
+        if cassette is not None:
+            from ._cassette import Cassette  # the modules of features not asked for stay unloaded
+
+            cassette = cassette if isinstance(cassette, Cassette) else Cassette(cassette)
+            recorder = cassette.adapter(secrets)
+        self.cassette = cassette
+        adaptations = None
+        if adapt:
+            from ._adapt import Adaptations
+
+            adaptations = Adaptations()
+        self._connection = Connection(self.base_url, checked, secrets, session, recorder)
+        self._calls = Calls(self._connection, event_hook, adaptations)
+        self._json_ladder = Ladder()  # the structured-output format this server took last
+        #: Ask streams for their usage (``stream_options.include_usage``); some servers refuse it.
+        self.stream_usage = stream_usage
+
+    @property
+    def max_retries(self) -> int:
+        """Retries after the first try (the ``retry`` policy's)."""
+        return self.retry.max_retries
+
+    @property
+    def last(self) -> CallRecord | None:
+        """This thread's last call, done or failed: its usage, finish reason, request id, rate
+        limits, timings, and for a failed call its ``error``.
+
+        Each thread sees its own, so ``batch()`` and your threads never mix them up. A stream's
+        record fills in when the stream ends (``partial`` if it was closed before its end).
+        """
+        return self._calls.last
+
+    @property
+    def usage(self) -> UsageTotals:
+        """Running totals of every call's usage; ``client.usage.reset()`` starts again."""
+        return self._calls.usage
+
+    @property
+    def event_hook(self) -> EventHook | None:
+        """The function called with a ``RequestEvent`` at each step of a call, or None."""
+        return self._calls.event_hook
+
+    @event_hook.setter
+    def event_hook(self, hook: EventHook | None) -> None:
+        self._calls.event_hook = hook
+
+    def _key_from_env(self) -> str | None:
+        env = self.api_key_env
+        if env is None:
+            return None
+        default_host = urlsplit(self.default_base_url or "").hostname
+        if urlsplit(self.base_url).hostname != default_host:
+            # A preset's key belongs to its provider: never send it to another host.
+            raise ValueError(
+                f"{type(self).__name__}: {env} is only sent to {default_host}; pass api_key= to"
+                f" use {self.base_url}"
+            )
+        key = os.environ.get(env)
+        if not key:
+            raise ValueError(f"{type(self).__name__}: no API key: set {env} or pass api_key=")
+        return key
+
+    def __repr__(self) -> str:
+        model = f", model={self.model!r}" if self.model else ""
+        return f"{type(self).__name__}(base_url={self.base_url!r}{model})"
+
+    def close(self) -> None:
+        """Close the connections, unless the session was yours (then it stays open)."""
+        self._connection.close()
+
+    def __enter__(self: _Self) -> _Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _media(self, messages: list[Any], images: Any, audio: Any, detail: str | None,
+               inline_urls: bool) -> list[Any]:
+        """``messages`` with images and audio added to the last user message."""
+        if not images and not audio:
+            return messages
+        from ._media import attach, downloader
+
+        connection = self._connection
+        fetch = downloader(connection.session, connection.settings_for) if inline_urls else None
+        return attach(messages, images, audio, detail, fetch)
 
     # -- the front door --------------------------------------------------------------------
 
@@ -137,26 +284,21 @@ class Client(EndpointsClient):
             True
         """
         body = self._body(
-            "chat",
-            model,
-            {"messages": self._media(messages_of(prompt, system), images, audio, detail, inline_urls)},
-            dict(
-                max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=stop, n=n,
-                seed=seed, presence_penalty=presence_penalty, frequency_penalty=frequency_penalty,
-                logit_bias=logit_bias, response_format=response_format, user=user, tools=tools,
-                tool_choice=tool_choice,
-            ),
+            "chat", model, {"messages": self._media(messages_of(prompt, system), images, audio, detail, inline_urls)},
+            dict(max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=stop, n=n, seed=seed,
+                 presence_penalty=presence_penalty, frequency_penalty=frequency_penalty, logit_bias=logit_bias,
+                 response_format=response_format, user=user, tools=tools, tool_choice=tool_choice),
             dict(extra, thinking=thinking) if thinking is not None else extra,
         )
-        options = self._call_options(timeout, max_retries, deadline)
+        options = self._options(timeout, max_retries, deadline)
         if check_stream("chat", stream):
-            stream_of = self._stream("/chat/completions", body, options)
-            return iter_text(stream_of, chat=True, labelled=reasoning, keep_think=keep_think)
+            return iter_text(self._chat_stream("/chat/completions", body, options, keep_think=keep_think),
+                             labelled=reasoning)
         if reasoning:
             raise ValueError("chat(): reasoning=True labels the pieces of a stream: pass stream=True too"
                              " (a blocking call's reasoning is in chat_message())")
-        completion = self._call("/chat/completions", body, options)
-        return reply_text(completion["choices"][0], keep_think=keep_think, usage=completion.get("usage"))
+        answer = self._answer_call("/chat/completions", body, options)
+        return reply_text(first_choice(answer), keep_think=keep_think, usage=answer.get("usage"))
 
     @overload
     def complete(self, prompt: Prompt, *, stream: Literal[False] = False, **params: Any) -> str: ...
@@ -215,21 +357,17 @@ class Client(EndpointsClient):
                 f"complete(): prompt must be a str, or a message list with template=, got {type(prompt).__name__}"
             )
         body = self._body(
-            "complete",
-            model,
-            {"prompt": prompt},
-            dict(
-                max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=stop, n=n,
-                seed=seed, presence_penalty=presence_penalty, frequency_penalty=frequency_penalty,
-                logit_bias=logit_bias, echo=echo, logprobs=logprobs, suffix=suffix, user=user,
-            ),
+            "complete", model, {"prompt": prompt},
+            dict(max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=stop, n=n, seed=seed,
+                 presence_penalty=presence_penalty, frequency_penalty=frequency_penalty, logit_bias=logit_bias,
+                 echo=echo, logprobs=logprobs, suffix=suffix, user=user),
             extra,
         )
-        options = self._call_options(timeout, max_retries, deadline)
+        options = self._options(timeout, max_retries, deadline)
         if check_stream("complete", stream):
-            return iter_text(self._stream("/completions", body, options), chat=False, keep_think=keep_think)
-        completion = self._call("/completions", body, options)
-        return reply_text(completion["choices"][0], chat=False, keep_think=keep_think, usage=completion.get("usage"))
+            return iter_text(self._chat_stream("/completions", body, options, chat=False, keep_think=keep_think))
+        answer = self._answer_call("/completions", body, options)
+        return reply_text(first_choice(answer), chat=False, keep_think=keep_think, usage=answer.get("usage"))
 
     @overload
     def respond(self, input: str | list[Any], *, stream: Literal[False] = False, **params: Any) -> str: ...
@@ -266,21 +404,16 @@ class Client(EndpointsClient):
             client = Client("http://127.0.0.1:11434/v1", model="llama3.2")
             client.respond("Write a haiku", instructions="Be brief.")
         """
-        from ._responses import function_calls, iter_response_text, output_text, raise_for_calls, raise_for_status
+        from ._responses import response_text
 
         if not isinstance(input, (str, list)):
             raise TypeError(f"respond(): input must be a str or a list of input items, got {type(input).__name__}")
         if instructions is not None:
             params["instructions"] = instructions
         if check_stream("respond", stream):
-            return iter_response_text(self.create_response(input=input, model=model, stream=True, **params),
-                                      labelled=reasoning)
-        result = self.create_response(input=input, model=model, **params)
-        raise_for_status(result, self.last.request_id if self.last else None)
-        raise_for_calls(function_calls(result))
-        return output_text(result)
-
-    # -- beyond plain text ------------------------------------------------------------------
+            return iter_text(self.create_response(input=input, model=model, stream=True, **params), labelled=reasoning)
+        answer = self.create_response(input=input, model=model, **params)
+        return response_text(answer, self.last.request_id if self.last else None)
 
     def chat_message(
         self,
@@ -310,137 +443,23 @@ class Client(EndpointsClient):
         messages = self._media(messages_of(prompt, system), params.pop("images", None), params.pop("audio", None),
                                params.pop("detail", None), params.pop("inline_urls", False))
         body = self._body("chat_message", model, {"messages": messages}, *split_params(params))
-        completion = self._call("/chat/completions", body, self._call_options(timeout, max_retries, deadline))
-        choice = completion["choices"][0]
-        message = choice.get("message") if isinstance(choice, dict) else None
+        answer = self._answer_call("/chat/completions", body, self._options(timeout, max_retries, deadline))
+        message = first_choice(answer).get("message")
         if not isinstance(message, dict):
-            raise APIResponseError("the response's first choice has no message", body=completion)
+            raise APIResponseError("the response's first choice has no message", body=answer)
         return normalize_tool_calls(message)
 
-    def chat_json(
-        self,
-        prompt: Prompt,
-        *,
-        schema: Any = None,
-        retries: int = 0,
-        response_format: dict[str, Any] | None = NOT_GIVEN,
-        **params: Any,
-    ) -> Any:
-        """Send a chat asking for JSON and return the parsed value, checked against ``schema``.
 
-        ``schema`` is a JSON Schema dict, a dataclass, a ``TypedDict`` or a pydantic-style
-        class; with a class, the result is an instance of it. The request asks for the schema
-        in the most exact way the server takes: a ``json_schema`` format first, then
-        ``json_object`` with the schema in the system text, then the instructions alone; the
-        client remembers the step that worked. Without ``schema`` it asks for ``json_object``.
-        An explicit ``response_format`` is sent exactly as given, with no stepping down.
-
-        The answer is checked locally (with ``jsonschema`` when it is installed): one that is
-        not JSON or breaks the schema raises ``JSONOutputError`` with the raw ``text`` and a list
-        of ``errors``. ``retries=1`` asks once more, showing the model the errors.
-
-        With a model that follows instructions:
-
-            from dataclasses import dataclass
-
-            @dataclass
-            class City:
-                name: str
-                population: int
-
-            client = Client("http://127.0.0.1:8080/v1", model="qwen2.5-7b-instruct")
-            client.chat_json("The largest city of Norway?", schema=City)   # City(name='Oslo', population=709037)
-        """
-        if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
-            raise ValueError(f"chat_json(): retries must be a whole number >= 0, got {retries!r}")
-        from ._schema import schema_of
-
-        spec = schema_of(schema) if schema is not None else None
-        messages = messages_of(prompt, params.pop("system", None))
-        if response_format is not NOT_GIVEN:
-            return parse_checked(self.chat(messages, response_format=response_format, **params), spec)
-        return ask_json(lambda m, response_format: self.chat(m, response_format=response_format, **params),
-                        self._json_ladder, messages, spec, retries)
-
-    @overload
-    def chat_choices(self, prompt: Prompt, *, n: int, stream: Literal[False] = False, **params: Any) -> list[str]: ...
-
-    @overload
-    def chat_choices(
-        self, prompt: Prompt, *, n: int, stream: Literal[True], **params: Any
-    ) -> Iterator[tuple[int, str]]: ...
-
-    def chat_choices(
-        self, prompt: Prompt, *, n: int, stream: bool = False, **params: Any
-    ) -> list[str] | Iterator[tuple[int, str]]:
-        """Ask for ``n`` answers: a list of their texts by choice index, or, with ``stream=True``,
-        a generator of ``(index, piece)`` as the pieces of every choice arrive.
-
-        A server that ignores ``n`` (llama.cpp does) sends fewer: the list holds what came.
-
-            >>> from openai_compat import Client
-            >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
-            >>> names = client.chat_choices("Name a cat", n=3, temperature=1.0, max_tokens=5)  # ['Tom', ...]
-            >>> pieces = list(client.chat_choices("Name a cat", n=3, max_tokens=5, stream=True))  # [(0, 'To'), ...]
-        """
-        if not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a whole number >= 1, got {n!r}")
-        options = self._call_options(params.pop("timeout", NOT_GIVEN), params.pop("max_retries", None),
-                                params.pop("deadline", NOT_GIVEN))
-        body = self._body("chat_choices", params.pop("model", None),
-                          {"messages": messages_of(prompt, params.pop("system", None)), "n": n}, *split_params(params))
-        if check_stream("chat_choices", stream):
-            return iter_choices(self._stream("/chat/completions", body, options))
-        completion = self._call("/chat/completions", body, options)
-        choices = sorted(completion["choices"], key=lambda c: c.get("index", 0))
-        return [reply_text(choice) for choice in choices]
-
-    def batch(
-        self,
-        prompts: Sequence[Prompt],
-        *,
-        complete: bool = False,
-        max_workers: int = 8,
-        return_exceptions: bool = True,
-        progress: bool = False,
-        requests_per_minute: float | None = None,
-        tokens_per_minute: float | None = None,
-        checkpoint: str | os.PathLike[str] | None = None,
-        **params: Any,
-    ) -> list[Any]:
-        """Run ``chat()`` (or ``complete()``) on every prompt, ``max_workers`` at a time.
-
-        Results come in input order. A prompt that fails leaves its exception in its place
-        (``return_exceptions=False`` raises the first failure instead, after stopping the
-        rest). Each call retries and honours rate limits as usual. ``progress=True`` shows a
-        progress bar (tqdm's when it is installed) with the running usage.
-
-        ``requests_per_minute`` and ``tokens_per_minute`` pace the calls (token buckets), and a
-        call that still ends rate-limited halves the concurrency, which climbs back as calls
-        succeed. ``checkpoint="answers.jsonl"`` appends each answer as it arrives, and a rerun
-        skips the prompts already answered there (a lost notebook kernel resumes).
-
-            >>> from openai_compat import Client
-            >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
-            >>> answers = client.batch([f"Translate {w!r} to French" for w in ["cat", "dog"]], max_tokens=10)
-            >>> [type(answer).__name__ for answer in answers]
-            ['str', 'str']
-        """
-        from ._batch import Checkpoint, Pacer, run_batch
-
-        if params.get("stream"):
-            raise ValueError("batch() returns whole answers: stream=True is not supported")
-        call = self.complete if complete else self.chat
-        if isinstance(max_workers, int):
-            self._transport.ensure_pool(max_workers)  # one connection per worker, none discarded
-        pacer = None
-        if requests_per_minute is not None or tokens_per_minute is not None:
-            pacer = Pacer(max_workers, requests_per_minute, tokens_per_minute, self._tokens_of_last, RateLimitError)
-        return run_batch(lambda prompt: call(prompt, **params), list(prompts), max_workers=max_workers,
-                         return_exceptions=return_exceptions, progress=progress, describe=self.usage.__str__,
-                         pacer=pacer, checkpoint=Checkpoint(checkpoint) if checkpoint is not None else None)
-
-    def _tokens_of_last(self) -> int:
-        """The tokens this thread's last call spent (0 if the server did not say)."""
-        last = self.last
-        return (last.usage.total_tokens or 0) if last is not None else 0
+def _checked_base_url(owner: str, base_url: Any) -> str:
+    """``base_url`` without a trailing slash, or an error that points at the fix."""
+    if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+        hint = ""
+        if isinstance(base_url, str) and base_url and "/" not in base_url and ":" not in base_url:
+            hint = f": did you mean {owner}(model={base_url!r})? The first argument is the server's base URL"
+        raise ValueError(f"{owner}: base_url must be an http:// or https:// URL, got {base_url!r}{hint}")
+    base_url = base_url.rstrip("/")
+    for path in _ENDPOINT_PATHS:
+        if base_url.endswith(path):
+            raise ValueError(f"{owner}: base_url {base_url!r} ends in the endpoint {path}; pass the base URL"
+                             f" before it, {base_url[: -len(path)]!r}: each call adds its own path")
+    return str(base_url)

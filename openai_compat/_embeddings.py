@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ._errors import APIResponseError, shorten
+from ._error_bodies import shorten
+from ._errors import APIResponseError
 
 
 def vectors_of(body: dict[str, Any], expected: int, request_id: str | None) -> list[list[float]]:

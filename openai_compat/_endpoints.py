@@ -1,38 +1,52 @@
-"""The lower layer of ``Client``: one method per endpoint, and the glue to sending and reading.
+"""The lower layer of ``Client``: one short method per endpoint, each over the call pipeline.
 
 ``create_chat_completion()``, ``create_completion()`` and ``create_response()`` take a request
 body in wire names and return the parsed JSON, or the parsed chunks (events) of a stream;
-``post_json()`` does the same for any path. ``embed()``, ``models()`` and ``probe()`` read the
-other endpoints. ``Client`` (``_client.py``) builds its front door on ``_call()`` and
-``_stream()`` here.
+``post_json()`` does the same for any path. ``embed()``, ``models()``, ``probe()`` and
+``submit_batch_job()`` read the other endpoints. The methods hold no state and no glue: the
+client's parts (``_calls``, the pipeline in ``_pipeline.py``) send, record and tell.
 """
 
 from __future__ import annotations
 
-import time
-from typing import TYPE_CHECKING, Any, Literal, Sequence, overload
+from functools import partial
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Sequence, overload
 
-from ._base_client import BaseClient
-from ._chunks import parse_completion, parse_object
-from ._options import NOT_GIVEN, CallOptions, Timeout
-from ._params import check_messages
-from ._reasoning import message_reasoning, split_think
-from ._sse import ChunkStream
-from ._transport import Sent
+from ._answers import first_choice, parse_completion, parse_object, reasoning_of
+from ._chat_stream import ChunkStream
+from ._options import NOT_GIVEN, CallOptions, Timeout, check_deadline, check_timeout, resolve
+from ._params import KNOWN_NAMES, build_body, check_messages, check_params
+from ._reasoning import thinking_params
+from ._retry import RetryPolicy, check_policy
 
-if TYPE_CHECKING:  # imported where used: importing the package need not load them
+if TYPE_CHECKING:
     from ._batch_jobs import BatchJob
+    from ._pipeline import Calls
     from ._probe import ProbeReport
     from ._responses import ResponseStream
 
 
-class EndpointsClient(BaseClient):
-    """The lower layer of ``Client``, one method per endpoint; use ``Client`` or a preset.
+class Endpoints:
+    """The endpoint methods of ``Client``; use ``Client`` or a preset.
 
         >>> from openai_compat import Client
-        >>> isinstance(Client("http://127.0.0.1:8080/v1"), EndpointsClient)
+        >>> callable(Client("http://127.0.0.1:8080/v1").create_chat_completion)
         True
     """
+
+    #: How ``thinking=`` reaches this kind of server: ``"reasoning_effort"``,
+    #: ``"chat_template_kwargs"``, ``"reasoning"`` or ``"thinking"`` (None: no known switch).
+    thinking_style: ClassVar[str | None] = None
+    #: How many inputs ``embed()`` sends per request; larger lists are split.
+    embed_batch_size: int = 128
+
+    # What the client sets up (``_client.py``).
+    _calls: Calls
+    model: str | None
+    timeout: Timeout
+    retry: RetryPolicy
+    deadline: float | None
+    stream_usage: bool
 
     @overload
     def create_chat_completion(
@@ -76,7 +90,11 @@ class EndpointsClient(BaseClient):
         if "messages" not in body:
             raise TypeError("create_chat_completion() needs messages=[...]")
         check_messages(body["messages"])
-        return self._create("/chat/completions", body, stream, self._call_options(timeout, max_retries, deadline))
+        options = self._options(timeout, max_retries, deadline)
+        body = self._body("", body.pop("model", None), {}, {}, body)
+        if stream:
+            return self._chat_stream("/chat/completions", body, options)
+        return self._answer_call("/chat/completions", body, options)
 
     @overload
     def create_completion(
@@ -117,34 +135,11 @@ class EndpointsClient(BaseClient):
         """
         if "prompt" not in body:
             raise TypeError("create_completion() needs prompt=...")
-        return self._create("/completions", body, stream, self._call_options(timeout, max_retries, deadline))
-
-    def post_json(
-        self,
-        path: str,
-        body: dict[str, Any],
-        *,
-        timeout: Timeout = NOT_GIVEN,
-        max_retries: int | None = None,
-        deadline: float | None = NOT_GIVEN,
-    ) -> dict[str, Any]:
-        """POST ``body`` to ``path`` under the base URL and return the JSON object it answers.
-
-        For endpoints the SDK has no method for; retries, timeouts, secrets and the event hook
-        work as for every call. ``body`` is sent exactly as given.
-
-            >>> from openai_compat import Client
-            >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
-            >>> answer = client.post_json("/chat/completions", {"model": "tiny", "max_tokens": 5,
-            ...                           "messages": [{"role": "user", "content": "Hi"}]})
-            >>> answer["object"]
-            'chat.completion'
-        """
-        if not isinstance(path, str) or not path.startswith("/"):
-            raise ValueError(f"post_json(): path must start with '/', got {path!r}")
-        sent = self._transport.send(path, body, self._call_options(timeout, max_retries, deadline), stream=False)
-        self._transport.emit_answer(path, sent)
-        return parse_object(sent.raw, sent.request_id)
+        options = self._options(timeout, max_retries, deadline)
+        body = self._body("", body.pop("model", None), {}, {}, body)
+        if stream:
+            return self._chat_stream("/completions", body, options, chat=False)
+        return self._answer_call("/completions", body, options)
 
     @overload
     def create_response(
@@ -180,69 +175,78 @@ class EndpointsClient(BaseClient):
             ...
             openai_compat._errors.NotFoundError: HTTP 404: ... this server may have no Responses API: ...
         """
-        from ._responses import output_reasoning
+        from ._responses import ResponseStream, output_reasoning
 
         if "input" not in body:
             raise TypeError("create_response() needs input=...")
+        options = self._options(timeout, max_retries, deadline)
         body = self._body("", body.pop("model", None), {}, {}, body)
-        options = self._call_options(timeout, max_retries, deadline)
-        start = time.monotonic()
         if stream:
-            return self._response_stream(dict(body, stream=True), options, start)
-        sent = self._transport.send("/responses", body, options, stream=False)
-        result = parse_object(sent.raw, sent.request_id)
-        record = self._new_record("/responses", sent)
-        record.finish(result, time.monotonic() - start)
-        record.reasoning = lambda: output_reasoning(result)
-        self.usage.add(record.usage)
-        self._transport.emit_answer("/responses", sent, result.get("usage"))
-        return result
+            return self._calls.stream("/responses", dict(body, stream=True), options, ResponseStream)
+        return self._calls.call("POST", "/responses", body, options, parse_object, output_reasoning)
 
-    def _response_stream(self, body: dict[str, Any], options: CallOptions, start: float) -> ResponseStream:
-        from ._responses import ResponseStream
+    def post_json(
+        self,
+        path: str,
+        body: dict[str, Any],
+        *,
+        timeout: Timeout = NOT_GIVEN,
+        max_retries: int | None = None,
+        deadline: float | None = NOT_GIVEN,
+    ) -> dict[str, Any]:
+        """POST ``body`` to ``path`` under the base URL and return the JSON object it answers.
 
-        sent = self._transport.send("/responses", body, options, stream=True)
-        self._transport.emit_answer("/responses", sent)
-        record = self._new_record("/responses", sent)
-        totals, transport = self.usage, self._transport
+        For endpoints the SDK has no method for; retries, timeouts, secrets and the event hook
+        work as for every call. ``body`` is sent exactly as given.
 
-        def on_end(stream: ResponseStream) -> None:
-            record.finish(stream.final or {}, time.monotonic() - start)
-            record.partial = not stream.complete
-            totals.add(record.usage)
-            if stream.complete:
-                usage = (stream.final or {}).get("usage")
-                transport.emit("stream_end", "/responses", sent.attempt, sent.response.status_code,
-                               record.elapsed, sent.request_id, usage)
-
-        events = ResponseStream(sent.response, request_id=sent.request_id, on_end=on_end,
-                                deadline_at=None if options.deadline is None else start + options.deadline)
-        events.record = record
-        return events
+            >>> from openai_compat import Client
+            >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
+            >>> answer = client.post_json("/chat/completions", {"model": "tiny", "max_tokens": 5,
+            ...                           "messages": [{"role": "user", "content": "Hi"}]})
+            >>> answer["object"]
+            'chat.completion'
+        """
+        return self._calls.call("POST", _checked_path(path), body, self._options(timeout, max_retries, deadline),
+                                parse_object)
 
     def get_json(self, path: str) -> dict[str, Any]:
-        """GET ``path`` under the base URL and return the JSON object it answers."""
-        sent = self._get(path)
-        return parse_object(sent.raw, sent.request_id)
+        """GET ``path`` under the base URL and return the JSON object it answers.
+
+            >>> from openai_compat import Client
+            >>> Client("http://127.0.0.1:8080/v1").get_json("/models")["data"][0]["id"]
+            'tiny'
+        """
+        return self._calls.call("GET", _checked_path(path), None, self._options(NOT_GIVEN, None, NOT_GIVEN),
+                                parse_object)
 
     def get_bytes(self, path: str) -> bytes:
-        """GET ``path`` under the base URL and return its body as it came (a file's content)."""
-        return self._get(path).raw
+        """GET ``path`` under the base URL and return its body as it came (a file's content).
 
-    def _get(self, path: str) -> Sent:
-        sent = self._transport.send(path, None, self._call_options(NOT_GIVEN, None, NOT_GIVEN), stream=False,
-                                    method="GET")
-        self._transport.emit_answer(path, sent, method="GET")
-        return sent
+            >>> from openai_compat import Client
+            >>> Client("http://127.0.0.1:8080/v1").get_bytes("/models")[:1]
+            b'{'
+        """
+        kept: list[bytes] = []
+
+        def keep(raw: bytes, request_id: str | None) -> dict[str, Any]:
+            kept.append(raw)
+            return {}
+
+        self._calls.call("GET", _checked_path(path), None, self._options(NOT_GIVEN, None, NOT_GIVEN), keep)
+        return kept[0]
 
     def upload_file(self, content: bytes, filename: str, purpose: str) -> dict[str, Any]:
-        """Upload ``content`` to ``/files`` (multipart, as the OpenAI files API takes it)."""
-        sent = self._transport.send("/files", {"purpose": purpose}, self._call_options(NOT_GIVEN, None, NOT_GIVEN),
-                                    stream=False, files={"file": (filename, content, "application/jsonl")})
-        self._transport.emit_answer("/files", sent)
-        return parse_object(sent.raw, sent.request_id)
+        """Upload ``content`` to ``/files`` (multipart, as the OpenAI files API takes it).
 
-    def submit_batch(
+        With a provider that keeps files (OpenAI, Groq, Together, ...):
+
+            uploaded = client.upload_file(b'{"custom_id": "1", ...}\\n', "batch.jsonl", "batch")
+            uploaded["id"]                                   # 'file-abc123'
+        """
+        return self._calls.call("POST", "/files", {"purpose": purpose}, self._options(NOT_GIVEN, None, NOT_GIVEN),
+                                parse_object, files={"file": (filename, content, "application/jsonl")})
+
+    def submit_batch_job(
         self,
         requests: Sequence[Any],
         *,
@@ -255,6 +259,7 @@ class EndpointsClient(BaseClient):
         """Run ``requests`` as a provider batch job (``/files`` + ``/batches``): for large work
         that can wait hours, usually at half the price. Each request is a prompt (sent as a chat
         with ``params``) or a whole request body. The job's ``results()`` come in input order.
+        (``batch()`` is the other kind: many calls at once, from this process.)
 
             >>> from openai_compat import BatchJob
             >>> callable(BatchJob.wait)
@@ -262,7 +267,7 @@ class EndpointsClient(BaseClient):
 
         With a provider that runs batch jobs (OpenAI, Groq, Together, ...):
 
-            job = client.submit_batch(["Translate 'cat'", "Translate 'dog'"], max_tokens=20)
+            job = client.submit_batch_job(["Translate 'cat'", "Translate 'dog'"], max_tokens=20)
             job.wait(progress=True)
             answers = job.results()     # response bodies, or errors in place
         """
@@ -275,6 +280,9 @@ class EndpointsClient(BaseClient):
         if metadata:
             body["metadata"] = metadata
         return BatchJob(self, check_created(self.post_json("/batches", body)), len(requests))
+
+    #: The name ``submit_batch_job()`` had first.
+    submit_batch = submit_batch_job
 
     def models(self) -> list[dict[str, Any]]:
         """The models the server lists at ``/models``, each a dict of the server's own fields
@@ -308,23 +316,6 @@ class EndpointsClient(BaseClient):
 
         return run_probe(self, model)
 
-    def _create(
-        self, path: str, body: dict[str, Any], stream: bool, options: CallOptions
-    ) -> dict[str, Any] | ChunkStream:
-        body = self._body("", body.pop("model", None), {}, {}, body)
-        if stream:
-            return self._stream(path, body, options)
-        return self._call(path, body, options)
-
-    #: How many inputs ``embed()`` sends per request; larger lists are split.
-    embed_batch_size: int = 128
-
-    @overload
-    def embed(self, texts: str, *, model: str | None = None, **params: Any) -> list[float]: ...
-
-    @overload
-    def embed(self, texts: Sequence[str], *, model: str | None = None, **params: Any) -> list[list[float]]: ...
-
     def embed(
         self,
         texts: str | Sequence[str],
@@ -335,8 +326,9 @@ class EndpointsClient(BaseClient):
         max_retries: int | None = None,
         deadline: float | None = NOT_GIVEN,
         **extra: Any,
-    ) -> list[float] | list[list[float]]:
-        """Embed one text (one vector back) or a list of texts (vectors in input order).
+    ) -> Any:
+        """Embed one text (one vector back, a ``list[float]``) or a list of texts (vectors in
+        input order, a ``list[list[float]]``).
 
         Lists longer than ``batch_size`` (default ``embed_batch_size``) go in several
         requests. Extra keywords (``dimensions``, ``encoding_format``, ...) go into each body.
@@ -347,6 +339,8 @@ class EndpointsClient(BaseClient):
             vector = client.embed("hello")                    # [0.013, -0.027, ...]
             vectors = client.embed(["hello", "world"])        # two vectors, in order
         """
+        from ._embeddings import vectors_of
+
         single = isinstance(texts, str)
         items = [texts] if single else list(texts)
         for i, item in enumerate(items):
@@ -355,64 +349,65 @@ class EndpointsClient(BaseClient):
         size = batch_size if batch_size is not None else self.embed_batch_size
         if not isinstance(size, int) or size < 1:
             raise ValueError(f"batch_size must be a whole number >= 1, got {size!r}")
-        options = self._call_options(timeout, max_retries, deadline)
-        from ._embeddings import vectors_of
-
+        options = self._options(timeout, max_retries, deadline)
         vectors: list[list[float]] = []
         for start in range(0, len(items), size):
             part = items[start : start + size]
-            body = self._body("embed", model, {"input": part}, {}, extra)
-            sent = self._transport.send("/embeddings", body, options, stream=False)
-            vectors += vectors_of(parse_object(sent.raw, sent.request_id), len(part), sent.request_id)
-            self._transport.emit_answer("/embeddings", sent)
+
+            def checked(raw: bytes, request_id: str | None, expected: int = len(part)) -> dict[str, Any]:
+                answer = parse_object(raw, request_id)
+                vectors.extend(vectors_of(answer, expected, request_id))
+                return answer
+
+            self._calls.call("POST", "/embeddings", self._body("embed", model, {"input": part}, {}, extra), options,
+                             checked)
         return vectors[0] if single else vectors
 
-    def _call(self, path: str, body: dict[str, Any], options: CallOptions) -> dict[str, Any]:
-        start = time.monotonic()
-        sent = self._transport.send(path, body, options, stream=False)
-        result = parse_completion(sent.raw, sent.request_id)
-        record = self._new_record(path, sent)
-        record.finish(result, time.monotonic() - start)
-        choice = result["choices"][0]
-        message = choice.get("message")
-        if isinstance(message, dict):
-            record.reasoning = lambda: message_reasoning(message)
-        elif isinstance(choice.get("text"), str):
-            record.reasoning = lambda: split_think(choice["text"])[0]
-        self.usage.add(record.usage)
-        self._transport.emit_answer(path, sent, result.get("usage"))
-        return result
+    # -- what every endpoint method shares ------------------------------------------------------
 
-    def _stream(self, path: str, body: dict[str, Any], options: CallOptions) -> ChunkStream:
+    def _options(self, timeout: Timeout, max_retries: int | None, deadline: float | None) -> CallOptions:
+        """A call's timeout, retries and deadline: its own where given (checked), else the
+        client's. The deadline starts now."""
+        retry = self.retry if max_retries is None else check_policy(self.retry, max_retries)
+        return resolve(self.timeout if timeout is NOT_GIVEN else check_timeout(timeout), retry,
+                       self.deadline if deadline is NOT_GIVEN else check_deadline(deadline))
+
+    def _body(self, call: str, model: str | None, base: dict[str, Any], params: dict[str, Any],
+              extra: dict[str, Any]) -> dict[str, Any]:
+        """The body of a front-door ``call``, its parameters checked; ``""`` sends them unchecked.
+
+        ``thinking=True/False/"low"...`` becomes the preset's own field; a dict is sent as it is
+        (it is DeepSeek's own ``thinking`` field)."""
+        if call:
+            check_params(call, params, extra, KNOWN_NAMES)
+            thinking = extra.get("thinking")
+            if isinstance(thinking, (bool, str)):
+                extra = {k: v for k, v in extra.items() if k != "thinking"}
+                for key, value in thinking_params(self.thinking_style, thinking, type(self).__name__).items():
+                    if key in extra or params.get(key) is not None:
+                        raise ValueError(f"{call}(): thinking= sets {key}, which you also passed: pass one of them")
+                    extra[key] = value
+        return build_body(model if model is not None else self.model, type(self).__name__, base, params, extra)
+
+    def _answer_call(self, path: str, body: dict[str, Any], options: CallOptions) -> dict[str, Any]:
+        """A blocking chat or completion: the answer, its choices checked."""
+        return self._calls.call("POST", path, body, options, parse_completion, _first_reasoning)
+
+    def _chat_stream(self, path: str, body: dict[str, Any], options: CallOptions, *, chat: bool = True,
+                     keep_think: bool = False) -> ChunkStream:
         body["stream"] = True
         if self.stream_usage and "stream_options" not in body:
             body["stream_options"] = {"include_usage": True}
-        start = time.monotonic()
-        transport = self._transport
-        sent = transport.send(path, body, options, stream=True)
-        status = sent.response.status_code
-        transport.emit_answer(path, sent)
+        n = body.get("n")
+        return self._calls.stream(path, body, options, partial(
+            ChunkStream, expected_choices=n if isinstance(n, int) else 1, chat=chat, keep_think=keep_think))
 
-        record = self._new_record(path, sent)
-        totals = self.usage
 
-        def on_end(stream: ChunkStream) -> None:
-            elapsed = time.monotonic() - start
-            record.finish({"model": stream.model, "usage": stream.usage, "choices": [
-                {"index": i, "finish_reason": r} for i, r in stream.finish_reasons.items()]}, elapsed)
-            if stream.first_piece_at is not None:
-                record.time_to_first_piece = stream.first_piece_at - start
-            record.partial = not stream.complete
-            totals.add(record.usage)
-            if stream.complete:
-                transport.emit("stream_end", path, sent.attempt, status, elapsed, sent.request_id, stream.usage)
+def _first_reasoning(answer: dict[str, Any]) -> str:
+    return reasoning_of(first_choice(answer))
 
-        chunks = ChunkStream(
-            sent.response,
-            expected_choices=body["n"] if isinstance(body.get("n"), int) else 1,
-            deadline_at=None if options.deadline is None else start + options.deadline,
-            request_id=sent.request_id,
-            on_end=on_end,
-        )
-        chunks.record = record
-        return chunks
+
+def _checked_path(path: Any) -> str:
+    if not isinstance(path, str) or not path.startswith("/"):
+        raise ValueError(f"the path must start with '/', got {path!r}")
+    return path

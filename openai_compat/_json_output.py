@@ -13,7 +13,8 @@ import re
 import threading
 from typing import TYPE_CHECKING, Any, Callable
 
-from ._errors import APIStatusError, JSONOutputError, validation_problems
+from ._error_bodies import validation_problems
+from ._errors import APIStatusError, JSONOutputError
 
 if TYPE_CHECKING:
     from ._schema import Schema

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
-from typing import Any, NamedTuple, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, NamedTuple, Optional, Tuple, Union
+
+if TYPE_CHECKING:
+    from ._retry import RetryPolicy
 
 #: ``(connect, read)`` seconds. The read timeout bounds each wait for bytes, so a long
 #: generation that streams steadily never times out; a silent server does.
 DEFAULT_TIMEOUT: tuple[float, float] = (10.0, 600.0)
-DEFAULT_MAX_RETRIES = 2
 
 Timeout = Union[float, Tuple[Optional[float], Optional[float]], None]
 
@@ -24,11 +26,15 @@ NOT_GIVEN: Any = _NotGiven()
 
 
 class CallOptions(NamedTuple):
-    """The timeout, retries and deadline of one call."""
+    """The timeout, the retry policy and the deadline of one call. ``deadline_at`` is the
+    moment (``time.monotonic()``) the deadline of ``deadline`` seconds runs out: set once when
+    the call starts, so that nothing the call does after (a retry, a resend, the stream) can
+    move it."""
 
     timeout: Timeout
-    max_retries: int
-    deadline: float | None
+    retry: RetryPolicy
+    deadline: float | None = None
+    deadline_at: float | None = None
 
 
 def check_timeout(timeout: Timeout) -> Timeout:
@@ -54,13 +60,9 @@ def check_deadline(deadline: float | None) -> float | None:
     return deadline
 
 
-def resolve(defaults: CallOptions, timeout: Timeout, max_retries: int | None, deadline: float | None) -> CallOptions:
-    """A call's options: its own where given (checked), else ``defaults``."""
-    return CallOptions(
-        defaults.timeout if timeout is NOT_GIVEN else check_timeout(timeout),
-        defaults.max_retries if max_retries is None else check_retries(max_retries),
-        defaults.deadline if deadline is NOT_GIVEN else check_deadline(deadline),
-    )
+def resolve(timeout: Timeout, retry: RetryPolicy, deadline: float | None) -> CallOptions:
+    """A call's options, its deadline starting now."""
+    return CallOptions(timeout, retry, deadline, None if deadline is None else time.monotonic() + deadline)
 
 
 def within(timeout: Timeout, deadline_at: float | None) -> Timeout:

@@ -9,7 +9,10 @@ Prompt = Union[str, Sequence[Message]]
 
 
 def messages_of(prompt: Prompt, system: str | None) -> list[Message]:
+    """The messages of a prompt (a string is one user message), ``system`` first, checked."""
     if isinstance(prompt, str):
+        if not prompt.strip():
+            raise ValueError("the prompt is empty: a model asked nothing answers nothing")
         messages: list[Message] = [{"role": "user", "content": prompt}]
     elif isinstance(prompt, (list, tuple)):
         messages = list(prompt)
@@ -98,9 +101,16 @@ KNOWN_EXTRAS = frozenset({
 })
 
 
+#: Names other APIs give the output limit (Hugging Face, Gemini, Ollama, Anthropic): an
+#: OpenAI-compatible server takes ``max_tokens`` and most ignore these.
+OTHER_LIMIT_NAMES = frozenset({"max_new_tokens", "maxTokens", "max_length", "maxOutputTokens", "num_predict",
+                               "max_tokens_to_sample", "max_output_tokens"})
+
+
 def check_params(owner: str, named: dict[str, Any], extra: dict[str, Any], known: Sequence[str]) -> None:
     """Refuse a named parameter of the wrong type or range, and an extra keyword that looks
-    like a typo of a known one, before anything is sent."""
+    like a typo of a known one, before anything is sent; warn about an output limit under
+    another API's name."""
     for name, value in named.items():
         if value is None or name not in _CHECKS:
             continue
@@ -115,6 +125,12 @@ def check_params(owner: str, named: dict[str, Any], extra: dict[str, Any], known
             raise ValueError(f"{owner}(): {name} must be {bounds}, got {value!r}")
     for name in extra:
         if name in KNOWN_EXTRAS:
+            continue
+        if name in OTHER_LIMIT_NAMES:
+            import warnings
+
+            warnings.warn(f"{owner}(): {name} is another API's name for the output limit, sent as given; most"
+                          " OpenAI-compatible servers ignore it: the limit is max_tokens", stacklevel=4)
             continue
         close = [k for k in (*known, *KNOWN_EXTRAS) if _one_edit_apart(name, k)]
         if close:
@@ -141,3 +157,17 @@ def check_stream(owner: str, stream: Any) -> bool:
     if not isinstance(stream, bool):
         raise TypeError(f"{owner}(): stream must be True or False, got {stream!r:.40}")
     return stream
+
+
+def unknown_option(owner: str, name: str, function: Any) -> TypeError:
+    """The error for an unknown keyword ``name`` given to ``owner``, naming the one meant."""
+    import inspect  # only a mistake needs it
+
+    options = [p for p in inspect.signature(function).parameters if p not in ("self", "unknown_options")]
+    close = [option for option in options if _one_edit_apart(name, option) or name.lower() == option.lower()]
+    if not close:
+        import difflib
+
+        close = difflib.get_close_matches(name, options, n=1)
+    hint = f": did you mean {close[0]}?" if close else f"; it takes {', '.join(options)}"
+    return TypeError(f"{owner}() got an unexpected keyword argument {name!r}{hint}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any, NamedTuple
 
+from ._delta import REASONING_FIELDS
 from ._errors import APIStatusError, OpenAICompatError
 
 #: Where servers put a model's context length, most specific first.
@@ -199,7 +200,7 @@ def _stream(chat: Any, **body: Any) -> _StreamSeen:
     stream = chat(stream=True, **body)
     chunks = list(stream)
     reasoning = next((f for c in chunks for choice in c.get("choices") or () if isinstance(choice, dict)
-                      for f in ("reasoning_content", "reasoning") if (choice.get("delta") or {}).get(f)), None)
+                      for f in REASONING_FIELDS if (choice.get("delta") or {}).get(f)), None)
     return _StreamSeen(chunks, stream.ended_with_done, any(c.get("usage") for c in chunks), reasoning)
 
 
@@ -213,7 +214,7 @@ def _text(answer: dict[str, Any]) -> str:
 def _reasoning_field(answer: dict[str, Any]) -> str | None:
     for choice in answer.get("choices") or ():
         message = choice.get("message") if isinstance(choice, dict) else None
-        for field in ("reasoning_content", "reasoning"):
+        for field in REASONING_FIELDS:
             if isinstance(message, dict) and message.get(field):
                 return field
     return None

@@ -8,17 +8,12 @@ is optional. Anything else before the body ends means the stream was cut off.
 
 from __future__ import annotations
 
-import json
-from http.client import HTTPException
-from typing import Any, Callable, Generator, Iterator
+from typing import Any, Dict
 
-import requests
-import sseclient
-from urllib3.exceptions import HTTPError
-
-from ._body_reader import BodyReader
-from ._errors import APIConnectionError, APIResponseError, UnhandledToolCallsError, error_fields, shorten
-from ._sse import event_lines
+from ._call_record import CallSummary, summary_of
+from ._error_bodies import error_fields, shorten
+from ._errors import APIResponseError, UnhandledToolCallsError
+from ._sse import EventStream
 
 #: Events that end a response stream.
 TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
@@ -26,81 +21,56 @@ TEXT_DELTA = "response.output_text.delta"
 REASONING_DELTAS = frozenset({"response.reasoning_summary_text.delta", "response.reasoning_text.delta"})
 
 
-class ResponseStream:
+class ResponseStream(EventStream[Dict[str, Any]]):
     """The parsed events of one streamed response, as an iterator that owns the connection.
 
     Every event is a dict with its ``type``. After the last one, ``final`` holds the response
     object the terminal event carried. A failed or incomplete response, or an ``error`` event,
     raises ``APIResponseError`` once its event has been yielded.
+
+        >>> from openai_compat import ResponseStream
+        >>> ResponseStream.ENDING
+        'response.completed (or another ending)'
     """
 
-    def __init__(
-        self,
-        response: requests.Response,
-        *,
-        deadline_at: float | None = None,
-        request_id: str | None = None,
-        on_end: Callable[[ResponseStream], None] | None = None,
-    ) -> None:
-        self.response = response
-        self.request_id = request_id
+    ENDING = "response.completed (or another ending)"
+
+    def __init__(self, response: Any, **options: Any) -> None:
         self.final: dict[str, Any] | None = None
-        self.complete = False
-        self.record: Any = None
-        self._on_end = on_end
-        self._body = BodyReader(response, deadline_at=deadline_at, request_id=request_id)
-        self._events: Generator[dict[str, Any], None, None] = self._generate()
+        self._ending: dict[str, Any] | None = None
+        super().__init__(response, **options)
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        return self._events
+    def _item(self, data: str, name: str) -> dict[str, Any] | None:
+        if data.strip() == "[DONE]":
+            return None
+        event = self._json(data)
+        kind = event.setdefault("type", name if name != "message" else "")
+        delta = event.get("delta")
+        if kind == TEXT_DELTA and isinstance(delta, str):
+            self._pieces = self.answer.add("answer", delta)
+        elif kind in REASONING_DELTAS and isinstance(delta, str):
+            self._pieces = self.answer.add("reasoning", delta)
+        elif kind == "response.output_item.done" and isinstance(event.get("item"), dict):
+            for call in function_calls({"output": [event["item"]]}):
+                self.answer.add_call(call)
+        elif kind in TERMINAL:
+            self._ending = event
+            self._last = True
+        return event
 
-    def __next__(self) -> dict[str, Any]:
-        return next(self._events)
+    def _end(self) -> None:
+        if self._ending is None:
+            raise self._cut_off()  # [DONE] came, but no ending before it
+        final = self._ending.get("response")
+        self.final = final if isinstance(final, dict) else None
+        super()._end()
 
-    def close(self) -> None:
-        """Stop reading and close the connection."""
-        self._events.close()
+    def _after_end(self) -> None:
+        ending = self._ending or {}
+        raise_for_status(ending if ending.get("type") == "error" else self.final or {}, self.request_id)
 
-    def _generate(self) -> Generator[dict[str, Any], None, None]:
-        ending = None
-        try:
-            try:
-                for event in sseclient.SSEClient(event_lines(self._body.read)).events():
-                    if event.data.strip() == "[DONE]":
-                        break
-                    parsed = self._parse(event.data, event.event)
-                    yield parsed
-                    if parsed["type"] in TERMINAL:
-                        ending = parsed
-                        break
-            except UnicodeDecodeError as exc:
-                raise APIResponseError(f"the stream is not valid UTF-8: {exc}", request_id=self.request_id) from None
-            except (OSError, HTTPError, HTTPException, requests.RequestException) as exc:
-                raise APIConnectionError(f"the connection broke during the stream: {exc}") from exc
-            if ending is None:
-                raise APIConnectionError("the stream ended before response.completed (or another ending): the"
-                                         " connection was closed early and the response is incomplete")
-            self._body.drain()
-            final = ending.get("response")
-            self.final = final if isinstance(final, dict) else None
-            self.complete = True
-            raise_for_status(ending if ending["type"] == "error" else self.final or {}, self.request_id)
-        finally:
-            self._body.close()
-            if self._on_end is not None:
-                self._on_end(self)
-
-    def _parse(self, data: str, name: str) -> dict[str, Any]:
-        try:
-            parsed = json.loads(data)
-        except ValueError:
-            raise APIResponseError(f"the stream sent data that is not JSON: {shorten(data, 200)!r}",
-                                   body=shorten(data, 2000), request_id=self.request_id) from None
-        if not isinstance(parsed, dict):
-            raise APIResponseError(f"the stream sent JSON that is not an object: {shorten(data, 200)!r}",
-                                   request_id=self.request_id)
-        parsed.setdefault("type", name if name != "message" else "")
-        return parsed
+    def summary(self) -> CallSummary:
+        return summary_of(self.final or {})._replace(reasoning=self.answer.reasoning, complete=self.complete)
 
 
 def raise_for_status(response: dict[str, Any], request_id: str | None) -> None:
@@ -145,31 +115,11 @@ def _items(response: dict[str, Any], kind: str) -> list[dict[str, Any]]:
     return [i for i in response.get("output") or () if isinstance(i, dict) and i.get("type") == kind]
 
 
-def raise_for_calls(calls: list[dict[str, Any]]) -> None:
-    """Function calls cannot travel as text: never drop them silently."""
+def response_text(response: dict[str, Any], request_id: str | None) -> str:
+    """The output text of a whole response; a failed or incomplete one raises, and function
+    calls raise ``UnhandledToolCallsError`` (a ``str`` cannot carry them)."""
+    raise_for_status(response, request_id)
+    calls = function_calls(response)
     if calls:
         raise UnhandledToolCallsError.from_message({"role": "assistant", "content": None, "tool_calls": calls})
-
-
-def iter_response_text(events: ResponseStream, *, labelled: bool = False) -> Iterator[Any]:
-    """The output text pieces of a response stream as they arrive (with ``labelled``,
-    ``("answer", piece)`` and ``("reasoning", piece)``); function calls raise at the end."""
-    calls: list[dict[str, Any]] = []
-    reasoning: list[str] = []
-    try:
-        for event in events:
-            kind = event["type"]
-            delta = event.get("delta")
-            if kind == TEXT_DELTA and isinstance(delta, str) and delta:
-                yield ("answer", delta) if labelled else delta
-            elif kind in REASONING_DELTAS and isinstance(delta, str) and delta:
-                reasoning.append(delta)
-                if labelled:
-                    yield "reasoning", delta
-            elif kind == "response.output_item.done" and isinstance(event.get("item"), dict):
-                calls += function_calls({"output": [event["item"]]})
-    finally:
-        events.close()
-        if events.record is not None:
-            events.record.reasoning = "".join(reasoning)
-    raise_for_calls(calls)
+    return output_text(response)

@@ -1,173 +1,163 @@
-"""Server-Sent Events into chunks: ``[DONE]``, finishes, error events, cut-off streams.
+"""The one reader of Server-Sent Events: bytes in, parsed events out, and a summary at the end.
 
 The layers, each feeding the next:
 
 1. ``BodyReader`` (``_body_reader.py``) hands over the body's bytes as they arrive.
 2. ``event_lines`` folds every line ending to ``\\n`` and hands over whole lines only.
 3. sseclient-py turns those lines into events.
-4. ``ChunkStream`` parses each event's JSON, stops at ``[DONE]``, raises on error events, and
-   tells a normal end from a cut-off one.
+4. ``EventStream`` asks its dialect what each event is, stops where the dialect says the stream
+   ended, and raises when the body ended before that: chat chunks (``ChunkStream``,
+   ``_chat_stream.py``) and Responses events (``ResponseStream``, ``_responses.py``).
+
+When the stream ends, however it ends, the response is closed and the function given as
+``on_end`` receives the stream's ``CallSummary``: the stream itself never touches a record.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from typing import Any, Callable, Generator, Iterator
+from typing import Any, Callable, Generator, Generic, Iterator, TypeVar
 
 import requests
 import sseclient
 
 from ._body_reader import BodyReader
-from ._chunks import Chunk, parse_completion
-from ._errors import APIConnectionError, APIResponseError, error_fields, shorten
+from ._call_record import CallSummary
+from ._delta import Answer, Labelled, Pieces
+from ._error_bodies import error_fields, shorten
+from ._errors import APIConnectionError, APIResponseError
 
 _BOM = b"\xef\xbb\xbf"
-_raw_decode = json.JSONDecoder().raw_decode
+_NOTHING: Pieces = []
+Item = TypeVar("Item")
+#: What a dialect makes of an event: an item to hand on, or nothing (the end marker).
+EndOfStream = None
 
 
-class ChunkStream:
-    """The parsed chunks of one streamed response, as an iterator that owns the response.
+class EventStream(Generic[Item]):
+    """The events of one streamed response, as an iterator that owns the response.
 
-    It always closes the response when it ends, is closed, or is garbage-collected; a fully
-    read response hands its connection back to the pool for the next call.
-
-        >>> from openai_compat import Client, merge_chunks
-        >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
-        >>> stream = client.create_chat_completion(messages=[{"role": "user", "content": "Hi"}], max_tokens=5,
-        ...                                        stream=True)
-        >>> chunks = list(stream)
-        >>> merge_chunks(chunks)["choices"][0]["finish_reason"] in ("stop", "length")
-        True
+    It always closes the response when it ends, is closed, or is garbage-collected; one read to
+    its end hands its connection back to the pool for the next call. A dialect subclass says
+    what an event is (``_item``), whether the stream has ended properly (``_ended_well``) and
+    what the stream said (``summary``).
     """
 
-    def __init__(
-        self,
-        response: requests.Response,
-        *,
-        expected_choices: int = 1,
-        deadline_at: float | None = None,
-        request_id: str | None = None,
-        on_end: Callable[[ChunkStream], None] | None = None,
-    ) -> None:
+    #: Named in the error when the body ends before the stream did (``[DONE]``, ...).
+    ENDING = "its end"
+
+    def __init__(self, response: requests.Response, *, deadline_at: float | None = None,
+                 request_id: str | None = None, on_end: Callable[[CallSummary], None] | None = None,
+                 chat: bool = True, keep_think: bool = False) -> None:
         self.response = response
         self.request_id = request_id
-        #: What the stream said so far: its usage, model, finish reasons (by choice index),
-        #: when its first piece of text came, and whether it was read to its end.
-        self.usage: dict[str, Any] | None = None
-        self.model: str | None = None
-        self.finish_reasons: dict[Any, str] = {}
-        self.first_piece_at: float | None = None
+        #: Whether the stream was read to its proper end.
         self.complete = False
-        self.ended_with_done = False
-        #: The client's record of this call, which the stream fills in as it ends.
-        self.record: Any = None
-        self._expected_choices = max(1, expected_choices)
+        #: Choice 0's answer as it came: its thinking, its tool calls, how it finished.
+        self.answer = Answer(chat=chat, keep_think=keep_think)
+        self._pieces: Pieces = _NOTHING  # the answer's pieces in the item last handed on
+        self._held: Pieces = _NOTHING  # pieces still held when the stream ended
+        self._last = False  # set by a dialect whose item ends the stream once handed on
         self._on_end = on_end
         self._body = BodyReader(response, deadline_at=deadline_at, request_id=request_id)
-        self._chunks: Generator[Chunk, None, None] = self._generate()
+        self._items: Generator[Item, None, None] = self._generate()
 
-    def __iter__(self) -> Iterator[Chunk]:
-        return self._chunks
+    def __iter__(self) -> Iterator[Item]:
+        return self._items
 
-    def __next__(self) -> Chunk:
-        return next(self._chunks)
+    def __next__(self) -> Item:
+        return next(self._items)
 
     def close(self) -> None:
         """Stop reading and close the connection; the rest of the body is never read."""
-        self._chunks.close()
+        self._items.close()
 
-    def _generate(self) -> Generator[Chunk, None, None]:
+    def _generate(self) -> Generator[Item, None, None]:
         try:
-            content_type = self.response.headers.get("content-type", "")
-            if "json" in content_type and "event-stream" not in content_type:
-                chunk = self._whole_body_as_chunk()
-                self._note(chunk)
-                self.usage = chunk.get("usage") or None
-                for choice in chunk["choices"]:
-                    if isinstance(choice.get("finish_reason"), str):
-                        self.finish_reasons[choice.get("index", 0)] = choice["finish_reason"]
-                yield chunk
-                self.complete = True
-                return
-            seen: set[Any] = set()
-            finished = self.finish_reasons
-            done = False
-            try:
-                for event in sseclient.SSEClient(event_lines(self._body.read)).events():
-                    data = event.data
-                    if event.event == "error":
-                        raise self._error(data, "the server sent an error event")
-                    if data[:1] != "{" and data.strip() == "[DONE]":
-                        done = True
-                        break
-                    chunk = self._parse(data)
-                    if chunk.get("usage"):
-                        self.usage = chunk["usage"]
-                    if self.first_piece_at is None:
-                        self._note(chunk)
-                    for choice in chunk.get("choices") or ():
-                        if isinstance(choice, dict):
-                            index = choice.get("index", 0)
-                            seen.add(index)
-                            if isinstance(choice.get("finish_reason"), str):
-                                finished[index] = choice["finish_reason"]
-                                every = len(finished) >= self._expected_choices and seen <= finished.keys()
-                                self._body.lingering = every
-                    yield chunk
-            except UnicodeDecodeError as exc:
-                raise APIResponseError(
-                    f"the stream is not valid UTF-8: {exc}", request_id=self.request_id
-                ) from None
-            if done:
-                self.ended_with_done = True
-                self._body.drain()
-            elif not (self._body.lingering or (finished and seen <= finished.keys())):
-                raise APIConnectionError(
-                    "the stream ended before [DONE] or a finish_reason: the connection was"
-                    " closed early and the answer is incomplete"
-                )
+            whole = self._whole_answer()
+            if whole is not None:
+                yield from whole
+            else:
+                ended = False
+                try:
+                    for event in sseclient.SSEClient(event_lines(self._body.read)).events():
+                        item = self._item(event.data, event.event)
+                        if item is EndOfStream:
+                            ended = True
+                            break
+                        yield item
+                        if self._last:  # the item just handed on was the stream's ending
+                            ended = True
+                            break
+                except UnicodeDecodeError as exc:
+                    raise APIResponseError(f"the stream is not valid UTF-8: {exc}", request_id=self.request_id) \
+                        from None
+                if ended:
+                    self._body.drain()
+                elif not self._ended_well():
+                    raise self._cut_off()
+            self._end()
             self.complete = True
+            self._after_end()
         finally:
             self._body.close()
             if self._on_end is not None:
-                self._on_end(self)
+                self._on_end(self.summary())
 
-    def _note(self, chunk: Chunk) -> None:
-        """Until the first piece of text: the answering model, and when that piece came."""
-        if self.model is None and isinstance(chunk.get("model"), str):
-            self.model = chunk["model"]
-        for choice in chunk.get("choices") or ():
-            part = choice.get("delta") or choice if isinstance(choice, dict) else None
-            if isinstance(part, dict) and (part.get("content") or part.get("text") or part.get("reasoning_content")
-                                           or part.get("reasoning")):
-                self.first_piece_at = time.monotonic()
-                return
+    # -- what a dialect says -----------------------------------------------------------------
 
-    def _parse(self, data: str) -> Chunk:
+    def _whole_answer(self) -> Iterator[Item] | None:
+        """The items of a server that answered with one JSON body instead of a stream, or None."""
+        return None
+
+    def _item(self, data: str, name: str) -> Item | None:
+        """What the event with ``data`` (named ``name``) is; None when it ends the stream."""
+        raise NotImplementedError
+
+    def _ended_well(self) -> bool:
+        """Whether the body may end here, though no event ended the stream."""
+        return False
+
+    def _end(self) -> None:
+        """The stream was read to its end (before ``complete`` is set)."""
+        self._held = self.answer.end()
+
+    def _after_end(self) -> None:
+        """Once complete: raise for an ending that was an error after all."""
+
+    def summary(self) -> CallSummary:
+        """What the stream said so far: its usage, model, finish reasons, thinking."""
+        return CallSummary(complete=self.complete)
+
+    def pieces(self) -> Iterator[Labelled]:
+        """The answer's labelled pieces, ``("answer", text)`` or ``("reasoning", text)``, as they
+        arrive; the stream is closed when they end or the caller stops."""
         try:
-            # raw_decode skips json.loads' extra layers; it is the hot path of a stream.
-            chunk, end = _raw_decode(data)
-            if end != len(data) and data[end:].strip():
-                raise ValueError("extra data")
+            for _ in self._items:
+                if self._pieces:
+                    pieces, self._pieces = self._pieces, _NOTHING
+                    yield from pieces
+            yield from self._held
+        finally:
+            self.close()
+
+    # -- for the dialects ----------------------------------------------------------------------
+
+    def _cut_off(self) -> APIConnectionError:
+        return APIConnectionError(f"the stream ended before {self.ENDING}: the connection was closed early and"
+                                  " the answer is incomplete")
+
+    def _json(self, data: str) -> dict[str, Any]:
+        """The JSON object in an event's ``data``, or an error naming what came."""
+        try:
+            parsed = json.loads(data)
         except ValueError:
-            try:
-                chunk = json.loads(data)  # white space around the object, say
-            except ValueError:
-                raise APIResponseError(
-                    f"the stream sent data that is not JSON: {shorten(data, 200)!r}",
-                    body=shorten(data, 2000),
-                    request_id=self.request_id,
-                ) from None
-        if type(chunk) is not dict:
-            raise APIResponseError(
-                f"the stream sent JSON that is not an object: {shorten(data, 200)!r}",
-                request_id=self.request_id,
-            )
-        if chunk.get("error"):
-            # OpenRouter sends an error mid-generation as an ordinary chunk, choices and all.
-            raise self._error(data, "the server sent an error in the stream", chunk)
-        return chunk
+            raise APIResponseError(f"the stream sent data that is not JSON: {shorten(data, 200)!r}",
+                                   body=shorten(data, 2000), request_id=self.request_id) from None
+        if type(parsed) is not dict:
+            raise APIResponseError(f"the stream sent JSON that is not an object: {shorten(data, 200)!r}",
+                                   request_id=self.request_id)
+        return parsed
 
     def _error(self, data: str, fallback: str, parsed: Any = None) -> APIResponseError:
         """The error for an error event's ``data`` (``parsed``, when the caller parsed it)."""
@@ -177,23 +167,14 @@ class ChunkStream:
             except ValueError:
                 pass
         message, code = error_fields(parsed) if isinstance(parsed, dict) else (None, None)
+        if message is None and isinstance(parsed, dict) and parsed.get("message"):
+            message, code = str(parsed["message"]), parsed.get("code")
         return APIResponseError(
             shorten(message) if message else f"{fallback}: {shorten(data, 200)!r}",
             body=parsed if parsed is not None else shorten(data, 2000),
             request_id=self.request_id,
-            code=code,
+            code=None if code is None else str(code),
         )
-
-    def _whole_body_as_chunk(self) -> Chunk:
-        """The answer of a server that ignored ``stream: true``, in the shape of one chunk."""
-        body = parse_completion(self._body.read_all(), self.request_id)
-        choices = []
-        for choice in body["choices"]:
-            if "message" in choice:
-                choice = dict(choice)
-                choice["delta"] = choice.pop("message")
-            choices.append(choice)
-        return dict(body, choices=choices)
 
 
 def event_lines(read: Callable[[], bytes]) -> Iterator[bytes]:
@@ -241,3 +222,16 @@ def event_lines(read: Callable[[], bytes]) -> Iterator[bytes]:
             held.append(data[cut:])
     if held:
         yield b"".join(held)
+
+
+def iter_text(stream: EventStream[Any], *, labelled: bool = False) -> Iterator[Any]:
+    """The non-empty answer pieces of a stream, as they arrive; with ``labelled``,
+    ``("reasoning", piece)`` beside ``("answer", piece)``. Tool calls, or a stream that spent
+    ``max_tokens`` thinking, raise once the stream has ended."""
+    if labelled:
+        yield from stream.pieces()
+    else:
+        for kind, piece in stream.pieces():
+            if kind == "answer":
+                yield piece
+    stream.answer.check(stream.summary().usage)

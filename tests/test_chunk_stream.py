@@ -36,8 +36,8 @@ def test_a_stream_made_by_hand_starts_knowing_nothing(server: LoopbackServer) ->
     response = requests.post(server.url + "/chat/completions", json={}, stream=True, timeout=(2, 5))
     stream = ChunkStream(response)
     noted = (stream.usage, stream.model, stream.finish_reasons, stream.first_piece_at, stream.complete,
-             stream.ended_with_done, stream.record)
-    assert noted == (None, None, {}, None, False, False, None)
+             stream.ended_with_done, stream.answer.reasoning)
+    assert noted == (None, None, {}, None, False, False, "")
     list(stream)
     assert (stream.usage, stream.finish_reasons, stream.complete, stream.ended_with_done) == (
         None, {0: "stop"}, True, True)

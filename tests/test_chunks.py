@@ -8,37 +8,35 @@ from typing import Any
 
 import pytest
 
-from openai_compat import APIResponseError, merge_chunks
-from openai_compat._chunks import (
-    choice_text,
-    first_choice,
-    normalize_tool_calls,
-    parse_completion,
-    parse_object,
-    reply_text,
-)
+from openai_compat import APIResponseError, Client, merge_chunks
+from openai_compat._answers import first_choice, parse_completion, parse_object, reply_text
+from openai_compat._delta import normalize_tool_calls
+
+from .server import LoopbackServer, event
 
 
 @pytest.mark.parametrize(("choice", "chat", "text"), [
-    ({"delta": {"content": "a"}}, True, "a"),
-    ({"message": {"content": "b"}}, True, "b"),
+    ({"delta": {"content": "a"}}, True, ["a"]),
+    ({"message": {"content": "b"}}, True, ["b"]),
     ({"delta": {"content": [{"type": "text", "text": "c"}, {"type": "image_url"}, {"type": "text", "text": "d"}]}},
-     True, "cd"),
-    ({"text": "e"}, True, "e"),  # a chat server answering with text (some do)
-    ({"text": "f", "delta": {"content": "g"}}, False, "f"),  # completions take text, even beside a delta
-    ({"delta": {"content": "h"}}, False, "h"),  # a completions stream in chat's shape
-    ({"delta": {"content": None}}, True, None),
-    ({}, False, None),
+     True, ["c", "d"]),
+    ({"text": "e"}, True, ["e"]),  # a chat server answering with text (some do)
+    ({"text": "f", "delta": {"content": "g"}}, False, ["f"]),  # completions take text, even beside a delta
+    ({"delta": {"content": "h"}}, False, ["h"]),  # a completions stream in chat's shape
+    ({"delta": {"content": None}}, True, []),
+    ({}, False, []),
 ])
-def test_the_text_of_a_choice(choice: dict[str, Any], chat: bool, text: Any) -> None:
-    assert choice_text(choice, chat) == text
+def test_the_text_of_a_streamed_choice(client: Client, server: LoopbackServer, choice: dict[str, Any], chat: bool,
+                                       text: list[str]) -> None:
+    server.handler = lambda req, wire: wire.sse([event({"choices": [dict(choice, index=0)]}),
+                                                 event({"choices": [{"index": 0, "finish_reason": "stop"}]})])
+    assert list(client.chat("x", stream=True) if chat else client.complete("x", stream=True)) == text
 
 
-def test_the_first_choice_is_the_one_with_index_0() -> None:
+def test_the_first_choice_is_the_one_with_index_0_else_the_first() -> None:
     assert first_choice({"choices": [{"index": 1, "x": 1}, {"index": 0, "x": 0}]}) == {"index": 0, "x": 0}
     assert first_choice({"choices": [{"x": 2}]}) == {"x": 2}
-    assert first_choice({"choices": [{"index": 3}]}) is None
-    assert first_choice({}) is None
+    assert first_choice({"choices": [{"index": 3}]}) == {"index": 3}
 
 
 def test_reply_text_joins_text_parts_and_leaves_other_parts_out() -> None:

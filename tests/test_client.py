@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import openai_compat
@@ -203,7 +205,7 @@ def test_a_preset_never_sends_its_key_to_another_host(monkeypatch: pytest.Monkey
 def test_keyless_presets_send_no_authorization() -> None:
     for name, preset in openai_compat.PROVIDERS.items():
         if preset.api_key_env is None:
-            assert "Authorization" not in preset()._transport._headers, name
+            assert "Authorization" not in preset()._connection.headers, name
 
 
 def test_all_matches_the_public_names() -> None:
@@ -212,8 +214,13 @@ def test_all_matches_the_public_names() -> None:
     public = {name for name in dir(openai_compat) if name.isidentifier() and not name.startswith("_")} - {
         "annotations", "logging", "importlib", "TYPE_CHECKING", "Any"}
     assert set(openai_compat.__all__) == public
+    reference = (Path(__file__).parent.parent / "docs" / "reference.md").read_text()
     for name in openai_compat.__all__:
-        assert getattr(openai_compat, name).__doc__ or name.isupper(), f"{name} has no docstring"
+        value = getattr(openai_compat, name)
+        if getattr(value, "__module__", None) == "typing":  # a type alias: described in the reference
+            assert f"`{name}`" in reference, f"{name} is not described in docs/reference.md"
+        else:
+            assert value.__doc__ or name.isupper(), f"{name} has no docstring"
 
 
 def test_importing_configures_nothing_but_a_null_handler() -> None:

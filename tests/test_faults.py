@@ -26,9 +26,10 @@ from openai_compat import (
     InternalServerError,
     NotFoundError,
     RateLimitError,
+    RequestEvent,
+    RetryPolicy,
     UnprocessableEntityError,
 )
-from openai_compat._transport import backoff
 
 from .server import LoopbackServer, Request, Wire, chunk, completion, event, stream_of
 
@@ -174,7 +175,7 @@ def test_the_named_wait_is_read_as_the_server_meant_it(
 def test_the_backoff_doubles_from_half_a_second_to_eight_shortened_by_up_to_a_quarter(
     attempt: int, low: float, high: float
 ) -> None:
-    waits = [backoff(attempt) for _ in range(2000)]
+    waits = [RetryPolicy().backoff(attempt) for _ in range(2000)]
     # Each eighth of the range gets about 250 of the 2000 waits; an empty end eighth means the
     # jitter is narrower than a quarter (missing it by chance: (7/8) ** 2000, about 1e-116).
     assert low <= min(waits) < low + (high - low) / 8, "the jitter reaches down to three quarters"
@@ -437,3 +438,58 @@ def test_a_calls_deadline_none_switches_off_the_clients_deadline(server: Loopbac
         client.chat("hi")
     assert client.chat("hi", deadline=None) == "slow but whole"
     assert list(client.chat("hi", deadline=None, stream=True)) == ["slow but whole"]
+
+
+# -- one policy for every resend ---------------------------------------------------------------------
+
+
+def test_a_kept_alive_connection_closed_as_it_is_reused_is_sent_again_at_once(server: LoopbackServer) -> None:
+    served: dict[int, int] = {}
+
+    def handler(req: Request, wire: Wire) -> None:
+        served[req.connection] = served.get(req.connection, 0) + 1
+        if served[req.connection] > 1:
+            wire.close()  # as llama-server or uvicorn do now and then: closed, not answered
+        else:
+            wire.json(completion("ok"))
+
+    server.handler = handler
+    seen: list[RequestEvent] = []
+    client = Client(server.url, model="m", max_retries=0, event_hook=seen.append)
+    assert [client.chat("hi"), client.chat("hi"), client.chat("hi")] == ["ok", "ok", "ok"]
+    assert len(server.requests) == 5 and server.connections == 3
+    assert client.last is not None and client.last.attempts == 2
+    assert [e.status_code for e in seen if e.kind == "response"] == [200, None, 200, None, 200]
+
+
+def test_a_server_that_closes_every_new_connection_gets_no_free_resend(server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.close()
+    with pytest.raises(APIConnectionError, match="could not reach"):
+        Client(server.url, model="m", max_retries=1).chat("hi")
+    assert len(server.requests) == 2
+
+
+def test_a_resend_without_a_refused_field_keeps_the_calls_deadline(server: LoopbackServer) -> None:
+    def handler(req: Request, wire: Wire) -> None:
+        if "seed" in req.json:
+            time.sleep(0.4)
+            wire.json({"error": {"message": "Unrecognized request argument supplied: seed", "param": "seed"}},
+                      status=400)
+        else:
+            wire.stall(3)  # say nothing until the client gives up
+
+    server.handler = handler
+    client = Client(server.url, model="m", adapt=True, deadline=1.0, max_retries=0)
+    started = time.monotonic()
+    with pytest.raises(APITimeoutError, match=r"the call's deadline of 1 s passed waiting for http://"):
+        client.chat("hi", seed=1)
+    assert [("seed" in r.json) for r in server.requests] == [True, False], "the field was dropped and sent again"
+    # Armed again for the resend, the deadline would end 1.4 s after the call began.
+    assert time.monotonic() - started < 1.25
+
+
+def test_a_404_names_the_method_really_used(server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.json({"detail": "Not Found"}, status=404)
+    with pytest.raises(NotFoundError) as info:
+        Client(server.url, model="m").models()
+    assert str(info.value) == f"HTTP 404: Not Found (GET {server.url}/models)"

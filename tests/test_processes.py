@@ -62,7 +62,7 @@ def test_a_client_used_before_a_fork_works_in_every_child(server: LoopbackServer
 def test_each_fork_even_a_fork_of_a_fork_makes_the_next_call_leave_the_old_connections(
     server: LoopbackServer,
 ) -> None:
-    from openai_compat._transport import _count_fork  # what os.register_at_fork runs in a child
+    from openai_compat._connection import _count_fork  # what os.register_at_fork runs in a child
 
     server.handler = _echo
     client = Client(server.url, model="m")
@@ -82,7 +82,7 @@ def test_a_pickled_client_works_and_never_shows_its_key(server: LoopbackServer) 
     copy = pickle.loads(pickle.dumps(client))
     assert copy.chat("from the copy") == "from the copy"
     assert server.requests[-1].headers["authorization"] == f"Bearer {KEY}"
-    assert KEY not in repr(copy) and KEY not in repr(vars(copy)) and KEY not in repr(vars(copy._transport))
+    assert KEY not in repr(copy) and KEY not in repr(vars(copy)) and KEY not in repr(vars(copy._connection))
 
 
 def test_a_batch_of_32_workers_keeps_its_connections_and_prints_nothing(

@@ -16,7 +16,7 @@ from openai_compat import (
     EmptyAnswerError,
     merge_chunks,
 )
-from openai_compat._reasoning import message_reasoning
+from openai_compat._delta import message_reasoning
 
 from .server import LoopbackServer, Request, Wire, completion, event
 

@@ -71,11 +71,36 @@ def test_repeated_rate_limits_step_concurrency_down_then_up(server: LoopbackServ
 
     server.handler = handler
     client = Client(server.url, model="m", max_retries=0)
-    answers = client.batch([f"p{i}" for i in range(40)], max_workers=8, requests_per_minute=6000)
+    # A wait of 120 s is over the cap: each 429 comes back at once, and the batch asks again
+    # while the prompt has sent fewer than max_retries + 1 requests.
+    answers = client.batch([f"p{i}" for i in range(40)], max_workers=8, requests_per_minute=6000, max_retries=4)
     assert answers == [f"p{i}" for i in range(40)], "every prompt answered in the end"
     assert state["limited"] < 20, "it slowed down instead of hammering"
     assert max(peaks[-20:]) <= 5, "the concurrency came down"
     assert max(peaks[-20:]) >= 3, "and climbed back up"
+
+
+@pytest.mark.parametrize("retry_after", ["0", "120"])
+def test_a_lasting_rate_limit_costs_one_prompt_at_most_max_retries_plus_one_requests(
+    server: LoopbackServer, retry_after: str
+) -> None:
+    server.handler = lambda req, wire: wire.json({"error": {"message": "slow down"}}, status=429,
+                                                 headers={"Retry-After": retry_after})
+    answers = Client(server.url, model="m", max_retries=2).batch(["a"], requests_per_minute=6000)
+    assert isinstance(answers[0], RateLimitError) and answers[0].attempts == len(server.requests)
+    assert len(server.requests) == 3
+
+
+def test_a_used_up_quota_is_raised_at_once_and_never_asked_again(server: LoopbackServer) -> None:
+    quota = {"error": {"message": "You exceeded your current quota, please check your plan and billing details.",
+                       "type": "insufficient_quota", "param": None, "code": "insufficient_quota"}}
+    server.handler = lambda req, wire: wire.json(quota, status=429, headers={"Retry-After": "0"})
+    client = Client(server.url, model="m", max_retries=3)
+    with pytest.raises(RateLimitError, match="You exceeded your current quota") as info:
+        client.chat("hi")
+    assert info.value.code == "insufficient_quota" and len(server.requests) == 1
+    answers = client.batch(["a", "b"], requests_per_minute=6000)
+    assert all(isinstance(a, RateLimitError) for a in answers) and len(server.requests) == 3
 
 
 def test_a_rate_limit_without_pacing_is_left_in_place(server: LoopbackServer) -> None:

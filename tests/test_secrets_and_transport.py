@@ -181,7 +181,7 @@ def test_a_refused_connection_names_the_url_and_the_cause_not_urllib3s_wrapping(
 
 
 def test_tls_is_verified_by_default() -> None:
-    assert Client("https://api.example.com/v1")._transport.session.verify is True
+    assert Client("https://api.example.com/v1")._connection.session.verify is True
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from typing import Any, Callable, Mapping, NamedTuple
 
 
@@ -110,14 +111,43 @@ def parse_duration(text: str) -> float | None:
 _NO_USAGE, _NO_LIMITS = Usage(), RateLimits()
 
 
+class CallSummary(NamedTuple):
+    """What a finished call said, blocking or streamed: the one summary that fills its record."""
+
+    model: str | None = None
+    usage: dict[str, Any] | None = None
+    #: Every choice's finish reason by index (a Responses call's status is choice 0's).
+    finish_reasons: Mapping[Any, str | None] = {}
+    #: The thinking text, or a function that reads it out of the answer when asked for.
+    reasoning: str | Callable[[], str] = ""
+    #: When the first piece of text came (``time.monotonic()``), for a stream.
+    first_piece_at: float | None = None
+    complete: bool = True
+
+
+def summary_of(answer: Mapping[str, Any], reasoning: str | Callable[[], str] = "") -> CallSummary:
+    """The summary of a whole answer: a chat or completion, a Responses response, or any other
+    JSON answer (its usage, if it has one)."""
+    model = answer.get("model")
+    usage = answer.get("usage")
+    finishes: dict[Any, str | None] = {}
+    for choice in answer.get("choices") or ():
+        if isinstance(choice, dict):
+            finishes[choice.get("index", 0)] = choice.get("finish_reason")
+    if answer.get("object") == "response" and isinstance(answer.get("status"), str):
+        finishes[0] = answer["status"]  # the Responses API: completed, incomplete, failed, queued
+    return CallSummary(model if isinstance(model, str) else None, usage if isinstance(usage, dict) else None,
+                       finishes, reasoning)
+
+
 class CallRecord:
     """The facts of one call, beside the ``str`` it returned: ``client.last``.
 
     ``request_id``, ``model`` (as the server answered), ``finish_reason`` (of the first choice)
     and ``finish_reasons`` (every choice, by index), ``attempts``, ``elapsed`` seconds,
     ``time_to_first_piece`` (streams), ``rate_limits``, ``usage`` (normalised), ``raw_usage``
-    (the server's dict), ``reasoning`` (the thinking text, if any), ``status_code`` and
-    ``partial`` (a stream closed before its end: the rest is unknown).
+    (the server's dict), ``reasoning`` (the thinking text, if any), ``status_code``, ``partial``
+    (a stream closed before its end: the rest is unknown) and ``error`` (why a call failed).
 
         >>> from openai_compat import Client
         >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
@@ -126,13 +156,14 @@ class CallRecord:
         (True, 1)
     """
 
-    def __init__(self, endpoint: str, status_code: int, request_id: str | None, attempts: int,
-                 headers: Mapping[str, str]) -> None:
+    def __init__(self, method: str, endpoint: str, status_code: int | None, request_id: str | None, attempts: int,
+                 headers: Mapping[str, str] | None) -> None:
+        self.method = method
         self.endpoint = endpoint
         self.status_code = status_code
         self.request_id = request_id
         self.attempts = attempts
-        self._headers: Mapping[str, str] | None = headers
+        self._headers = headers
         self._rate_limits = _NO_LIMITS
         self.model: str | None = None
         self.finish_reasons: dict[Any, str | None] = {}
@@ -141,6 +172,7 @@ class CallRecord:
         self.raw_usage: dict[str, Any] | None = None
         self.usage = _NO_USAGE
         self.partial = False
+        self.error: str | None = None
         self._reasoning: str | Callable[[], str] = ""
 
     @property
@@ -159,22 +191,17 @@ class CallRecord:
             self._reasoning = self._reasoning()
         return self._reasoning
 
-    @reasoning.setter
-    def reasoning(self, text: str | Callable[[], str]) -> None:
-        self._reasoning = text
-
-    def finish(self, answer: Mapping[str, Any], elapsed: float) -> None:
-        """Fill in what a whole answer (or a merged stream) says."""
-        self.elapsed = elapsed
-        self.model = answer.get("model") if isinstance(answer.get("model"), str) else None
-        usage = answer.get("usage")
-        self.raw_usage = usage if isinstance(usage, dict) else None
-        self.usage = Usage.from_raw(usage)
-        for choice in answer.get("choices") or ():
-            if isinstance(choice, dict):
-                self.finish_reasons[choice.get("index", 0)] = choice.get("finish_reason")
-        if answer.get("object") == "response" and isinstance(answer.get("status"), str):
-            self.finish_reasons[0] = answer["status"]  # the Responses API: completed, incomplete, failed
+    def finish(self, summary: CallSummary, started: float) -> None:
+        """Fill in what the finished call, which ``started`` then (``time.monotonic()``), said."""
+        self.elapsed = time.monotonic() - started
+        self.model = summary.model
+        self.raw_usage = summary.usage
+        self.usage = Usage.from_raw(summary.usage)
+        self.finish_reasons.update(summary.finish_reasons)
+        self._reasoning = summary.reasoning
+        if summary.first_piece_at is not None:
+            self.time_to_first_piece = summary.first_piece_at - started
+        self.partial = not summary.complete
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in (
@@ -225,9 +252,13 @@ class UsageTotals:
         self._lock = threading.Lock()
 
     def __str__(self) -> str:
-        text = f"{self.total_tokens} tokens in {self.calls} calls"
+        text = f"{_count(self.total_tokens, 'token')} in {_count(self.calls, 'call')}"
         return text + (f", ${self.cost:.4f}" if self.cost else "")
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in ("calls", *self.FIELDS))
         return f"UsageTotals({shown})"
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"

@@ -1,0 +1,156 @@
+"""The chat and completion stream dialect: ``[DONE]``, finishes, error events, cut-off streams.
+
+``ChunkStream`` reads each event as a chunk, notes every choice's ``finish_reason`` and the
+usage, raises on error events, and takes choice 0's pieces through its ``Answer``
+(``_delta.py``). ``iter_choices()`` yields the text of every choice, for ``chat_choices()``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Dict, Iterator
+
+from ._answers import parse_completion
+from ._call_record import CallSummary
+from ._delta import REASONING_FIELDS, content_text
+from ._sse import EventStream
+
+Chunk = Dict[str, Any]
+_raw_decode = json.JSONDecoder().raw_decode
+
+
+class ChunkStream(EventStream[Chunk]):
+    """The parsed chunks of one streamed chat or completion, as an iterator that owns the response.
+
+    It always closes the response when it ends, is closed, or is garbage-collected; a fully
+    read response hands its connection back to the pool for the next call. ``usage``,
+    ``model``, ``finish_reasons`` (by choice index) and ``ended_with_done`` say what the stream
+    said so far; ``answer`` holds choice 0's thinking and tool calls.
+
+        >>> from openai_compat import Client, merge_chunks
+        >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
+        >>> stream = client.create_chat_completion(messages=[{"role": "user", "content": "Hi"}], max_tokens=5,
+        ...                                        stream=True)
+        >>> chunks = list(stream)
+        >>> merge_chunks(chunks)["choices"][0]["finish_reason"] in ("stop", "length")
+        True
+    """
+
+    ENDING = "[DONE] or a finish_reason"
+
+    def __init__(self, response: Any, *, expected_choices: int = 1, chat: bool = True, **options: Any) -> None:
+        self.usage: dict[str, Any] | None = None
+        self.model: str | None = None
+        self.finish_reasons: dict[Any, str] = {}
+        self.first_piece_at: float | None = None
+        self.ended_with_done = False
+        self._chat = chat
+        self._expected_choices = max(1, expected_choices)
+        self._seen: set[Any] = set()
+        super().__init__(response, chat=chat, **options)
+
+    def _item(self, data: str, name: str) -> Chunk | None:
+        if name == "error":
+            raise self._error(data, "the server sent an error event")
+        if data[:1] != "{" and data.strip() == "[DONE]":
+            self.ended_with_done = True
+            return None
+        chunk: Any
+        try:
+            # raw_decode skips json.loads' extra layers; it is the hot path of a stream.
+            chunk, end = _raw_decode(data)
+            if end != len(data) and data[end:].strip():
+                raise ValueError("extra data")
+        except ValueError:
+            chunk = self._json(data)  # white space around the object, say, or the error
+        if type(chunk) is not dict:
+            chunk = self._json(data)
+        if chunk.get("error"):
+            # OpenRouter sends an error mid-generation as an ordinary chunk, choices and all.
+            raise self._error(data, "the server sent an error in the stream", chunk)
+        self._note(chunk)
+        parsed: Chunk = chunk
+        return parsed
+
+    def _note(self, chunk: Chunk) -> None:
+        """What ``chunk`` says: usage, model, finishes, and choice 0's pieces."""
+        if chunk.get("usage"):
+            self.usage = chunk["usage"]
+        if self.first_piece_at is None:
+            self._first_piece(chunk)
+        zero = None
+        for choice in chunk.get("choices") or ():
+            if type(choice) is not dict:
+                continue
+            index = choice.get("index", 0)
+            self._seen.add(index)
+            if index == 0 and zero is None:
+                zero = choice
+            if isinstance(choice.get("finish_reason"), str):
+                self.finish_reasons[index] = choice["finish_reason"]
+                every = len(self.finish_reasons) >= self._expected_choices and self._seen <= self.finish_reasons.keys()
+                self._body.lingering = every
+        if zero is not None:
+            answer = self.answer
+            if zero.get("finish_reason") is not None:
+                answer.finish_reason = zero["finish_reason"]
+            delta = zero.get("delta")
+            if self._chat and type(delta) is dict:
+                self._pieces = answer.feed(delta)
+            elif self._chat and isinstance(zero.get("message"), dict):
+                self._pieces = answer.feed(zero["message"])  # a chunk shaped like a whole answer
+            else:
+                text = zero.get("text")
+                if text is None and isinstance(delta, dict):
+                    text = delta.get("content")
+                self._pieces = answer.feed_text(content_text(text) or "")
+
+    def _first_piece(self, chunk: Chunk) -> None:
+        """Until the first piece of text: the answering model, and when that piece came."""
+        if self.model is None and isinstance(chunk.get("model"), str):
+            self.model = chunk["model"]
+        for choice in chunk.get("choices") or ():
+            part = choice.get("delta") or choice if isinstance(choice, dict) else None
+            if isinstance(part, dict) and (part.get("content") or part.get("text")
+                                           or any(part.get(field) for field in REASONING_FIELDS)):
+                self.first_piece_at = time.monotonic()
+                return
+
+    def _whole_answer(self) -> Iterator[Chunk] | None:
+        content_type = self.response.headers.get("content-type", "")
+        if "json" not in content_type or "event-stream" in content_type:
+            return None
+        # A server that ignored stream: true: its answer, in the shape of one chunk.
+        body = parse_completion(self._body.read_all(), self.request_id)
+        choices = []
+        for choice in body["choices"]:
+            if "message" in choice:
+                choice = dict(choice)
+                choice["delta"] = choice.pop("message")
+            choices.append(choice)
+        chunk = dict(body, choices=choices)
+        self._note(chunk)
+        return iter([chunk])
+
+    def _ended_well(self) -> bool:
+        finished = self.finish_reasons
+        return self._body.lingering or bool(finished and self._seen <= finished.keys())
+
+    def summary(self) -> CallSummary:
+        return CallSummary(self.model, self.usage, self.finish_reasons, self.answer.reasoning, self.first_piece_at,
+                           self.complete)
+
+
+def iter_choices(chunks: ChunkStream) -> Iterator[tuple[int, str]]:
+    """``(choice index, piece)`` for the text of every choice of a chat stream, as it arrives."""
+    try:
+        for chunk in chunks:
+            for choice in chunk.get("choices") or ():
+                if isinstance(choice, dict):
+                    message = choice.get("delta", choice.get("message"))
+                    piece = content_text(message.get("content") if isinstance(message, dict) else choice.get("text"))
+                    if piece:
+                        yield choice.get("index", 0), piece
+    finally:
+        chunks.close()

@@ -1,0 +1,204 @@
+"""The connection to one server: the session and its pool, the headers and key, one attempt.
+
+``Connection.send()`` makes one HTTP request and returns the response with its body read (a
+stream's is left unread), or raises ``APIConnectionError`` / ``APITimeoutError``. It knows
+nothing of retries, records or events: the call pipeline (``_pipeline.py``) does.
+"""
+
+from __future__ import annotations
+
+import errno
+import http.client
+import os
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import requests
+from requests.adapters import BaseAdapter, HTTPAdapter
+from requests.utils import get_netrc_auth
+
+from ._body_reader import is_timeout, whole_body
+from ._errors import APIConnectionError, APITimeoutError
+from ._secrets import KeepAuthorization, MaskedHeaders, Secrets
+
+if TYPE_CHECKING:
+    from ._options import Timeout
+
+#: Connections requests keeps per host unless told otherwise.
+DEFAULT_POOL_SIZE = 10
+
+
+class Answer(NamedTuple):
+    """What one attempt brought back: the response (a stream's body unread) and its body."""
+
+    response: requests.Response
+    raw: bytes
+
+
+class Connection:
+    """Sends requests under ``base_url`` with ``headers``, on one session (ours, or the caller's).
+
+    Our own session reads the proxy variables, the CA bundle and ``~/.netrc`` once, when it is
+    made: requests reads them on every request, which costs more than the rest of a call on
+    loopback. In a forked child the parent's pooled connections are never touched.
+    """
+
+    def __init__(self, base_url: str, headers: dict[str, str], secrets: Secrets, session: requests.Session | None,
+                 recorder: BaseAdapter | None = None) -> None:
+        self.base_url = base_url
+        self.secrets = secrets
+        self._recorder = recorder  # a cassette's adapter: every call goes through it
+        self.headers = MaskedHeaders((k, str(v)) for k, v in headers.items())
+        self._stream_headers = MaskedHeaders(self.headers, Accept="text/event-stream")
+        has_authorization = any(k.lower() == "authorization" for k in headers)
+        self._auth = KeepAuthorization() if has_authorization else None
+        self.owns_session = session is None
+        self._pool_size = DEFAULT_POOL_SIZE
+        if session is None:
+            session = self._new_session()
+        elif recorder is not None:
+            session.mount(base_url, recorder)
+        self.session = session
+        self._forks_seen = _forks
+        self._answers = 0  # answers received: until one came, no kept-alive connection can be reused
+
+    def __repr__(self) -> str:
+        return f"Connection(base_url={self.base_url!r})"
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A session of our own is not shipped (its sockets belong to this process); it is made
+        # anew on the other side. A caller's session goes as requests pickles it.
+        state = dict(self.__dict__)
+        if self.owns_session:
+            del state["session"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._forks_seen = _forks  # another process: its own fork count
+        if self.owns_session:
+            self.session = self._new_session()
+
+    def _new_session(self) -> requests.Session:
+        session = requests.Session()
+        environment = environment_settings(self.base_url)
+        session.proxies.update(environment["proxies"])
+        session.verify = environment["verify"]
+        if self._auth is None:  # no key of ours: requests' own rules for ~/.netrc apply
+            session.auth = get_netrc_auth(self.base_url)
+        session.trust_env = False
+        if self._recorder is not None:
+            session.mount(self.base_url, self._recorder)
+        elif self._pool_size != DEFAULT_POOL_SIZE:
+            session.mount(self.base_url, HTTPAdapter(pool_maxsize=self._pool_size))
+        return session
+
+    def _check_fork(self) -> None:
+        """In a forked child, never touch the parent's pooled connections: two processes
+        reading one socket interleave their answers, or hang."""
+        if _forks == self._forks_seen:
+            return  # the usual case: no fork since the last send
+        self._forks_seen = _forks
+        if self.owns_session:
+            self.session = self._new_session()  # the parent's sockets are left to the parent
+        else:
+            for adapter in self.session.adapters.values():
+                adapter.close()  # empties the pools; the adapter and its settings stay
+
+    def settings_for(self, url: str) -> dict[str, Any]:
+        """The proxies and CA bundle for a request to another host (a media download): for our
+        own session, the environment's for ``url``, read now; nothing for a caller's session."""
+        if not self.owns_session:
+            return {}
+        environment = environment_settings(url)
+        proxies: dict[str, Any] = dict.fromkeys(self.session.proxies)  # None drops the server's own
+        proxies.update(environment["proxies"])
+        return {"proxies": proxies, "verify": environment["verify"]}
+
+    def ensure_pool(self, size: int) -> None:
+        """Keep at least ``size`` connections to the server (our own session only; a caller's
+        session keeps the adapters the caller gave it)."""
+        if self.owns_session and size > self._pool_size and self._recorder is None:
+            self._pool_size = size
+            self.session.mount(self.base_url, HTTPAdapter(pool_maxsize=size))
+
+    def close(self) -> None:
+        """Close the connections, unless the session was the caller's (then it stays open)."""
+        if self.owns_session:
+            self.session.close()
+
+    def send(self, method: str, path: str, body: dict[str, Any] | None, *, stream: bool, timeout: Timeout,
+             files: dict[str, Any] | None = None) -> Answer:
+        """One attempt: ``body`` as JSON (or as form fields beside ``files``), the answer back.
+
+        A non-streamed body, and the body of any answer that is not a 2xx, is read here: a
+        connection that breaks half-way through it fails the attempt like one that broke before
+        the headers.
+        """
+        self._check_fork()
+        url = self.base_url + path
+        reusable = self._answers > 0
+        try:
+            response = self.session.request(
+                method, url, json=body if files is None else None, data=body if files is not None else None,
+                files=files, headers=self._stream_headers if stream else self.headers, auth=self._auth,
+                timeout=timeout, stream=True, allow_redirects=False,
+            )
+            self._answers += 1
+            reusable = False  # from here on, bytes of the answer have come
+            return Answer(response, b"" if stream and response.ok else whole_body(response))
+        except requests.exceptions.InvalidJSONError as exc:
+            raise TypeError(f"the request body cannot be sent as JSON: {exc}") from None
+        except requests.exceptions.InvalidHeader:
+            # requests' message about a bad header shows the value, which may be a key.
+            error = APIConnectionError("a header value is invalid (values are not shown, they may be secret)")
+            error.retryable = False
+            raise error from None
+        except requests.RequestException as exc:
+            raise self._failure(exc, url, reusable) from exc
+
+    def _failure(self, exc: requests.RequestException, url: str, reusable: bool) -> APIConnectionError:
+        reason = exc.args[0] if exc.args else exc
+        reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the real one
+        text = self.secrets.redact(str(reason).split("): ", 1)[-1])
+        if isinstance(exc, requests.Timeout) or is_timeout(exc):
+            return APITimeoutError(f"timed out waiting for {url}: {text}")
+        error = APIConnectionError(f"could not reach {url}: {text}")
+        error.unanswered = reusable and closed_before_answer(exc)
+        return error
+
+
+def closed_before_answer(exc: BaseException) -> bool:
+    """Whether the server closed or reset the connection before a byte of its answer came (a
+    kept-alive connection the server closed just as it was reused): sending again on a new
+    connection is safe, as the server read nothing it answered."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)):
+            return True
+        if isinstance(seen, OSError) and seen.errno in (errno.ECONNRESET, errno.EPIPE):
+            return True
+        args = getattr(seen, "args", ())
+        nested = next((a for a in args if isinstance(a, BaseException)), None)
+        seen = nested or seen.__cause__ or seen.__context__
+    return False
+
+
+def environment_settings(url: str) -> dict[str, Any]:
+    """What requests takes from the environment for a request to ``url``: ``proxies`` (minding
+    ``NO_PROXY``) and ``verify`` (``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE``, else True)."""
+    settings = requests.Session().merge_environment_settings(url, {}, None, None, None)
+    return {"proxies": settings["proxies"], "verify": settings["verify"]}
+
+
+#: How many times this process became a fork's child. Windows, the one platform without
+#: ``os.register_at_fork``, cannot fork.
+_forks = 0
+
+
+def _count_fork() -> None:
+    global _forks
+    _forks += 1
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_count_fork)
