@@ -6,6 +6,9 @@
     >>> pieces = list(client.chat("Write a haiku about the sea", max_tokens=30, stream=True))
     >>> isinstance(text, str) and all(isinstance(piece, str) for piece in pieces)
     True
+
+Every public name is loaded on first use: importing the package loads none of its modules,
+and a call loads only those it needs (a stream its reader, ``chat_json()`` its ladder, ...).
 """
 
 from __future__ import annotations
@@ -14,55 +17,54 @@ import importlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from ._call_record import CallRecord, RateLimits, Usage, UsageTotals
-from ._chat_stream import ChunkStream
-from ._client import Client
-from ._errors import (
-    APIConnectionError,
-    APIResponseError,
-    APIStatusError,
-    APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    ConflictError,
-    EmptyAnswerError,
-    InternalServerError,
-    JSONOutputError,
-    NotFoundError,
-    OpenAICompatError,
-    PermissionDeniedError,
-    RateLimitError,
-    UnhandledToolCallsError,
-    UnprocessableEntityError,
-)
-from ._options import DEFAULT_TIMEOUT, Timeout
-from ._params import Message, Prompt
-from ._pipeline import EventHook, RequestEvent
-from ._presets import (
-    PROVIDERS,
-    DeepInfraClient,
-    DeepSeekClient,
-    FireworksClient,
-    GroqClient,
-    LlamaCppClient,
-    LMStudioClient,
-    MistralClient,
-    OllamaClient,
-    OpenAIClient,
-    OpenRouterClient,
-    TogetherClient,
-    VLLMClient,
-)
-from ._reasoning import Thinking
-from ._retry import RetryPolicy
-
 if TYPE_CHECKING:
     from ._batch_jobs import BatchItemError, BatchJob
+    from ._call_record import CallRecord, RateLimits, Usage, UsageTotals
     from ._cassette import Cassette, CassetteError
+    from ._chat_stream import ChunkStream
+    from ._client import Client
+    from ._errors import (
+        APIConnectionError,
+        APIResponseError,
+        APIStatusError,
+        APITimeoutError,
+        AuthenticationError,
+        BadRequestError,
+        ConflictError,
+        EmptyAnswerError,
+        InternalServerError,
+        JSONOutputError,
+        NotFoundError,
+        OpenAICompatError,
+        PermissionDeniedError,
+        RateLimitError,
+        UnhandledToolCallsError,
+        UnprocessableEntityError,
+    )
     from ._media import Media
     from ._merge import merge_chunks
+    from ._options import DEFAULT_TIMEOUT, Timeout
+    from ._params import Message, Prompt
+    from ._pipeline import EventHook, RequestEvent
+    from ._presets import (
+        PROVIDERS,
+        DeepInfraClient,
+        DeepSeekClient,
+        FireworksClient,
+        GroqClient,
+        LlamaCppClient,
+        LMStudioClient,
+        MistralClient,
+        OllamaClient,
+        OpenAIClient,
+        OpenRouterClient,
+        TogetherClient,
+        VLLMClient,
+    )
     from ._probe import ProbeItem, ProbeReport
+    from ._reasoning import Thinking
     from ._responses import ResponseStream
+    from ._retry import RetryPolicy
 
 __version__ = "0.1.0"
 
@@ -123,19 +125,42 @@ __all__ = [
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-# Loaded on first use, so that importing the package stays as cheap as importing requests.
-_LAZY = {"BatchItemError": "_batch_jobs", "BatchJob": "_batch_jobs", "Cassette": "_cassette",
-         "CassetteError": "_cassette", "Media": "_media", "merge_chunks": "_merge", "ProbeItem": "_probe",
-         "ProbeReport": "_probe", "ResponseStream": "_responses"}
+#: Where each public name lives; a module's names are loaded together, on first use.
+_MODULES = {
+    "_batch_jobs": ("BatchItemError", "BatchJob"),
+    "_call_record": ("CallRecord", "RateLimits", "Usage", "UsageTotals"),
+    "_cassette": ("Cassette", "CassetteError"),
+    "_chat_stream": ("ChunkStream",),
+    "_client": ("Client",),
+    "_errors": ("APIConnectionError", "APIResponseError", "APIStatusError", "APITimeoutError", "AuthenticationError",
+                "BadRequestError", "ConflictError", "EmptyAnswerError", "InternalServerError", "JSONOutputError",
+                "NotFoundError", "OpenAICompatError", "PermissionDeniedError", "RateLimitError",
+                "UnhandledToolCallsError", "UnprocessableEntityError"),
+    "_media": ("Media",),
+    "_merge": ("merge_chunks",),
+    "_options": ("DEFAULT_TIMEOUT", "Timeout"),
+    "_params": ("Message", "Prompt"),
+    "_pipeline": ("EventHook", "RequestEvent"),
+    "_presets": ("PROVIDERS", "DeepInfraClient", "DeepSeekClient", "FireworksClient", "GroqClient", "LlamaCppClient",
+                 "LMStudioClient", "MistralClient", "OllamaClient", "OpenAIClient", "OpenRouterClient",
+                 "TogetherClient", "VLLMClient"),
+    "_probe": ("ProbeItem", "ProbeReport"),
+    "_reasoning": ("Thinking",),
+    "_responses": ("ResponseStream",),
+    "_retry": ("RetryPolicy",),
+}
+_HOME = {name: module for module, names in _MODULES.items() for name in names}
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    loaded = importlib.import_module(f".{module}", __name__)
+    for each in _MODULES[module]:
+        globals()[each] = getattr(loaded, each)
+    return globals()[name]
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_HOME))

@@ -12,7 +12,6 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, Sequence, overload
 
 from ._answers import reply_text
-from ._chat_stream import iter_choices
 from ._errors import APITimeoutError, RateLimitError
 from ._options import NOT_GIVEN, check_deadline
 from ._params import Prompt, check_stream, messages_of, split_params
@@ -21,7 +20,6 @@ from ._retry import check_policy, remaining
 if TYPE_CHECKING:
     from ._connection import Connection
     from ._endpoints import Endpoints
-    from ._json_output import Ladder
 
     _Base = Endpoints
 else:
@@ -37,7 +35,6 @@ class BeyondText(_Base):
     """
 
     # What the client sets up (``_client.py``).
-    _json_ladder: Ladder
     _connection: Connection
     chat: Callable[..., Any]
     complete: Callable[..., Any]
@@ -77,7 +74,7 @@ class BeyondText(_Base):
             client = Client("http://127.0.0.1:8080/v1", model="qwen2.5-7b-instruct")
             client.chat_json("The largest city of Norway?", schema=City)   # City(name='Oslo', population=709037)
         """
-        from ._json_output import ask_json, parse_checked
+        from ._json_output import Ladder, ask_json, parse_checked
         from ._schema import schema_of
 
         if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
@@ -87,7 +84,8 @@ class BeyondText(_Base):
         ask = self._within_one_deadline(params)
         if response_format is not NOT_GIVEN:
             return parse_checked(ask(messages, response_format), spec)
-        return ask_json(ask, self._json_ladder, messages, spec, retries)
+        ladder = self.__dict__.setdefault("_json_ladder", Ladder())  # the format this server took last
+        return ask_json(ask, ladder, messages, spec, retries)
 
     def _within_one_deadline(self, params: dict[str, Any]) -> Callable[[list[Any], Any], str]:
         """``chat(messages, response_format=...)`` with ``params``, each call given what is left
@@ -132,6 +130,8 @@ class BeyondText(_Base):
         body = self._body("chat_choices", params.pop("model", None),
                           {"messages": messages_of(prompt, params.pop("system", None)), "n": n}, *split_params(params))
         if check_stream("chat_choices", stream):
+            from ._chat_stream import iter_choices
+
             return iter_choices(self._chat_stream("/chat/completions", body, options))
         answer = self._answer_call("/chat/completions", body, options)
         choices = sorted(answer["choices"], key=lambda c: c.get("index", 0))

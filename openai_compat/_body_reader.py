@@ -28,8 +28,9 @@ from http.client import HTTPException
 from typing import Any, Callable, Iterator
 
 import requests
-from urllib3.exceptions import DecodeError, HTTPError, ReadTimeoutError
+from urllib3.exceptions import DecodeError, HTTPError
 
+from ._connection import is_timeout, whole_body
 from ._errors import APIConnectionError, APIResponseError, APITimeoutError
 
 #: Bytes asked for per read; ``read1`` returns sooner with whatever has arrived.
@@ -293,27 +294,6 @@ def _socket_of(raw: Any) -> socket.socket | None:
     fp = getattr(getattr(raw, "_fp", None), "fp", None)
     sock = getattr(getattr(fp, "raw", None), "_sock", None)
     return sock if isinstance(sock, socket.socket) else None
-
-
-def whole_body(response: requests.Response) -> bytes:
-    """The whole body of ``response``. One cut short of its ``Content-Length`` raises requests'
-    ``ConnectionError``: urllib3 2 checks the length, urllib3 1.26 hands over what came."""
-    raw = response.content
-    declared = response.headers.get("content-length", "")
-    encoding = response.headers.get("content-encoding", "identity").strip().lower()
-    if declared.isdigit() and encoding == "identity" and len(raw) < int(declared):
-        raise requests.ConnectionError(f"the connection closed after {len(raw)} of the answer's {declared} bytes")
-    return raw
-
-
-def is_timeout(exc: BaseException) -> bool:
-    """Whether ``exc`` or an exception it was raised from is a timeout (requests reports a
-    read timeout during the body as a ``ConnectionError``)."""
-    while exc is not None:
-        if isinstance(exc, (socket.timeout, ReadTimeoutError)):
-            return True
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
-    return False
 
 
 class _Tap:

@@ -87,7 +87,8 @@ class RateLimits(NamedTuple):
                    whole("limit-tokens"), whole("remaining-tokens"), reset("tokens"))
 
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+#: A part of a duration: a number and its unit (compiled on first use, by re's own cache).
+_DURATION = r"(\d+(?:\.\d+)?)(ms|h|m|s)"
 
 
 def parse_duration(text: str) -> float | None:
@@ -101,7 +102,7 @@ def parse_duration(text: str) -> float | None:
         return float(text)
     except ValueError:
         pass
-    parts = _DURATION.findall(text)
+    parts = re.findall(_DURATION, text)
     if not parts or "".join(n + u for n, u in parts) != text:
         return None
     scale = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
@@ -111,18 +112,25 @@ def parse_duration(text: str) -> float | None:
 _NO_USAGE, _NO_LIMITS = Usage(), RateLimits()
 
 
-class CallSummary(NamedTuple):
-    """What a finished call said, blocking or streamed: the one summary that fills its record."""
+class CallSummary:
+    """What a finished call said, blocking or streamed: the one summary that fills its record.
 
-    model: str | None = None
-    usage: dict[str, Any] | None = None
-    #: Every choice's finish reason by index (a Responses call's status is choice 0's).
-    finish_reasons: Mapping[Any, str | None] = {}
-    #: The thinking text, or a function that reads it out of the answer when asked for.
-    reasoning: str | Callable[[], str] = ""
-    #: When the first piece of text came (``time.monotonic()``), for a stream.
-    first_piece_at: float | None = None
-    complete: bool = True
+    ``finish_reasons`` holds every choice's by index (a Responses call's status is choice 0's),
+    ``reasoning`` the thinking text or a function that reads it out of the answer when asked
+    for, ``first_piece_at`` when a stream's first piece of text came (``time.monotonic()``).
+    """
+
+    __slots__ = ("complete", "finish_reasons", "first_piece_at", "model", "reasoning", "usage")
+
+    def __init__(self, model: str | None = None, usage: dict[str, Any] | None = None,
+                 finish_reasons: Mapping[Any, str | None] | None = None, reasoning: str | Callable[[], str] = "",
+                 first_piece_at: float | None = None, complete: bool = True) -> None:
+        self.model = model
+        self.usage = usage
+        self.finish_reasons = finish_reasons or {}
+        self.reasoning = reasoning
+        self.first_piece_at = first_piece_at
+        self.complete = complete
 
 
 def summary_of(answer: Mapping[str, Any], reasoning: str | Callable[[], str] = "") -> CallSummary:

@@ -23,13 +23,11 @@ from ._connection import Connection
 from ._delta import normalize_tool_calls
 from ._endpoints import Endpoints
 from ._errors import APIResponseError
-from ._json_output import Ladder
 from ._options import DEFAULT_TIMEOUT, NOT_GIVEN, Timeout, check_deadline, check_timeout
 from ._params import Prompt, check_stream, messages_of, split_params, unknown_option
 from ._pipeline import Calls, EventHook
 from ._retry import RetryPolicy, check_policy
 from ._secrets import Secrets, bearer, masked_headers
-from ._sse import iter_text
 
 if TYPE_CHECKING:
     from ._cassette import Cassette
@@ -123,7 +121,6 @@ class Client(BeyondText, Endpoints):
             adaptations = Adaptations()
         self._connection = Connection(self.base_url, checked, secrets, session, recorder)
         self._calls = Calls(self._connection, event_hook, adaptations)
-        self._json_ladder = Ladder()  # the structured-output format this server took last
         #: Ask streams for their usage (``stream_options.include_usage``); some servers refuse it.
         self.stream_usage = stream_usage
 
@@ -292,6 +289,8 @@ class Client(BeyondText, Endpoints):
         )
         options = self._options(timeout, max_retries, deadline)
         if check_stream("chat", stream):
+            from ._sse import iter_text
+
             return iter_text(self._chat_stream("/chat/completions", body, options, keep_think=keep_think),
                              labelled=reasoning)
         if reasoning:
@@ -365,6 +364,8 @@ class Client(BeyondText, Endpoints):
         )
         options = self._options(timeout, max_retries, deadline)
         if check_stream("complete", stream):
+            from ._sse import iter_text
+
             return iter_text(self._chat_stream("/completions", body, options, chat=False, keep_think=keep_think))
         answer = self._answer_call("/completions", body, options)
         return reply_text(first_choice(answer), chat=False, keep_think=keep_think, usage=answer.get("usage"))
@@ -411,6 +412,8 @@ class Client(BeyondText, Endpoints):
         if instructions is not None:
             params["instructions"] = instructions
         if check_stream("respond", stream):
+            from ._sse import iter_text
+
             return iter_text(self.create_response(input=input, model=model, stream=True, **params), labelled=reasoning)
         answer = self.create_response(input=input, model=model, **params)
         return response_text(answer, self.last.request_id if self.last else None)

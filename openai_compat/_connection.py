@@ -10,13 +10,14 @@ from __future__ import annotations
 import errno
 import http.client
 import os
-from typing import TYPE_CHECKING, Any, NamedTuple
+import socket
+from typing import TYPE_CHECKING, Any
 
 import requests
 from requests.adapters import BaseAdapter, HTTPAdapter
 from requests.utils import get_netrc_auth
+from urllib3.exceptions import ReadTimeoutError
 
-from ._body_reader import is_timeout, whole_body
 from ._errors import APIConnectionError, APITimeoutError
 from ._secrets import KeepAuthorization, MaskedHeaders, Secrets
 
@@ -25,13 +26,6 @@ if TYPE_CHECKING:
 
 #: Connections requests keeps per host unless told otherwise.
 DEFAULT_POOL_SIZE = 10
-
-
-class Answer(NamedTuple):
-    """What one attempt brought back: the response (a stream's body unread) and its body."""
-
-    response: requests.Response
-    raw: bytes
 
 
 class Connection:
@@ -127,8 +121,9 @@ class Connection:
             self.session.close()
 
     def send(self, method: str, path: str, body: dict[str, Any] | None, *, stream: bool, timeout: Timeout,
-             files: dict[str, Any] | None = None) -> Answer:
-        """One attempt: ``body`` as JSON (or as form fields beside ``files``), the answer back.
+             files: dict[str, Any] | None = None) -> tuple[requests.Response, bytes]:
+        """One attempt: ``body`` as JSON (or as form fields beside ``files``), and the response
+        with its body back (a stream's body is left unread: b"").
 
         A non-streamed body, and the body of any answer that is not a 2xx, is read here: a
         connection that breaks half-way through it fails the attempt like one that broke before
@@ -145,7 +140,7 @@ class Connection:
             )
             self._answers += 1
             reusable = False  # from here on, bytes of the answer have come
-            return Answer(response, b"" if stream and response.ok else whole_body(response))
+            return response, b"" if stream and response.ok else whole_body(response)
         except requests.exceptions.InvalidJSONError as exc:
             raise TypeError(f"the request body cannot be sent as JSON: {exc}") from None
         except requests.exceptions.InvalidHeader:
@@ -180,6 +175,27 @@ def closed_before_answer(exc: BaseException) -> bool:
         args = getattr(seen, "args", ())
         nested = next((a for a in args if isinstance(a, BaseException)), None)
         seen = nested or seen.__cause__ or seen.__context__
+    return False
+
+
+def whole_body(response: requests.Response) -> bytes:
+    """The whole body of ``response``. One cut short of its ``Content-Length`` raises requests'
+    ``ConnectionError``: urllib3 2 checks the length, urllib3 1.26 hands over what came."""
+    raw = response.content
+    declared = response.headers.get("content-length", "")
+    encoding = response.headers.get("content-encoding", "identity").strip().lower()
+    if declared.isdigit() and encoding == "identity" and len(raw) < int(declared):
+        raise requests.ConnectionError(f"the connection closed after {len(raw)} of the answer's {declared} bytes")
+    return raw
+
+
+def is_timeout(exc: BaseException) -> bool:
+    """Whether ``exc`` or an exception it was raised from is a timeout (requests reports a
+    read timeout during the body as a ``ConnectionError``)."""
+    while exc is not None:
+        if isinstance(exc, (socket.timeout, ReadTimeoutError)):
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
     return False
 
 

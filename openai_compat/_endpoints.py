@@ -13,14 +13,13 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Sequence, overload
 
 from ._answers import first_choice, parse_completion, parse_object, reasoning_of
-from ._chat_stream import ChunkStream
-from ._options import NOT_GIVEN, CallOptions, Timeout, check_deadline, check_timeout, resolve
+from ._options import NOT_GIVEN, CallOptions, Timeout, check_deadline, check_timeout
 from ._params import KNOWN_NAMES, build_body, check_messages, check_params
-from ._reasoning import thinking_params
 from ._retry import RetryPolicy, check_policy
 
 if TYPE_CHECKING:
     from ._batch_jobs import BatchJob
+    from ._chat_stream import ChunkStream
     from ._pipeline import Calls
     from ._probe import ProbeReport
     from ._responses import ResponseStream
@@ -369,7 +368,7 @@ class Endpoints:
         """A call's timeout, retries and deadline: its own where given (checked), else the
         client's. The deadline starts now."""
         retry = self.retry if max_retries is None else check_policy(self.retry, max_retries)
-        return resolve(self.timeout if timeout is NOT_GIVEN else check_timeout(timeout), retry,
+        return CallOptions(self.timeout if timeout is NOT_GIVEN else check_timeout(timeout), retry,
                        self.deadline if deadline is NOT_GIVEN else check_deadline(deadline))
 
     def _body(self, call: str, model: str | None, base: dict[str, Any], params: dict[str, Any],
@@ -382,6 +381,8 @@ class Endpoints:
             check_params(call, params, extra, KNOWN_NAMES)
             thinking = extra.get("thinking")
             if isinstance(thinking, (bool, str)):
+                from ._reasoning import thinking_params
+
                 extra = {k: v for k, v in extra.items() if k != "thinking"}
                 for key, value in thinking_params(self.thinking_style, thinking, type(self).__name__).items():
                     if key in extra or params.get(key) is not None:
@@ -395,6 +396,8 @@ class Endpoints:
 
     def _chat_stream(self, path: str, body: dict[str, Any], options: CallOptions, *, chat: bool = True,
                      keep_think: bool = False) -> ChunkStream:
+        from ._chat_stream import ChunkStream
+
         body["stream"] = True
         if self.stream_usage and "stream_options" not in body:
             body["stream_options"] = {"include_usage": True}

@@ -46,14 +46,15 @@ _STATUS_ERRORS: Mapping[int, type[APIStatusError]] = {
     429: RateLimitError,
 }
 
-_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
-_TAG = re.compile(r"<[^>]+>")
-_SPACE = re.compile(r"\s+")
+# Patterns, compiled on first use (re keeps them): importing the package compiles none.
+_TITLE = rb"(?is)<title[^>]*>(.*?)</title>"
+_TAG = r"<[^>]+>"
+_SPACE = r"\s+"
 
 
 def shorten(text: str, limit: int = MESSAGE_CHARS) -> str:
     """``text`` with runs of white space folded, cut to ``limit`` characters."""
-    text = _SPACE.sub(" ", text).strip()
+    text = re.sub(_SPACE, " ", text).strip()
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -116,10 +117,10 @@ def _detail_text(detail: Any) -> str:
 def _message_from_text(raw: bytes) -> str:
     if not raw.strip():
         return "(empty body)"
-    title = _TITLE.search(raw)
+    title = re.search(_TITLE, raw)
     if title:
         return shorten(title.group(1).decode("utf-8", "replace"))
-    return shorten(_TAG.sub(" ", raw.decode("utf-8", "replace")))
+    return shorten(re.sub(_TAG, " ", raw.decode("utf-8", "replace")))
 
 
 def request_id_of(headers: Mapping[str, str]) -> str | None:
@@ -167,7 +168,7 @@ def status_error(
 
 # One error of pydantic's dump, as Python prints it: the message in '...' or, when it holds a
 # quote itself, in "...".
-_PYDANTIC_PROBLEM = re.compile(
+_PYDANTIC_PROBLEM = (
     r"'loc': \(([^)]*)\), 'msg': (?:'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\")(?:, 'input': ([^}]*))?"
 )
 
@@ -185,7 +186,7 @@ def validation_problems(body: Any) -> list[str]:
     if not isinstance(error, dict):
         return []
     message = str(error.get("message") or "")
-    found = _PYDANTIC_PROBLEM.findall(message) if "validation error" in message else []
+    found = re.findall(_PYDANTIC_PROBLEM, message) if "validation error" in message else []
     if found:
         return [_field_problem([p.strip(" '\"") for p in loc.split(",") if p.strip()], single or double, got or None)
                 for loc, single, double, got in found]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, NamedTuple, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Optional, Tuple, Union
 
 if TYPE_CHECKING:
     from ._retry import RetryPolicy
@@ -25,16 +25,19 @@ class _NotGiven:
 NOT_GIVEN: Any = _NotGiven()
 
 
-class CallOptions(NamedTuple):
+class CallOptions:
     """The timeout, the retry policy and the deadline of one call. ``deadline_at`` is the
     moment (``time.monotonic()``) the deadline of ``deadline`` seconds runs out: set once when
     the call starts, so that nothing the call does after (a retry, a resend, the stream) can
     move it."""
 
-    timeout: Timeout
-    retry: RetryPolicy
-    deadline: float | None = None
-    deadline_at: float | None = None
+    __slots__ = ("deadline", "deadline_at", "retry", "timeout")
+
+    def __init__(self, timeout: Timeout, retry: RetryPolicy, deadline: float | None = None) -> None:
+        self.timeout = timeout
+        self.retry = retry
+        self.deadline = deadline
+        self.deadline_at = None if deadline is None else time.monotonic() + deadline
 
 
 def check_timeout(timeout: Timeout) -> Timeout:
@@ -58,11 +61,6 @@ def check_deadline(deadline: float | None) -> float | None:
     ):
         raise ValueError(f"deadline must be seconds > 0 or None, got {deadline!r}")
     return deadline
-
-
-def resolve(timeout: Timeout, retry: RetryPolicy, deadline: float | None) -> CallOptions:
-    """A call's options, its deadline starting now."""
-    return CallOptions(timeout, retry, deadline, None if deadline is None else time.monotonic() + deadline)
 
 
 def within(timeout: Timeout, deadline_at: float | None) -> Timeout:

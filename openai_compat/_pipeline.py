@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("openai_compat")
 
 #: A path segment naming an API version: /v1, /v1beta, /api/v3, /openai/v1 ...
-_VERSION_SEGMENT = re.compile(r"/v\d+[a-z0-9]*(/|$)")
+_VERSION_SEGMENT = r"/v\d+[a-z0-9]*(/|$)"
 Stream = TypeVar("Stream", bound="EventStream[Any]")
 
 
@@ -68,17 +68,15 @@ class RequestEvent(NamedTuple):
 EventHook = Callable[[RequestEvent], None]
 
 
-class Sent(NamedTuple):
+class Sent:
     """A 2xx answer, its body (for a non-streamed call), and how it was got."""
 
-    response: requests.Response
-    raw: bytes
-    attempt: int
-    elapsed: float
-    request_id: str | None
-    method: str
-    path: str
-    started: float
+    __slots__ = ("attempt", "elapsed", "method", "path", "raw", "request_id", "response", "started")
+
+    def __init__(self, response: requests.Response, raw: bytes, attempt: int, elapsed: float,
+                 request_id: str | None, method: str, path: str, started: float) -> None:
+        self.response, self.raw, self.attempt, self.elapsed = response, raw, attempt, elapsed
+        self.request_id, self.method, self.path, self.started = request_id, method, path, started
 
 
 class Calls:
@@ -120,20 +118,19 @@ class Calls:
             self.emit("request", method, path, attempt)
             status = request_id = None
             try:
-                answer = self.connection.send(method, path, body, stream=stream, files=files,
-                                              timeout=within(options.timeout, deadline_at))
+                response, raw = self.connection.send(method, path, body, stream=stream, files=files,
+                                                     timeout=within(options.timeout, deadline_at))
             except APIConnectionError as exc:
                 error: OpenAICompatError = self._named_deadline(exc, options)
             else:
-                response = answer.response
                 status = response.status_code
                 request_id = request_id_of(response.headers)
                 if 200 <= status < 300:
                     self._log(method, path, attempt, options.retry.max_retries + 1 + free, status, began, request_id)
-                    return Sent(response, answer.raw, attempt, time.monotonic() - began, request_id, method, path,
+                    return Sent(response, raw, attempt, time.monotonic() - began, request_id, method, path,
                                 started)
                 response.close()
-                error = self._status_error(method, response, answer.raw, request_id)
+                error = self._status_error(method, response, raw, request_id)
             self._log(method, path, attempt, options.retry.max_retries + 1 + free, status, began, request_id, error)
             self.emit("response", method, path, attempt, status, time.monotonic() - began, request_id,
                       error=str(error))
@@ -179,7 +176,7 @@ class Calls:
         if status == 404:
             base_url = self.connection.base_url
             context = f"{method} {secrets.redact(response.url or '')}"
-            if not _VERSION_SEGMENT.search(urlsplit(base_url).path):
+            if not re.search(_VERSION_SEGMENT, urlsplit(base_url).path):
                 context += f"; did you mean {base_url}/v1? The base URL usually ends in the API version"
             elif (response.url or "").endswith("/responses"):
                 context += "; this server may have no Responses API: chat() works on /chat/completions"

@@ -70,7 +70,9 @@ class ResponseStream(EventStream[Dict[str, Any]]):
         raise_for_status(ending if ending.get("type") == "error" else self.final or {}, self.request_id)
 
     def summary(self) -> CallSummary:
-        return summary_of(self.final or {})._replace(reasoning=self.answer.reasoning, complete=self.complete)
+        summary = summary_of(self.final or {}, self.answer.reasoning)
+        summary.complete = self.complete
+        return summary
 
 
 def raise_for_status(response: dict[str, Any], request_id: str | None) -> None:

@@ -36,11 +36,12 @@ def say(message: str) -> None:
 
 def ensure_openai() -> Path:
     ready = OPENAI_VENV / ".ready"
-    if not ready.exists():
+    wanted = "openai requests sseclient-py"
+    if not ready.exists() or ready.read_text() != wanted:
         say(f"installing the official openai package into {OPENAI_VENV} (once)")
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(OPENAI_VENV)], check=True)
-        subprocess.run([str(OPENAI_PYTHON), "-m", "pip", "install", "--quiet", "openai", "requests"], check=True)
-        ready.write_text("openai requests")
+        subprocess.run([str(OPENAI_PYTHON), "-m", "pip", "install", "--quiet", *wanted.split()], check=True)
+        ready.write_text(wanted)
     return OPENAI_PYTHON
 
 
@@ -61,20 +62,26 @@ def run_json(python: Path | str, *args: str) -> Any:
     return json.loads(out.stdout)
 
 
-def import_cpu(python: Path | str, module: str) -> float:
-    code = f"import time; t = time.process_time(); import {module}; print(time.process_time() - t)"
+#: What each implementation's "first line" is: the package, and the client class a call needs.
+IMPORTS = {"openai_compat": ("import openai_compat", "from openai_compat import Client"),
+           "openai": ("import openai", "from openai import OpenAI")}
+BASE_IMPORT = "import requests, sseclient"
+
+
+def import_cpu(python: Path | str, statement: str) -> float:
+    code = f"import time; t = time.process_time(); {statement}; print(time.process_time() - t)"
     out = subprocess.run([str(python), "-c", code], check=True, capture_output=True, text=True, cwd=ROOT)
     return float(out.stdout)
 
 
-def import_ratio(python: Path | str, module: str) -> tuple[float, float, float]:
-    """Importing ``module`` against ``requests`` in fresh processes, in adjacent pairs: the
-    median of the pairs' ratios, and each side's least CPU milliseconds."""
+def import_ratio(python: Path | str, statement: str) -> tuple[float, float, float]:
+    """``statement`` against importing requests and sseclient-py in fresh processes, in adjacent
+    pairs: the median of the pairs' ratios, and each side's least CPU milliseconds."""
     ours, base = [], []
-    import_cpu(python, module), import_cpu(python, "requests")  # warm the file cache
+    import_cpu(python, statement), import_cpu(python, BASE_IMPORT)  # warm the file cache
     for _ in range(IMPORT_RUNS):
-        ours.append(import_cpu(python, module))
-        base.append(import_cpu(python, "requests"))
+        ours.append(import_cpu(python, statement))
+        base.append(import_cpu(python, BASE_IMPORT))
     ratio = statistics.median(x / y for x, y in zip(ours, base))
     return ratio, min(ours) * 1000, min(base) * 1000
 
@@ -107,7 +114,9 @@ def collect(name: str, python: Path | str, module: str, url: str) -> dict[str, A
     say(f"{name}: a {1_000_000:,}-event stream for memory")
     figures["memory"] = run_json(python, module, url, "--memory")
     say(f"{name}: import time")
-    figures["import_ratio"], figures["import_ms"], figures["import_base_ms"] = import_ratio(python, module)
+    package, client = IMPORTS[module]
+    figures["import_ratio"], figures["import_ms"], figures["import_base_ms"] = import_ratio(python, package)
+    figures["client_ratio"], figures["client_ms"], _ = import_ratio(python, client)
     return figures
 
 
@@ -125,10 +134,13 @@ def rows(figures: dict[str, Any]) -> list[tuple[str, str, str, str, bool]]:
          "the same, on a session with `trust_env = False`", "— (shown)", True),
         ("client CPU per streamed event (20 000 events)",
          f"{event:.2f}× ({figures['event_us']:.2f} µs vs {figures['event_base_us']:.2f} µs)",
-         "hand-written `iter_lines` parser", "≤ 1.10×", event <= 1.10),
-        ("import in a fresh process",
+         "hand-written `iter_lines` parser", "≤ 1.05×", event <= 1.05),
+        ("import of the package in a fresh process",
          f"{imported:.2f}× ({figures['import_ms']:.1f} ms vs {figures['import_base_ms']:.1f} ms)",
-         "`import requests`", "≤ 1.10×", imported <= 1.10),
+         "`import requests, sseclient`", "≤ 1.05×", imported <= 1.05),
+        ("import of the client class in a fresh process",
+         f"{figures['client_ratio']:.2f}× ({figures['client_ms']:.1f} ms vs {figures['import_base_ms']:.1f} ms)",
+         "`import requests, sseclient`", "— (shown)", True),
     ]
     for framing, label in (("chunked", "chunked"), ("close", "close-delimited"), ("gzip", "gzip")):
         latency = figures["first_piece"][framing]
@@ -150,7 +162,7 @@ def markdown(results: dict[str, dict[str, Any]], header: str) -> str:
         lines.append(f"| {figure} | {value}{'' if met else ' **missed**'} | {other} | {base} | {target} |")
     for figure, value, other, met in batch_rows(results):
         lines.append(f"| {figure} | {value}{'' if met else ' **missed**'} | {other} | the official client with a"
-                     " thread pool of as many workers | ≥ 1.0× |")
+                     " thread pool of as many workers | ≥ 2.0× |")
     return "\n".join(lines)
 
 
@@ -162,7 +174,7 @@ def batch_rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, 
         other = theirs[workers] if theirs else None
         ratio = f" ({rate / other:.2f}×)" if other else ""
         table.append((f"batch throughput, {workers} workers", f"{rate:.0f} calls/s{ratio}",
-                      f"{other:.0f} calls/s" if other else "not measured", other is None or rate >= other))
+                      f"{other:.0f} calls/s" if other else "not measured", other is None or rate >= 2 * other))
     return table
 
 
@@ -205,6 +217,11 @@ def main() -> None:
         "- *Streamed event*: `for piece in client.chat(..., stream=True)` over 20 000 chunks against a\n"
         "  hand-written parser over `response.iter_lines()` with `json.loads` per event. Both parse every\n"
         "  event; openai-compat also runs sseclient-py and tracks finish reasons and errors.\n"
+        "- *Import*: CPU in a fresh process (bytecode compiled) against `import requests, sseclient`.\n"
+        "  Importing the package loads none of its modules; a name is loaded on first use, with what it\n"
+        "  needs. The second row is what a program that makes a call pays: the client class and the\n"
+        "  modules of a plain `chat()` (a stream's reader, `chat_json()`'s ladder and the rest load when\n"
+        "  first used).\n"
         "- *Piece in hand*: the server writes its clock into each event, 20 ms apart; the figure is the\n"
         "  time until that piece leaves the generator.\n"
         "- *Memory*: resident set size sampled every 10 000 events of a million-event stream.\n"
