@@ -13,7 +13,7 @@ from typing import Any, Dict, Iterator
 
 from ._answers import parse_completion
 from ._call_record import CallSummary
-from ._delta import REASONING_FIELDS, content_text
+from ._delta import REASONING_FIELDS, Pieces, content_text
 from ._sse import EventStream
 
 Chunk = Dict[str, Any]
@@ -53,7 +53,7 @@ class ChunkStream(EventStream[Chunk]):
     def _item(self, data: str, name: str) -> Chunk | None:
         if name == "error":
             raise self._error(data, "the server sent an error event")
-        if data[:1] != "{" and data.strip() == "[DONE]":
+        if data[0] != "{" and data.strip() == "[DONE]":  # sseclient-py hands on no empty data
             self.ended_with_done = True
             return None
         chunk: Any
@@ -69,42 +69,62 @@ class ChunkStream(EventStream[Chunk]):
         if chunk.get("error"):
             # OpenRouter sends an error mid-generation as an ordinary chunk, choices and all.
             raise self._error(data, "the server sent an error in the stream", chunk)
-        self._note(chunk)
+        # What the chunk says (usage, model, finishes, choice 0's pieces), read in place: this
+        # runs once per event.
+        usage = chunk.get("usage")
+        if usage:
+            self.usage = usage
+        if self.first_piece_at is None:
+            self._first_piece(chunk)
+        choices = chunk.get("choices")
+        if choices:
+            zero = choices[0]
+            if type(zero) is dict and len(choices) == 1 and zero.get("index", 0) == 0:
+                self._seen.add(0)  # the usual chunk: one choice, choice 0
+                finish = zero.get("finish_reason")
+                if finish is not None:
+                    self._finished(0, finish)
+            else:
+                zero = self._note_choices(choices)
+            if zero is not None:
+                delta = zero.get("delta")
+                if type(delta) is dict and self._chat:
+                    self._pieces = self.answer.feed(delta)
+                else:
+                    self._pieces = self._other_shape(zero, delta)
         parsed: Chunk = chunk
         return parsed
 
-    def _note(self, chunk: Chunk) -> None:
-        """What ``chunk`` says: usage, model, finishes, and choice 0's pieces."""
-        if chunk.get("usage"):
-            self.usage = chunk["usage"]
-        if self.first_piece_at is None:
-            self._first_piece(chunk)
+    def _note_choices(self, choices: list[Any]) -> dict[str, Any] | None:
+        """Every choice's finish, in a chunk of several (or odd) choices; returns choice 0."""
         zero = None
-        for choice in chunk.get("choices") or ():
-            if type(choice) is not dict:
-                continue
-            index = choice.get("index", 0)
-            self._seen.add(index)
-            if index == 0 and zero is None:
-                zero = choice
-            if isinstance(choice.get("finish_reason"), str):
-                self.finish_reasons[index] = choice["finish_reason"]
-                every = len(self.finish_reasons) >= self._expected_choices and self._seen <= self.finish_reasons.keys()
-                self._body.lingering = every
-        if zero is not None:
-            answer = self.answer
-            if zero.get("finish_reason") is not None:
-                answer.finish_reason = zero["finish_reason"]
-            delta = zero.get("delta")
-            if self._chat and type(delta) is dict:
-                self._pieces = answer.feed(delta)
-            elif self._chat and isinstance(zero.get("message"), dict):
-                self._pieces = answer.feed(zero["message"])  # a chunk shaped like a whole answer
-            else:
-                text = zero.get("text")
-                if text is None and isinstance(delta, dict):
-                    text = delta.get("content")
-                self._pieces = answer.feed_text(content_text(text) or "")
+        for choice in choices:
+            if type(choice) is dict:
+                index = choice.get("index", 0)
+                self._seen.add(index)
+                if index == 0 and zero is None:
+                    zero = choice
+                if choice.get("finish_reason") is not None:
+                    self._finished(index, choice["finish_reason"])
+        return zero
+
+    def _finished(self, index: Any, finish: Any) -> None:
+        if index == 0:
+            self.answer.finish_reason = finish
+        if isinstance(finish, str):
+            finished = self.finish_reasons
+            finished[index] = finish
+            self._body.lingering = len(finished) >= self._expected_choices and self._seen <= finished.keys()
+
+    def _other_shape(self, choice: dict[str, Any], delta: Any) -> Pieces:
+        """The pieces of a choice with no delta: a message (a chunk shaped like a whole answer),
+        or a completion's text."""
+        if self._chat and isinstance(choice.get("message"), dict):
+            return self.answer.feed(choice["message"])
+        text = choice.get("text")
+        if text is None and isinstance(delta, dict):
+            text = delta.get("content")
+        return self.answer.feed_text(content_text(text) or "")
 
     def _first_piece(self, chunk: Chunk) -> None:
         """Until the first piece of text: the answering model, and when that piece came."""
@@ -129,9 +149,8 @@ class ChunkStream(EventStream[Chunk]):
                 choice = dict(choice)
                 choice["delta"] = choice.pop("message")
             choices.append(choice)
-        chunk = dict(body, choices=choices)
-        self._note(chunk)
-        return iter([chunk])
+        chunk = self._item(json.dumps(dict(body, choices=choices)), "message")
+        return iter([chunk] if chunk is not None else [])
 
     def _ended_well(self) -> bool:
         finished = self.finish_reasons

@@ -289,10 +289,8 @@ class Client(BeyondText, Endpoints):
         )
         options = self._options(timeout, max_retries, deadline)
         if check_stream("chat", stream):
-            from ._sse import iter_text
-
-            return iter_text(self._chat_stream("/chat/completions", body, options, keep_think=keep_think),
-                             labelled=reasoning)
+            return self._chat_stream("/chat/completions", body, options, keep_think=keep_think).text(
+                labelled=reasoning)
         if reasoning:
             raise ValueError("chat(): reasoning=True labels the pieces of a stream: pass stream=True too"
                              " (a blocking call's reasoning is in chat_message())")
@@ -364,9 +362,7 @@ class Client(BeyondText, Endpoints):
         )
         options = self._options(timeout, max_retries, deadline)
         if check_stream("complete", stream):
-            from ._sse import iter_text
-
-            return iter_text(self._chat_stream("/completions", body, options, chat=False, keep_think=keep_think))
+            return self._chat_stream("/completions", body, options, chat=False, keep_think=keep_think).text()
         answer = self._answer_call("/completions", body, options)
         return reply_text(first_choice(answer), chat=False, keep_think=keep_think, usage=answer.get("usage"))
 
@@ -412,9 +408,7 @@ class Client(BeyondText, Endpoints):
         if instructions is not None:
             params["instructions"] = instructions
         if check_stream("respond", stream):
-            from ._sse import iter_text
-
-            return iter_text(self.create_response(input=input, model=model, stream=True, **params), labelled=reasoning)
+            return self.create_response(input=input, model=model, stream=True, **params).text(labelled=reasoning)
         answer = self.create_response(input=input, model=model, **params)
         return response_text(answer, self.last.request_id if self.last else None)
 

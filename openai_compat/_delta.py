@@ -237,6 +237,7 @@ class Answer:
     def __init__(self, *, chat: bool = True, keep_think: bool = False) -> None:
         self.chat = chat
         self.splitter = None if keep_think else ThinkSplitter()
+        self._plain = keep_think  # whether string content is answer as it comes (past any think block)
         self._reasoning: list[str] = []
         self.answered = False
         self.finish_reason: Any = None
@@ -249,8 +250,8 @@ class Answer:
     def feed(self, part: dict[str, Any]) -> Pieces:
         """The labelled pieces of a delta or a message (chat) or of a choice's text (completions)."""
         content = part.get("content")
-        if (type(content) is str and (self.splitter is None or self.splitter.answering)
-                and "reasoning_content" not in part and "reasoning" not in part and not part.get("tool_calls")):
+        if type(content) is str and self._plain and (len(part) == 1 or (
+                "reasoning_content" not in part and "reasoning" not in part and not part.get("tool_calls"))):
             # The usual delta, read at once: this runs for every event of a stream.
             if not content:
                 return _NOTHING
@@ -260,7 +261,9 @@ class Answer:
             for fragment in part["tool_calls"] if isinstance(part["tool_calls"], list) else ():
                 if isinstance(fragment, dict):
                     self.add_call(fragment)
-        return self._note(delta_pieces(part, self.splitter))
+        pieces = self._note(delta_pieces(part, self.splitter))
+        self._plain = self.splitter is None or self.splitter.answering
+        return pieces
 
     def feed_text(self, text: str) -> Pieces:
         """The labelled pieces of a completion's text."""

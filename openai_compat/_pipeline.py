@@ -197,8 +197,9 @@ class Calls:
             self._failed(method, path, sent.attempt, sent.response.status_code, sent.request_id, sent.started, exc)
             raise
         summary = summary_of(answer, (lambda: reasoning(answer)) if reasoning is not None else "")
-        self._record(sent).finish(summary, sent.started)
-        self.usage.add(Usage.from_raw(summary.usage))
+        record = self._record(sent)
+        record.finish(summary, sent.started)
+        self.usage.add(record.usage)
         self.emit("response", method, path, sent.attempt, sent.response.status_code, sent.elapsed, sent.request_id,
                   summary.usage)
         return answer

@@ -132,14 +132,29 @@ class EventStream(Generic[Item]):
     def pieces(self) -> Iterator[Labelled]:
         """The answer's labelled pieces, ``("answer", text)`` or ``("reasoning", text)``, as they
         arrive; the stream is closed when they end or the caller stops."""
+        return self.text(labelled=True, check=False)
+
+    def text(self, *, labelled: bool = False, check: bool = True) -> Iterator[Any]:
+        """The non-empty answer pieces as they arrive; with ``labelled``, ``("reasoning", piece)``
+        beside ``("answer", piece)``. With ``check``, tool calls, or a stream that spent
+        ``max_tokens`` thinking, raise once the stream has ended."""
         try:
             for _ in self._items:
-                if self._pieces:
-                    pieces, self._pieces = self._pieces, _NOTHING
-                    yield from pieces
-            yield from self._held
+                pieces = self._pieces
+                if pieces:  # each item's pieces, handed on here in one generator: the hot path
+                    self._pieces = _NOTHING
+                    for kind, piece in pieces:
+                        if labelled:
+                            yield kind, piece
+                        elif kind == "answer":
+                            yield piece
+            for kind, piece in self._held:
+                if labelled or kind == "answer":
+                    yield (kind, piece) if labelled else piece
         finally:
             self.close()
+        if check:
+            self.answer.check(self.summary().usage)
 
     # -- for the dialects ----------------------------------------------------------------------
 
@@ -222,16 +237,3 @@ def event_lines(read: Callable[[], bytes]) -> Iterator[bytes]:
             held.append(data[cut:])
     if held:
         yield b"".join(held)
-
-
-def iter_text(stream: EventStream[Any], *, labelled: bool = False) -> Iterator[Any]:
-    """The non-empty answer pieces of a stream, as they arrive; with ``labelled``,
-    ``("reasoning", piece)`` beside ``("answer", piece)``. Tool calls, or a stream that spent
-    ``max_tokens`` thinking, raise once the stream has ended."""
-    if labelled:
-        yield from stream.pieces()
-    else:
-        for kind, piece in stream.pieces():
-            if kind == "answer":
-                yield piece
-    stream.answer.check(stream.summary().usage)
