@@ -46,21 +46,7 @@ if TYPE_CHECKING:
     from ._options import DEFAULT_TIMEOUT, Timeout
     from ._params import Message, Prompt
     from ._pipeline import EventHook, RequestEvent
-    from ._presets import (
-        PROVIDERS,
-        DeepInfraClient,
-        DeepSeekClient,
-        FireworksClient,
-        GroqClient,
-        LlamaCppClient,
-        LMStudioClient,
-        MistralClient,
-        OllamaClient,
-        OpenAIClient,
-        OpenRouterClient,
-        TogetherClient,
-        VLLMClient,
-    )
+    from ._presets import *  # noqa: F403 (the presets: each class in _presets.py, with PROVIDERS)
     from ._probe import ProbeItem, ProbeReport
     from ._reasoning import Thinking
     from ._responses import ResponseStream
@@ -141,14 +127,13 @@ _MODULES = {
     "_options": ("DEFAULT_TIMEOUT", "Timeout"),
     "_params": ("Message", "Prompt"),
     "_pipeline": ("EventHook", "RequestEvent"),
-    "_presets": ("PROVIDERS", "DeepInfraClient", "DeepSeekClient", "FireworksClient", "GroqClient", "LlamaCppClient",
-                 "LMStudioClient", "MistralClient", "OllamaClient", "OpenAIClient", "OpenRouterClient",
-                 "TogetherClient", "VLLMClient"),
     "_probe": ("ProbeItem", "ProbeReport"),
     "_reasoning": ("Thinking",),
     "_responses": ("ResponseStream",),
     "_retry": ("RetryPolicy",),
 }
+#: The rest of ``__all__`` are the presets (``_presets.py``).
+_MODULES["_presets"] = tuple(sorted(set(__all__) - {name for names in _MODULES.values() for name in names}))
 _HOME = {name: module for module, names in _MODULES.items() for name in names}
 
 

@@ -199,7 +199,7 @@ class CallRecord:
             self._reasoning = self._reasoning()
         return self._reasoning
 
-    def finish(self, summary: CallSummary, started: float) -> None:
+    def _finish(self, summary: CallSummary, started: float) -> None:
         """Fill in what the finished call, which ``started`` then (``time.monotonic()``), said."""
         self.elapsed = time.monotonic() - started
         self.model = summary.model

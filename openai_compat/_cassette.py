@@ -89,7 +89,7 @@ class Cassette:
         self.__dict__.update(state)
         self._lock = threading.Lock()
 
-    def adapter(self, secrets: Secrets) -> BaseAdapter:
+    def _adapter(self, secrets: Secrets) -> BaseAdapter:
         """The requests adapter that records into, or replays from, this cassette."""
         return _ReplayAdapter(self) if self.mode == "replay" else _RecordAdapter(self, secrets)
 

@@ -156,7 +156,7 @@ class ChunkStream(EventStream[Chunk]):
         finished = self.finish_reasons
         return self._body.lingering or bool(finished and self._seen <= finished.keys())
 
-    def summary(self) -> CallSummary:
+    def _summary(self) -> CallSummary:
         return CallSummary(self.model, self.usage, self.finish_reasons, self.answer.reasoning, self.first_piece_at,
                            self.complete)
 

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from ._reasoning import Thinking
 
 _Self = TypeVar("_Self", bound="Client")
+#: Every preset, by its ``provider=`` name (``PROVIDERS`` shows it, read-only).
+PRESETS: dict[str, type[Client]] = {}
 #: Paths that end an endpoint's URL, never a base URL.
 _ENDPOINT_PATHS = ("/chat/completions", "/completions", "/responses", "/embeddings", "/models")
 
@@ -71,6 +73,11 @@ class Client(BeyondText, Endpoints):
     #: Presets set these: the base URL used when none is given, and the variable holding the key.
     default_base_url: str | None = None
     api_key_env: str | None = None
+
+    def __init_subclass__(cls, provider: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if provider is not None:
+            PRESETS[provider] = cls  # a preset: ``class GroqClient(Client, provider="groq")``
 
     def __init__(
         self,
@@ -112,7 +119,7 @@ class Client(BeyondText, Endpoints):
             from ._cassette import Cassette  # the modules of features not asked for stay unloaded
 
             cassette = cassette if isinstance(cassette, Cassette) else Cassette(cassette)
-            recorder = cassette.adapter(secrets)
+            recorder = cassette._adapter(secrets)
         self.cassette = cassette
         adaptations = None
         if adapt:

@@ -198,7 +198,7 @@ class Calls:
             raise
         summary = summary_of(answer, (lambda: reasoning(answer)) if reasoning is not None else "")
         record = self._record(sent)
-        record.finish(summary, sent.started)
+        record._finish(summary, sent.started)
         self.usage.add(record.usage)
         self.emit("response", method, path, sent.attempt, sent.response.status_code, sent.elapsed, sent.request_id,
                   summary.usage)
@@ -214,7 +214,7 @@ class Calls:
         record = self._record(sent)
 
         def on_end(summary: CallSummary) -> None:
-            record.finish(summary, sent.started)
+            record._finish(summary, sent.started)
             self.usage.add(record.usage)
             if summary.complete:
                 self.emit("stream_end", "POST", path, sent.attempt, status, record.elapsed, sent.request_id,

@@ -1,6 +1,8 @@
 """Provider presets: a base URL and the variable that holds the key, nothing else.
 
-Each preset reads its key from its own variable, and only when it talks to its own host.
+Each preset reads its key from its own variable, and only when it talks to its own host. A
+preset is one class here, named by ``provider=`` (which registers it in ``PROVIDERS``), plus its
+name in the package's exports and its row in docs/providers.md (a test checks both).
 
     >>> from openai_compat import PROVIDERS, LlamaCppClient
     >>> LlamaCppClient().base_url
@@ -11,13 +13,14 @@ Each preset reads its key from its own variable, and only when it talks to its o
 
 from __future__ import annotations
 
-from types import MappingProxyType
-from typing import Mapping
+from types import MappingProxyType as _MappingProxyType
+from typing import Mapping as _Mapping
 
+from ._client import PRESETS as _PRESETS
 from ._client import Client
 
 
-class FireworksClient(Client):
+class FireworksClient(Client, provider="fireworks"):
     """Fireworks AI; the key comes from ``FIREWORKS_API_KEY`` unless ``api_key=`` is given.
 
         >>> from openai_compat import FireworksClient
@@ -31,7 +34,7 @@ class FireworksClient(Client):
     thinking_style = "reasoning_effort"
 
 
-class TogetherClient(Client):
+class TogetherClient(Client, provider="together"):
     """Together AI; the key comes from ``TOGETHER_API_KEY``.
 
         >>> from openai_compat import TogetherClient
@@ -44,7 +47,7 @@ class TogetherClient(Client):
     thinking_style = "reasoning"
 
 
-class GroqClient(Client):
+class GroqClient(Client, provider="groq"):
     """Groq; the key comes from ``GROQ_API_KEY``.
 
         >>> from openai_compat import GroqClient
@@ -57,7 +60,7 @@ class GroqClient(Client):
     thinking_style = "reasoning_effort"
 
 
-class DeepInfraClient(Client):
+class DeepInfraClient(Client, provider="deepinfra"):
     """DeepInfra; the key comes from ``DEEPINFRA_API_KEY``.
 
         >>> from openai_compat import DeepInfraClient
@@ -70,7 +73,7 @@ class DeepInfraClient(Client):
     thinking_style = "reasoning_effort"
 
 
-class OpenRouterClient(Client):
+class OpenRouterClient(Client, provider="openrouter"):
     """OpenRouter; the key comes from ``OPENROUTER_API_KEY``.
 
         >>> from openai_compat import OpenRouterClient
@@ -83,7 +86,7 @@ class OpenRouterClient(Client):
     thinking_style = "reasoning"
 
 
-class DeepSeekClient(Client):
+class DeepSeekClient(Client, provider="deepseek"):
     """DeepSeek; the key comes from ``DEEPSEEK_API_KEY``. ``thinking=False`` sends
     ``thinking: {"type": "disabled"}``.
 
@@ -97,7 +100,7 @@ class DeepSeekClient(Client):
     thinking_style = "thinking"
 
 
-class MistralClient(Client):
+class MistralClient(Client, provider="mistral"):
     """Mistral AI; the key comes from ``MISTRAL_API_KEY``.
 
         >>> from openai_compat import MistralClient
@@ -109,7 +112,7 @@ class MistralClient(Client):
     api_key_env = "MISTRAL_API_KEY"
 
 
-class OpenAIClient(Client):
+class OpenAIClient(Client, provider="openai"):
     """OpenAI itself; the key comes from ``OPENAI_API_KEY``.
 
         >>> from openai_compat import OpenAIClient
@@ -122,7 +125,7 @@ class OpenAIClient(Client):
     thinking_style = "reasoning_effort"
 
 
-class LlamaCppClient(Client):
+class LlamaCppClient(Client, provider="llamacpp"):
     """A local llama.cpp server (``llama-server`` or ``python -m llama_cpp.server``); no key.
 
         >>> from openai_compat import LlamaCppClient
@@ -134,7 +137,7 @@ class LlamaCppClient(Client):
     thinking_style = "chat_template_kwargs"
 
 
-class OllamaClient(Client):
+class OllamaClient(Client, provider="ollama"):
     """A local Ollama server; no key.
 
         >>> from openai_compat import OllamaClient
@@ -146,7 +149,7 @@ class OllamaClient(Client):
     thinking_style = "reasoning_effort"
 
 
-class VLLMClient(Client):
+class VLLMClient(Client, provider="vllm"):
     """A local vLLM server; no key.
 
         >>> from openai_compat import VLLMClient
@@ -158,7 +161,7 @@ class VLLMClient(Client):
     thinking_style = "chat_template_kwargs"
 
 
-class LMStudioClient(Client):
+class LMStudioClient(Client, provider="lmstudio"):
     """A local LM Studio server; no key.
 
         >>> from openai_compat import LMStudioClient
@@ -170,20 +173,5 @@ class LMStudioClient(Client):
     thinking_style = "reasoning_effort"
 
 
-#: Every preset by the short name the CLI's ``--provider`` takes.
-PROVIDERS: Mapping[str, type[Client]] = MappingProxyType(
-    {
-        "deepinfra": DeepInfraClient,
-        "deepseek": DeepSeekClient,
-        "fireworks": FireworksClient,
-        "groq": GroqClient,
-        "llamacpp": LlamaCppClient,
-        "lmstudio": LMStudioClient,
-        "mistral": MistralClient,
-        "ollama": OllamaClient,
-        "openai": OpenAIClient,
-        "openrouter": OpenRouterClient,
-        "together": TogetherClient,
-        "vllm": VLLMClient,
-    }
-)
+#: Every preset by the short name the CLI's ``--provider`` takes (each registers itself).
+PROVIDERS: _Mapping[str, type[Client]] = _MappingProxyType(_PRESETS)

@@ -69,7 +69,7 @@ class ResponseStream(EventStream[Dict[str, Any]]):
         ending = self._ending or {}
         raise_for_status(ending if ending.get("type") == "error" else self.final or {}, self.request_id)
 
-    def summary(self) -> CallSummary:
+    def _summary(self) -> CallSummary:
         summary = summary_of(self.final or {}, self.answer.reasoning)
         summary.complete = self.complete
         return summary

@@ -23,7 +23,7 @@ import sseclient
 
 from ._body_reader import BodyReader
 from ._call_record import CallSummary
-from ._delta import Answer, Labelled, Pieces
+from ._delta import Answer, Pieces
 from ._error_bodies import error_fields, shorten
 from ._errors import APIConnectionError, APIResponseError
 
@@ -40,7 +40,7 @@ class EventStream(Generic[Item]):
     It always closes the response when it ends, is closed, or is garbage-collected; one read to
     its end hands its connection back to the pool for the next call. A dialect subclass says
     what an event is (``_item``), whether the stream has ended properly (``_ended_well``) and
-    what the stream said (``summary``).
+    what the stream said (``_summary``).
     """
 
     #: Named in the error when the body ends before the stream did (``[DONE]``, ...).
@@ -102,7 +102,7 @@ class EventStream(Generic[Item]):
         finally:
             self._body.close()
             if self._on_end is not None:
-                self._on_end(self.summary())
+                self._on_end(self._summary())
 
     # -- what a dialect says -----------------------------------------------------------------
 
@@ -125,11 +125,11 @@ class EventStream(Generic[Item]):
     def _after_end(self) -> None:
         """Once complete: raise for an ending that was an error after all."""
 
-    def summary(self) -> CallSummary:
+    def _summary(self) -> CallSummary:
         """What the stream said so far: its usage, model, finish reasons, thinking."""
         return CallSummary(complete=self.complete)
 
-    def pieces(self) -> Iterator[Labelled]:
+    def pieces(self) -> Iterator[tuple[str, str]]:
         """The answer's labelled pieces, ``("answer", text)`` or ``("reasoning", text)``, as they
         arrive; the stream is closed when they end or the caller stops."""
         return self.text(labelled=True, check=False)
@@ -154,7 +154,7 @@ class EventStream(Generic[Item]):
         finally:
             self.close()
         if check:
-            self.answer.check(self.summary().usage)
+            self.answer.check(self._summary().usage)
 
     # -- for the dialects ----------------------------------------------------------------------
 

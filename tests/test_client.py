@@ -237,3 +237,40 @@ def test_close_leaves_a_callers_session_open(server: LoopbackServer) -> None:
     Client(server.url, model="m", session=session).chat("again")
     assert len(server.requests) == 2
     assert server.connections == 1, "the session's pooled connection was left open and reused"
+
+
+def test_every_preset_is_registered_exported_and_in_the_docs_table() -> None:
+    import openai_compat._presets as presets_module
+
+    classes = {name for name, value in vars(presets_module).items()
+               if isinstance(value, type) and issubclass(value, Client) and value is not Client}
+    assert {cls.__name__ for cls in openai_compat.PROVIDERS.values()} == classes, "each preset names its provider="
+    assert classes <= set(openai_compat.__all__), "each preset is exported"
+    table = (Path(__file__).parent.parent / "docs" / "providers.md").read_text()
+    for name, cls in openai_compat.PROVIDERS.items():
+        row = f"| `{cls.__name__}` | `{name}` | `{cls.default_base_url}` |"
+        assert row in table, f"docs/providers.md has no row for {cls.__name__}"
+
+
+PUBLIC_CLASSES = ("Client", "ChunkStream", "ResponseStream", "CallRecord", "UsageTotals", "BatchJob", "Cassette",
+                  "ProbeReport", "RetryPolicy")
+OUTSIDE_NAMES = {"str", "int", "float", "bool", "bytes", "dict", "list", "tuple", "type", "object", "None", "Any",
+                 "Iterator", "Iterable", "Literal", "Sequence", "Mapping", "Callable", "NoReturn", "Generator",
+                 "True", "False", "requests.Session", "os.PathLike", "frozenset", "_Self", "Item", "BaseException"}
+
+
+def test_every_type_a_public_method_takes_or_returns_can_be_imported() -> None:
+    import re
+
+    missing = set()
+    for class_name in PUBLIC_CLASSES:
+        cls = getattr(openai_compat, class_name)
+        for name in dir(cls):
+            function = getattr(cls, name)
+            if (name.startswith("_") and name != "__init__") or not callable(function):
+                continue
+            for annotation in getattr(function, "__annotations__", {}).values():
+                for word in re.findall(r"[A-Za-z_][\w.]*", str(annotation)):
+                    if word not in OUTSIDE_NAMES and word not in openai_compat.__all__:
+                        missing.add(f"{class_name}.{name}: {word}")
+    assert not missing, sorted(missing)
