@@ -29,6 +29,7 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict openai_compat
+	$(BIN)/mypy tests
 
 demo: $(STAMP)
 	$(BIN)/python -m tests.e2e.demo

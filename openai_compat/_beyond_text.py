@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, Sequence, overload
+from typing import TYPE_CHECKING, Any, Callable, Generator, Literal, Sequence, overload
 
 from ._answers import reply_text
 from ._errors import APITimeoutError, RateLimitError
@@ -108,11 +108,11 @@ class BeyondText(_Base):
     @overload
     def chat_choices(
         self, prompt: Prompt, *, n: int, stream: Literal[True], **params: Any
-    ) -> Iterator[tuple[int, str]]: ...
+    ) -> Generator[tuple[int, str], None, None]: ...
 
     def chat_choices(
         self, prompt: Prompt, *, n: int, stream: bool = False, **params: Any
-    ) -> list[str] | Iterator[tuple[int, str]]:
+    ) -> list[str] | Generator[tuple[int, str], None, None]:
         """Ask for ``n`` answers: a list of their texts by choice index, or, with ``stream=True``,
         a generator of ``(index, piece)`` as the pieces of every choice arrive.
 

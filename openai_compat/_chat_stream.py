@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Dict, Iterator
+from typing import Any, Dict, Generator, Iterator
 
 from ._answers import parse_completion
 from ._call_record import CallSummary
@@ -161,7 +161,7 @@ class ChunkStream(EventStream[Chunk]):
                            self.complete)
 
 
-def iter_choices(chunks: ChunkStream) -> Iterator[tuple[int, str]]:
+def iter_choices(chunks: ChunkStream) -> Generator[tuple[int, str], None, None]:
     """``(choice index, piece)`` for the text of every choice of a chat stream, as it arrives."""
     try:
         for chunk in chunks:

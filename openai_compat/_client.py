@@ -11,7 +11,7 @@ built on chat (``chat_json()``, ``chat_choices()``, ``batch()``) in ``_beyond_te
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Iterator, Literal, Mapping, NoReturn, Sequence, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generator, Literal, Mapping, NoReturn, Sequence, TypeVar, overload
 from urllib.parse import urlsplit
 
 import requests
@@ -208,18 +208,18 @@ class Client(BeyondText, Endpoints):
 
     @overload
     def chat(
-        self, prompt: Prompt, *, stream: Literal[True], reasoning: Literal[True], **params: Any
-    ) -> Iterator[tuple[str, str]]: ...
+        self, prompt: Prompt, *, stream: Literal[True], reasoning: Literal[False] = False, **params: Any
+    ) -> Generator[str, None, None]: ...
 
     @overload
     def chat(
-        self, prompt: Prompt, *, stream: Literal[True], reasoning: Literal[False] = False, **params: Any
-    ) -> Iterator[str]: ...
+        self, prompt: Prompt, *, stream: Literal[True], reasoning: Literal[True], **params: Any
+    ) -> Generator[tuple[str, str], None, None]: ...
 
     @overload
     def chat(
         self, prompt: Prompt, *, stream: bool, reasoning: bool = False, **params: Any
-    ) -> str | Iterator[str] | Iterator[tuple[str, str]]: ...
+    ) -> str | Generator[str, None, None] | Generator[tuple[str, str], None, None]: ...
 
     def chat(
         self,
@@ -252,7 +252,7 @@ class Client(BeyondText, Endpoints):
         max_retries: int | None = None,
         deadline: float | None = NOT_GIVEN,
         **extra: Any,
-    ) -> str | Iterator[str] | Iterator[tuple[str, str]]:
+    ) -> str | Generator[str, None, None] | Generator[tuple[str, str], None, None]:
         """Send a chat and return the answer's text, or a generator of its pieces.
 
         ``prompt`` is a string (one user message) or a list of message dicts, sent as given;
@@ -308,10 +308,10 @@ class Client(BeyondText, Endpoints):
     def complete(self, prompt: Prompt, *, stream: Literal[False] = False, **params: Any) -> str: ...
 
     @overload
-    def complete(self, prompt: Prompt, *, stream: Literal[True], **params: Any) -> Iterator[str]: ...
+    def complete(self, prompt: Prompt, *, stream: Literal[True], **params: Any) -> Generator[str, None, None]: ...
 
     @overload
-    def complete(self, prompt: Prompt, *, stream: bool, **params: Any) -> str | Iterator[str]: ...
+    def complete(self, prompt: Prompt, *, stream: bool, **params: Any) -> str | Generator[str, None, None]: ...
 
     def complete(
         self,
@@ -338,7 +338,7 @@ class Client(BeyondText, Endpoints):
         max_retries: int | None = None,
         deadline: float | None = NOT_GIVEN,
         **extra: Any,
-    ) -> str | Iterator[str]:
+    ) -> str | Generator[str, None, None]:
         """Continue ``prompt`` over ``/completions``; the same shape and options as ``chat()``.
 
         ``template`` (``"chatml"``, ``"llama3"``, ``"mistral"`` or ``"plain"``) renders a message
@@ -379,12 +379,12 @@ class Client(BeyondText, Endpoints):
     @overload
     def respond(
         self, input: str | list[Any], *, stream: Literal[True], reasoning: Literal[False] = False, **params: Any
-    ) -> Iterator[str]: ...
+    ) -> Generator[str, None, None]: ...
 
     @overload
     def respond(
         self, input: str | list[Any], *, stream: Literal[True], reasoning: Literal[True], **params: Any
-    ) -> Iterator[tuple[str, str]]: ...
+    ) -> Generator[tuple[str, str], None, None]: ...
 
     def respond(
         self,
@@ -395,7 +395,7 @@ class Client(BeyondText, Endpoints):
         stream: bool = False,
         reasoning: bool = False,
         **params: Any,
-    ) -> str | Iterator[str] | Iterator[tuple[str, str]]:
+    ) -> str | Generator[str, None, None] | Generator[tuple[str, str], None, None]:
         """Ask over the Responses API (``/responses``): the output text, or a generator of its
         pieces; ``reasoning=True`` labels them like ``chat()``'s. Everything else works as for
         ``chat()``: retries, timeouts, the deadline, the event hook, ``client.last``.

@@ -212,8 +212,8 @@ class Endpoints:
         """GET ``path`` under the base URL and return the JSON object it answers.
 
             >>> from openai_compat import Client
-            >>> Client("http://127.0.0.1:8080/v1").get_json("/models")["data"][0]["id"]
-            'tiny'
+            >>> Client("http://127.0.0.1:8080/v1").get_json("/models")["object"]
+            'list'
         """
         return self._calls.call("GET", _checked_path(path), None, self._options(NOT_GIVEN, None, NOT_GIVEN),
                                 parse_object)

@@ -129,12 +129,12 @@ class EventStream(Generic[Item]):
         """What the stream said so far: its usage, model, finish reasons, thinking."""
         return CallSummary(complete=self.complete)
 
-    def pieces(self) -> Iterator[tuple[str, str]]:
+    def pieces(self) -> Generator[tuple[str, str], None, None]:
         """The answer's labelled pieces, ``("answer", text)`` or ``("reasoning", text)``, as they
         arrive; the stream is closed when they end or the caller stops."""
         return self.text(labelled=True, check=False)
 
-    def text(self, *, labelled: bool = False, check: bool = True) -> Iterator[Any]:
+    def text(self, *, labelled: bool = False, check: bool = True) -> Generator[Any, None, None]:
         """The non-empty answer pieces as they arrive; with ``labelled``, ``("reasoning", piece)``
         beside ``("answer", piece)``. With ``check``, tool calls, or a stream that spent
         ``max_tokens`` thinking, raise once the stream has ended."""

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import requests
+import urllib3
 
 from openai_compat import APIConnectionError, APIResponseError, ChunkStream, Client
 from openai_compat._body_reader import BodyReader
@@ -56,7 +57,7 @@ def test_without_urllib3_internals_a_piece_arrives_while_the_server_pauses(
     server: LoopbackServer, read1: bool, framing: str
 ) -> None:
     # iter_content holds back a body that is not chunked until it ends; read1 does not.
-    if read1 and not hasattr(requests.packages.urllib3.response.HTTPResponse, "read1"):
+    if read1 and not hasattr(urllib3.response.HTTPResponse, "read1"):
         pytest.skip("this urllib3 has no read1")
     released = threading.Event()
     held_back: list[bool] = []

@@ -47,7 +47,8 @@ def talkative(req: Request, wire: Wire) -> None:
     elif prompt == "limited":
         wire.json({"error": {"message": "slow down"}}, status=429, headers={"Retry-After": "120"})
     elif req.json.get("stream"):
-        framing = {"gzip": {"gzip": True}, "close": {"framing": "close"}}.get(prompt, {})
+        framings: dict[str, dict[str, Any]] = {"gzip": {"gzip": True}, "close": {"framing": "close"}}
+        framing = framings.get(prompt, {})
         wire.sse([event(chunk("Hel")), 0.3, event(chunk("lo", finish_reason="stop")),
                   event({"choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 2, "total_tokens": 6}}),
                   DONE], **framing)

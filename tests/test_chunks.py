@@ -50,7 +50,7 @@ def test_merged_thinking_parts_join_their_text_parts_in_order() -> None:
     def part(*texts: str) -> dict[str, Any]:
         return {"type": "thinking", "thinking": [{"type": "text", "text": t} for t in texts]}
 
-    chunks = [{"choices": [{"index": 0, "delta": {"content": [part("a", "b")]}}]},
+    chunks: list[dict[str, Any]] = [{"choices": [{"index": 0, "delta": {"content": [part("a", "b")]}}]},
               {"choices": [{"index": 0, "delta": {"content": [part("c")]}}]},
               {"choices": [{"index": 0, "delta": {"content": [{"type": "text", "text": "x"}, {"type": "image_url"}]}}]},
               {"choices": [{"index": 0, "delta": {"content": [{"type": "text", "text": "y"}]}}]}]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,7 +77,7 @@ def test_parameters_use_wire_names_none_is_left_out_and_extras_pass_through(
 
 
 def test_a_message_list_is_sent_as_given_and_system_goes_first(client: Client, server: LoopbackServer) -> None:
-    messages = [
+    messages: list[dict[str, Any]] = [
         {"role": "user", "content": [{"type": "text", "text": "What is this?"},
                                      {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}]},
         {"role": "assistant", "content": "", "tool_calls": [

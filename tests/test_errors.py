@@ -58,7 +58,7 @@ def test_each_status_and_body_shape_becomes_a_typed_error(
     with pytest.raises(error) as info:
         client.chat("hi")
     exc = info.value
-    assert type(exc) is error
+    assert isinstance(exc, APIStatusError) and type(exc) is error
     assert exc.status_code == status
     assert message in exc.message
     assert exc.code == code

@@ -184,7 +184,7 @@ def test_the_backoff_doubles_from_half_a_second_to_eight_shortened_by_up_to_a_qu
 
 def test_without_a_named_wait_retries_back_off(server: LoopbackServer) -> None:
     server.handler = then_ok(status(503, b"busy"), times=2)
-    seen = []
+    seen: list[RequestEvent] = []
     client = Client(server.url, model="m", max_retries=2, event_hook=seen.append)
     assert client.chat("hi") == "recovered"
     sent = [e for e in seen if e.kind == "request"]
@@ -284,7 +284,7 @@ def test_a_refused_connection_is_retried_then_raised() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]  # nothing listens here once the probe closes
-    seen = []
+    seen: list[RequestEvent] = []
     client = Client(f"http://127.0.0.1:{port}/v1", model="m", max_retries=1, event_hook=seen.append)
     with pytest.raises(APIConnectionError, match="refused"):
         client.chat("hi")
@@ -432,7 +432,11 @@ def test_a_deadline_that_passes_while_the_caller_dawdles_ends_the_stream_at_its_
 
 
 def test_a_calls_deadline_none_switches_off_the_clients_deadline(server: LoopbackServer) -> None:
-    server.handler = lambda req, wire: (time.sleep(0.6), wire.json(completion("slow but whole")))
+    def slow(req: Request, wire: Wire) -> None:
+        time.sleep(0.6)
+        wire.json(completion("slow but whole"))
+
+    server.handler = slow
     client = Client(server.url, model="m", max_retries=0, deadline=0.3)
     with pytest.raises(APITimeoutError):
         client.chat("hi")

@@ -106,7 +106,7 @@ def test_bad_media_is_refused_before_anything_is_sent(client: Client, answering:
 def test_parts_join_the_last_user_message_and_the_callers_list_is_left_alone(
     client: Client, answering: LoopbackServer
 ) -> None:
-    messages = [{"role": "user", "content": "first"}, {"role": "assistant", "content": "ok"},
+    messages: list[dict[str, Any]] = [{"role": "user", "content": "first"}, {"role": "assistant", "content": "ok"},
                 {"role": "user", "content": [{"type": "text", "text": "and this?"}]}]
     before = repr(messages)
     client.chat(messages, images=[SAMPLES["image/gif"]])

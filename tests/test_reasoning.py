@@ -212,7 +212,7 @@ def test_deepseek_gets_its_reasoning_back_with_the_tool_results(server: Loopback
 
 # -- one switch, each server's own knob -----------------------------------------------------------------
 
-KNOBS = {
+KNOBS: dict[str, dict[Any, dict[str, Any]]] = {
     "deepseek": {False: {"thinking": {"type": "disabled"}}, True: {"thinking": {"type": "enabled"}}},
     "openrouter": {False: {"reasoning": {"enabled": False}}, "low": {"reasoning": {"effort": "low"}}},
     "together": {False: {"reasoning": {"enabled": False}}, True: {"reasoning": {"enabled": True}}},
@@ -389,7 +389,7 @@ def test_text_held_back_as_a_possible_think_tag_comes_out_at_the_end(client: Cli
     assert list(client.chat("q", stream=True)) == ["<thi"]
     assert list(client.chat("q", stream=True, reasoning=True)) == [
         ("reasoning", "hm, "), ("reasoning", "well"), ("answer", "<thi")]
-    assert client.last.reasoning == "hm, well"
+    assert client.last is not None and client.last.reasoning == "hm, well"
 
 
 def test_a_stream_cut_by_length_inside_its_thinking_raises_with_all_of_it(

@@ -113,7 +113,8 @@ def test_streams_ask_for_usage_only_when_told(server: LoopbackServer) -> None:
     assert server.requests[1].json["stream_options"] == {"include_usage": True}
     assert (record.model, record.finish_reason, record.usage.total_tokens, record.partial) == ("served", "stop", 7,
                                                                                                False)
-    assert record.time_to_first_piece is not None and record.time_to_first_piece <= record.elapsed
+    assert record.time_to_first_piece is not None and record.elapsed is not None
+    assert record.time_to_first_piece <= record.elapsed
 
 
 def test_a_stream_closed_early_marks_its_record_partial(client: Client, server: LoopbackServer) -> None:
@@ -227,6 +228,7 @@ def test_stream_usage_leaves_the_callers_own_stream_options_alone(server: Loopba
 
 @pytest.mark.parametrize("ending", ["closed early", "cut off", "error event"])
 def test_stream_end_is_heard_only_for_a_stream_read_to_its_end(server: LoopbackServer, ending: str) -> None:
+    body: list[Any]
     if ending == "error event":
         body = [event(chunk("a")), event({"error": {"message": "upstream died"}})]
     else:

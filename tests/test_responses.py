@@ -92,7 +92,7 @@ CALL_ITEM = {"id": "fc_1", "type": "function_call", "call_id": "call_1", "name":
 
 
 def test_a_function_call_is_never_dropped(client: Client, server: LoopbackServer) -> None:
-    events = [{"type": "response.created", "response": response("in_progress")},
+    events: list[dict[str, Any]] = [{"type": "response.created", "response": response("in_progress")},
               {"type": "response.output_item.added", "output_index": 0, "item": dict(CALL_ITEM, arguments="")},
               {"type": "response.function_call_arguments.delta", "item_id": "fc_1", "output_index": 0,
                "delta": '{"city": '},
@@ -112,7 +112,7 @@ def test_a_function_call_is_never_dropped(client: Client, server: LoopbackServer
     assert info.value.tool_calls == expected
 
 
-ENDINGS = {
+ENDINGS: dict[str, tuple[dict[str, Any], str, str]] = {
     "response.failed": ({"type": "response.failed", "response": response(
         "failed", error={"code": "server_error", "message": "The model crashed"})},
         "The model crashed", "server_error"),

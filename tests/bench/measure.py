@@ -89,13 +89,13 @@ def baseline(url: str) -> dict[str, Callable[..., Any]]:
     return {"call": call, "call_settled": call_settled, "stream": stream}
 
 
-def cpu(work: Callable[[], None]) -> float:
+def cpu(work: Callable[[], object]) -> float:
     start = time.process_time()
     work()
     return time.process_time() - start
 
 
-def alternate(ours: Callable[[], None], base: Callable[[], None], rounds: int) -> dict[str, float]:
+def alternate(ours: Callable[[], object], base: Callable[[], object], rounds: int) -> dict[str, float]:
     """CPU of ``ours`` against ``base``, measured in adjacent pairs, ``rounds`` times.
 
     The ratio is the median of the pairs' ratios: the two halves of a pair run moments apart,

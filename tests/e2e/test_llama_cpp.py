@@ -7,12 +7,13 @@ sequences, usage, finish reasons, errors, abandoning, threads.
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 
 from openai_compat import APIStatusError, Client, RequestEvent, merge_chunks
 
-GREEDY = {"temperature": 0.0, "seed": 7, "max_tokens": 40}
+GREEDY: dict[str, Any] = {"temperature": 0.0, "seed": 7, "max_tokens": 40}
 PROMPT = "Write a story about a robot learning to love"
 
 
@@ -71,7 +72,7 @@ def test_streamed_chunks_carry_a_finish_reason_and_merge_to_the_blocking_answer(
 
 def test_a_bad_request_is_a_typed_error_with_a_readable_bounded_message(client: Client) -> None:
     with pytest.raises(TypeError, match="max_tokens must be int"):
-        client.chat(PROMPT, max_tokens="many")  # type: ignore[arg-type]  (refused before sending)
+        client.chat(PROMPT, max_tokens="many")  # refused before sending
     seen: list[RequestEvent] = []
     client.event_hook = seen.append
     with pytest.raises(APIStatusError) as info:
