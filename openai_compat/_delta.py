@@ -165,7 +165,8 @@ class ToolCallRoutes:
     one, else to the call last seen at its ``index``, else (no id, no index: Gemini) to the last
     call. A fragment that matches none starts a new call, so calls keep the order in which they
     first appeared, whatever indexes a server uses (a gateway starting at 1, DeepSeek reusing
-    an index for a new id)."""
+    an index for a new id). An empty ``id``, ``name`` or ``type`` means "not given": Alibaba's
+    qwen3-max and vLLM send ``"id": ""`` in every fragment after the first."""
 
     def __init__(self, message: dict[str, Any]) -> None:
         self.message = message
@@ -174,7 +175,7 @@ class ToolCallRoutes:
 
     def add(self, fragment: dict[str, Any]) -> None:
         calls = self.message.setdefault("tool_calls", [])
-        call_id, index = fragment.get("id"), fragment.get("index")
+        call_id, index = fragment.get("id") or None, fragment.get("index")
         if call_id is not None:
             call = self.by_id.get(call_id)
         elif index is not None:

@@ -177,6 +177,20 @@ def test_tool_call_fragments_without_id_or_index_continue_the_last_call() -> Non
         {"id": None, "type": "function", "function": {"name": "add", "arguments": '{"a": 1}'}}]
 
 
+def test_an_empty_id_name_or_type_in_a_later_fragment_means_not_given() -> None:
+    # vLLM and Alibaba's qwen3-max: the first fragment carries the id and name, the rest "".
+    merged = merge_chunks([
+        {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "call_1", "type": "function",
+                                                             "function": {"name": "weather", "arguments": ""}}]}}]},
+        {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "", "type": "",
+                                                             "function": {"name": "", "arguments": '{"city": '}}]}}]},
+        {"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "", "type": "function",
+                                                             "function": {"arguments": '"Oslo"}'}}]}}]},
+    ])
+    assert merged["choices"][0]["message"]["tool_calls"] == [
+        {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": '{"city": "Oslo"}'}}]
+
+
 # -- parse_object: a 2xx body that is not the answer ---------------------------------------------
 
 PAGE = "<html><body>" + "maintenance, back soon " * 200 + "</body></html>"  # 4,627 characters
