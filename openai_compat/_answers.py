@@ -66,14 +66,15 @@ def reply_text(choice: dict[str, Any], *, chat: bool = True, keep_think: bool = 
         if message.get("tool_calls"):
             raise UnhandledToolCallsError.from_message(normalize_tool_calls(message))
         plain = plain_text(message, keep_think)
-        if plain:
+        if plain and not message.get("refusal") and answer.finish_reason != "content_filter":
             return plain  # the usual answer: plain text, no thinking anywhere
         pieces = answer.feed(message)
     else:
         pieces = answer.feed_text(content_text(choice.get("text")) or "")
     pieces += answer.end()
-    answer.check(usage)
-    return "".join(text for kind, text in pieces if kind == "answer")
+    text = "".join(piece for kind, piece in pieces if kind == "answer")
+    answer.check(usage, text)
+    return text
 
 
 def reasoning_of(choice: dict[str, Any]) -> str:

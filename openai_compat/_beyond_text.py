@@ -18,6 +18,7 @@ from ._params import Prompt, check_stream, messages_of, split_params
 from ._retry import check_policy, remaining
 
 if TYPE_CHECKING:
+    from ._call_record import CallRecord
     from ._connection import Connection
     from ._endpoints import Endpoints
 
@@ -36,6 +37,9 @@ class BeyondText(_Base):
 
     # What the client sets up (``_client.py``).
     _connection: Connection
+    if TYPE_CHECKING:
+        @property
+        def last(self) -> CallRecord | None: ...
     chat: Callable[..., Any]
     complete: Callable[..., Any]
 
@@ -59,7 +63,8 @@ class BeyondText(_Base):
 
         The answer is checked locally (with ``jsonschema`` when it is installed): one that is
         not JSON or breaks the schema raises ``JSONOutputError`` with the raw ``text`` and a list
-        of ``errors``. ``retries=1`` asks once more, showing the model the errors. ``deadline``
+        of ``errors``. ``retries=1`` asks once more, showing the model the errors. An answer cut
+        off at ``max_tokens`` before its JSON ended says so, and is not asked again. ``deadline``
         bounds all of it, every request together.
 
         With a model that follows instructions:
@@ -97,8 +102,13 @@ class BeyondText(_Base):
         def ask(messages: list[Any], response_format: Any) -> str:
             if deadline_at is not None and time.monotonic() >= deadline_at:
                 raise APITimeoutError(f"the call's deadline of {deadline:g} s passed")
-            return str(self.chat(messages, response_format=response_format, deadline=remaining(deadline_at),
+            text = str(self.chat(messages, response_format=response_format, deadline=remaining(deadline_at),
                                  **params))
+            if self.last is not None and self.last.finish_reason == "length":
+                from ._json_output import check_not_cut_off
+
+                check_not_cut_off(text, params.get("max_tokens"))
+            return text
 
         return ask
 

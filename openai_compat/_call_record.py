@@ -117,20 +117,22 @@ class CallSummary:
 
     ``finish_reasons`` holds every choice's by index (a Responses call's status is choice 0's),
     ``reasoning`` the thinking text or a function that reads it out of the answer when asked
-    for, ``first_piece_at`` when a stream's first piece of text came (``time.monotonic()``).
+    for, ``first_piece_at`` when a stream's first piece of text came (``time.monotonic()``),
+    ``refusal`` the model's refusal, if it refused.
     """
 
-    __slots__ = ("complete", "finish_reasons", "first_piece_at", "model", "reasoning", "usage")
+    __slots__ = ("complete", "finish_reasons", "first_piece_at", "model", "reasoning", "refusal", "usage")
 
     def __init__(self, model: str | None = None, usage: dict[str, Any] | None = None,
                  finish_reasons: Mapping[Any, str | None] | None = None, reasoning: str | Callable[[], str] = "",
-                 first_piece_at: float | None = None, complete: bool = True) -> None:
+                 first_piece_at: float | None = None, complete: bool = True, refusal: str | None = None) -> None:
         self.model = model
         self.usage = usage
         self.finish_reasons = finish_reasons or {}
         self.reasoning = reasoning
         self.first_piece_at = first_piece_at
         self.complete = complete
+        self.refusal = refusal
 
 
 def summary_of(answer: Mapping[str, Any], reasoning: str | Callable[[], str] = "") -> CallSummary:
@@ -139,13 +141,20 @@ def summary_of(answer: Mapping[str, Any], reasoning: str | Callable[[], str] = "
     model = answer.get("model")
     usage = answer.get("usage")
     finishes: dict[Any, str | None] = {}
+    refusals = []
     for choice in answer.get("choices") or ():
         if isinstance(choice, dict):
-            finishes[choice.get("index", 0)] = choice.get("finish_reason")
+            index = choice.get("index", 0)
+            finishes[index] = choice.get("finish_reason")
+            message = choice.get("message")
+            if index == 0 and isinstance(message, dict) and isinstance(message.get("refusal"), str):
+                refusals.append(message["refusal"])
     if answer.get("object") == "response" and isinstance(answer.get("status"), str):
         finishes[0] = answer["status"]  # the Responses API: completed, incomplete, failed, queued
+        refusals += [part.get("refusal") or "" for item in answer.get("output") or () if isinstance(item, dict)
+                     for part in item.get("content") or () if isinstance(part, dict) and part.get("type") == "refusal"]
     return CallSummary(model if isinstance(model, str) else None, usage if isinstance(usage, dict) else None,
-                       finishes, reasoning)
+                       finishes, reasoning, refusal="".join(refusals) or None)
 
 
 class CallRecord:
@@ -154,8 +163,9 @@ class CallRecord:
     ``request_id``, ``model`` (as the server answered), ``finish_reason`` (of the first choice)
     and ``finish_reasons`` (every choice, by index), ``attempts``, ``elapsed`` seconds,
     ``time_to_first_piece`` (streams), ``rate_limits``, ``usage`` (normalised), ``raw_usage``
-    (the server's dict), ``reasoning`` (the thinking text, if any), ``status_code``, ``partial``
-    (a stream closed before its end: the rest is unknown) and ``error`` (why a call failed).
+    (the server's dict), ``reasoning`` (the thinking text, if any), ``refusal`` (the model's
+    words, if it refused), ``status_code``, ``partial`` (a stream closed before its end: the
+    rest is unknown) and ``error`` (why a call failed).
 
         >>> from openai_compat import Client
         >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
@@ -181,6 +191,7 @@ class CallRecord:
         self.usage = _NO_USAGE
         self.partial = False
         self.error: str | None = None
+        self.refusal: str | None = None
         self._reasoning: str | Callable[[], str] = ""
 
     @property
@@ -207,6 +218,7 @@ class CallRecord:
         self.usage = Usage.from_raw(summary.usage)
         self.finish_reasons.update(summary.finish_reasons)
         self._reasoning = summary.reasoning
+        self.refusal = summary.refusal
         if summary.first_piece_at is not None:
             self.time_to_first_piece = summary.first_piece_at - started
         self.partial = not summary.complete

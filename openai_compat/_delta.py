@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 from typing import Any, List, Tuple
 
-from ._errors import EmptyAnswerError, UnhandledToolCallsError
+from ._error_bodies import shorten
+from ._errors import ContentFilterError, EmptyAnswerError, RefusalError, UnhandledToolCallsError
 
 #: A piece of an answer and what it is: ``("reasoning", text)`` or ``("answer", text)``.
 Labelled = Tuple[str, str]
@@ -240,6 +241,7 @@ class Answer:
         self.splitter = None if keep_think else ThinkSplitter()
         self._plain = keep_think  # whether string content is answer as it comes (past any think block)
         self._reasoning: list[str] = []
+        self._refusal: list[str] = []
         self.answered = False
         self.finish_reason: Any = None
         self._calls: ToolCallRoutes | None = None
@@ -248,16 +250,25 @@ class Answer:
     def reasoning(self) -> str:
         return "".join(self._reasoning)
 
+    @property
+    def refusal(self) -> str | None:
+        """The model's refusal (``refusal`` fields and parts, joined), or None if it gave none."""
+        return "".join(self._refusal) or None
+
     def feed(self, part: dict[str, Any]) -> Pieces:
         """The labelled pieces of a delta or a message (chat) or of a choice's text (completions)."""
         content = part.get("content")
         if type(content) is str and self._plain and (len(part) == 1 or (
-                "reasoning_content" not in part and "reasoning" not in part and not part.get("tool_calls"))):
+                "reasoning_content" not in part and "reasoning" not in part and not part.get("tool_calls")
+                and not part.get("refusal"))):
             # The usual delta, read at once: this runs for every event of a stream.
             if not content:
                 return _NOTHING
             self.answered = True
             return [("answer", content)]
+        refusal = part.get("refusal")
+        if isinstance(refusal, str) and refusal:
+            self._refusal.append(refusal)
         if part.get("tool_calls"):
             for fragment in part["tool_calls"] if isinstance(part["tool_calls"], list) else ():
                 if isinstance(fragment, dict):
@@ -273,7 +284,11 @@ class Answer:
         return self._note(self.splitter.feed(text) if self.splitter is not None else [("answer", text)])
 
     def add(self, kind: str, text: str) -> Pieces:
-        """One piece already labelled by its wire form (a Responses event)."""
+        """One piece already labelled by its wire form (a Responses event); a refusal is kept,
+        never handed on as text."""
+        if kind == "refusal":
+            self._refusal.append(text)
+            return _NOTHING
         return self._note([(kind, text)]) if text else _NOTHING
 
     def add_call(self, call: dict[str, Any]) -> None:
@@ -302,9 +317,18 @@ class Answer:
         self._calls.finish()
         return list(self._calls.message.get("tool_calls") or ())
 
-    def check(self, usage: Any = None) -> None:
-        """Raise when the answer is not text: tool calls, or nothing after all of ``max_tokens``
-        went on thinking."""
+    def check(self, usage: Any = None, text: str = "") -> None:
+        """Raise when the answer is not text: a refusal, a content filter's stop, tool calls, or
+        nothing after all of ``max_tokens`` went on thinking. ``text`` is the answer text a
+        blocking call got (a stream has handed its text on)."""
+        if self._refusal:
+            refusal = "".join(self._refusal)
+            raise RefusalError(f"the model refused: {shorten(refusal)}", refusal=refusal, text=text)
+        if self.finish_reason == "content_filter":
+            came = "what came before it is in .text" if text else "before any text came" if not self.answered \
+                else "after the text already handed on"
+            raise ContentFilterError(f"the server's content filter stopped the answer (finish_reason"
+                                     f" \"content_filter\"), {came}", text=text)
         calls = self.tool_calls
         if calls:
             raise UnhandledToolCallsError.from_message({"role": "assistant", "content": None, "tool_calls": calls})

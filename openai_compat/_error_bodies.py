@@ -16,6 +16,7 @@ from ._errors import (
     AuthenticationError,
     BadRequestError,
     ConflictError,
+    ContextLengthError,
     InternalServerError,
     NotFoundError,
     PermissionDeniedError,
@@ -35,6 +36,23 @@ _REQUEST_ID_NAMES = frozenset(REQUEST_ID_HEADERS)
 FINAL_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached", "context_length_exceeded",
                          "exceed_context_size_error"})
 
+
+#: How servers say a prompt is over the context, lower-cased: OpenAI, DeepSeek, Mistral, vLLM
+#: and llama-cpp-python ("maximum context length"), llama.cpp's server, llama-cpp-python's
+#: engine, vLLM's engine, text-generation-inference, Ollama, LiteLLM, Groq, Anthropic and
+#: Gemini behind gateways.
+CONTEXT_WORDINGS = (
+    r"maximum context length|context length exceeded|context_length_exceeded"
+    r"|exceeds the available context size"
+    r"|exceed context window"
+    r"|maximum model length"
+    r"|max_new_tokens`? must be <="
+    r"|exceeds the context length|exceeded max context length"
+    r"|contextwindowexceedederror"
+    r"|reduce the length of the messages"
+    r"|prompt is too long"
+    r"|input token count .{0,40}exceeds the maximum"
+)
 
 _STATUS_ERRORS: Mapping[int, type[APIStatusError]] = {
     400: BadRequestError,
@@ -144,14 +162,17 @@ def status_error(
     """The exception for a response with ``status_code`` and body ``raw``; ``context`` (the
     URL, a hint) is added to the message."""
     message, body, code = parse_error_body(raw)
+    overflow = is_context_overflow(message, code)
     if message == "(empty body)" and reason:
         message = f"{reason} (empty body)"
     if "validation error" in message and isinstance(body, dict) and not isinstance(body.get("detail"), list):
         problems = validation_problems(body)  # pydantic's dump inside a message: llama-cpp-python
         if problems:
             message = "the server rejected the request: " + "; ".join(problems)
-    if status_code >= 500:
-        cls: type[APIStatusError] = InternalServerError
+    if overflow:
+        cls: type[APIStatusError] = ContextLengthError
+    elif status_code >= 500:
+        cls = InternalServerError
     else:
         cls = _STATUS_ERRORS.get(status_code, APIStatusError)
     if context:
@@ -203,11 +224,18 @@ def _field_problem(location: Any, problem: str, got: Any) -> str:
     return f"{field}: {problem}{shown}"
 
 
+def is_context_overflow(message: str, code: str | None) -> bool:
+    """Whether an error's ``message`` or ``code`` says the prompt is over the model's context."""
+    if code in ("context_length_exceeded", "exceed_context_size_error"):
+        return True
+    return re.search(CONTEXT_WORDINGS, message.lower()) is not None
+
+
 def is_final(error: Any) -> bool:
     """Whether a status error says the same request will fail the same way however long one
     waits: a used-up quota, a prompt over the context, or a request the server finds invalid
     (llama-cpp-python answers those with HTTP 500)."""
-    if getattr(error, "code", None) in FINAL_CODES:
+    if isinstance(error, ContextLengthError) or getattr(error, "code", None) in FINAL_CODES:
         return True
     body = getattr(error, "body", None)
     inner = body.get("error") if isinstance(body, dict) else None

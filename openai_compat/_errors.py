@@ -7,6 +7,7 @@
     │   └── APITimeoutError       a connect, read or total-deadline timeout
     ├── APIStatusError            a non-2xx answer: .status_code .message .body .request_id .code
     │   ├── BadRequestError           400
+    │   │   └── ContextLengthError    the prompt (with max_tokens) is over the model's context
     │   ├── AuthenticationError       401
     │   ├── PermissionDeniedError     403
     │   ├── NotFoundError             404
@@ -15,7 +16,9 @@
     │   ├── RateLimitError            429
     │   └── InternalServerError       >= 500
     ├── APIResponseError          a 2xx the SDK cannot use: not JSON, no choices, an error object
-    │   └── EmptyAnswerError      the model spent its max_tokens thinking and gave no answer
+    │   ├── EmptyAnswerError      the model spent its max_tokens thinking and gave no answer
+    │   ├── RefusalError          the model refused: .refusal holds its words
+    │   └── ContentFilterError    the server's content filter stopped the answer
     ├── UnhandledToolCallsError   chat() got tool calls, which a str cannot hold
     ├── JSONOutputError           chat_json() got an answer that is not JSON, or not the schema's
     ├── CassetteError             a request in replay that the cassette did not record
@@ -116,6 +119,20 @@ class BadRequestError(APIStatusError):
     """400: the server rejected the request body."""
 
 
+class ContextLengthError(BadRequestError):
+    """The prompt, with room for ``max_tokens``, is longer than the model's context.
+
+    Recognised by its code (``context_length_exceeded``, llama.cpp's ``exceed_context_size_error``)
+    and by each server's wording, whatever the status; never retried, since waiting will not
+    shorten the prompt. Shorten the messages, lower ``max_tokens``, or use a longer context.
+
+        >>> from openai_compat import ContextLengthError
+        >>> exc = ContextLengthError("This model's maximum context length is 8192 tokens", status_code=400)
+        >>> print(exc)
+        HTTP 400: This model's maximum context length is 8192 tokens
+    """
+
+
 class AuthenticationError(APIStatusError):
     """401: the API key is missing or wrong."""
 
@@ -189,6 +206,39 @@ class EmptyAnswerError(APIResponseError):
         self.reasoning = reasoning
 
 
+class RefusalError(APIResponseError):
+    """The model refused to answer (a ``refusal`` in the message, the stream or the response).
+
+    ``refusal`` holds the model's words and ``text`` any answer text that came before them (a
+    stream has already yielded that text).
+
+        >>> from openai_compat import RefusalError
+        >>> exc = RefusalError("the model refused: I can't help with that.", refusal="I can't help with that.")
+        >>> exc.refusal
+        "I can't help with that."
+    """
+
+    def __init__(self, message: str, *, refusal: str = "", text: str = "", request_id: str | None = None) -> None:
+        super().__init__(message, request_id=request_id)
+        self.refusal = refusal
+        self.text = text
+
+
+class ContentFilterError(APIResponseError):
+    """The server's content filter stopped the answer (``finish_reason: "content_filter"``).
+
+    ``text`` holds what came before the filter cut in (a stream has already yielded it).
+
+        >>> from openai_compat import ContentFilterError
+        >>> ContentFilterError("the content filter stopped the answer", text="Once upon").text
+        'Once upon'
+    """
+
+    def __init__(self, message: str, *, text: str = "", request_id: str | None = None) -> None:
+        super().__init__(message, request_id=request_id)
+        self.text = text
+
+
 class UnhandledToolCallsError(OpenAICompatError):
     """``chat()`` got tool calls back, which a plain ``str`` cannot carry.
 
@@ -212,15 +262,20 @@ class UnhandledToolCallsError(OpenAICompatError):
     @classmethod
     def from_message(cls, message: dict[str, Any]) -> UnhandledToolCallsError:
         """Build the error for an assistant ``message`` that holds tool calls."""
-        names = ", ".join(
-            str((call.get("function") or {}).get("name"))
-            for call in message.get("tool_calls") or []
-            if isinstance(call, dict)
-        )
+        names = ", ".join(call_name(call) for call in message.get("tool_calls") or [] if isinstance(call, dict))
         return cls(
             f"the model answered with tool calls ({names}) instead of text: use chat_message() to handle them",
             message=message,
         )
+
+
+def call_name(call: dict[str, Any]) -> str:
+    """How an error names a tool call: its function's name, or a custom tool's name and type."""
+    kind = call.get("type") or "function"
+    inner = call.get(kind) if isinstance(call.get(kind), dict) else call.get("function")
+    name = inner.get("name") if isinstance(inner, dict) else None
+    shown = str(name) if name else "unnamed"
+    return shown if kind == "function" else f"{shown} ({kind})"
 
 
 class JSONOutputError(OpenAICompatError):

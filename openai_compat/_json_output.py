@@ -39,6 +39,19 @@ def parse_json_output(text: str) -> Any:
         raise JSONOutputError(f"{problem}: {text[:200]!r}", text=text, errors=[problem]) from None
 
 
+def check_not_cut_off(text: str, max_tokens: Any) -> None:
+    """Raise when an answer that stopped at ``max_tokens`` is not whole JSON: asking again the
+    same way would be cut off again, so this is never retried."""
+    try:
+        parse_json_output(text)
+    except JSONOutputError:
+        limit = f" ({max_tokens})" if max_tokens is not None else " (the server's default)"
+        problem = (f"the model's answer was cut off at max_tokens{limit} before its JSON ended"
+                   " (finish_reason \"length\")")
+        raise JSONOutputError(f"{problem}: raise max_tokens, or ask for a smaller object; the text that came is"
+                              " in .text", text=text, errors=[problem]) from None
+
+
 # -- the format ladder ------------------------------------------------------------------------------
 
 #: The rungs, most exact first: a JSON Schema format; json_object with the schema beside it

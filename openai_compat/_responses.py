@@ -12,13 +12,14 @@ from typing import Any, Dict
 
 from ._call_record import CallSummary, summary_of
 from ._error_bodies import error_fields, shorten
-from ._errors import APIResponseError, UnhandledToolCallsError
+from ._errors import APIResponseError, RefusalError, UnhandledToolCallsError
 from ._sse import EventStream
 
 #: Events that end a response stream.
 TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed", "error"})
 TEXT_DELTA = "response.output_text.delta"
 REASONING_DELTAS = frozenset({"response.reasoning_summary_text.delta", "response.reasoning_text.delta"})
+REFUSAL_DELTA = "response.refusal.delta"
 
 
 class ResponseStream(EventStream[Dict[str, Any]]):
@@ -50,6 +51,8 @@ class ResponseStream(EventStream[Dict[str, Any]]):
             self._pieces = self.answer.add("answer", delta)
         elif kind in REASONING_DELTAS and isinstance(delta, str):
             self._pieces = self.answer.add("reasoning", delta)
+        elif kind == REFUSAL_DELTA and isinstance(delta, str):
+            self.answer.add("refusal", delta)
         elif kind == "response.output_item.done" and isinstance(event.get("item"), dict):
             for call in function_calls({"output": [event["item"]]}):
                 self.answer.add_call(call)
@@ -72,6 +75,7 @@ class ResponseStream(EventStream[Dict[str, Any]]):
     def _summary(self) -> CallSummary:
         summary = summary_of(self.final or {}, self.answer.reasoning)
         summary.complete = self.complete
+        summary.refusal = summary.refusal or self.answer.refusal
         return summary
 
 
@@ -84,6 +88,10 @@ def raise_for_status(response: dict[str, Any], request_id: str | None) -> None:
             message, code = response.get("message"), response.get("code")
         raise APIResponseError(shorten(str(message or "the response failed")), body=response,
                                request_id=request_id, code=None if code is None else str(code))
+    if status in ("queued", "in_progress"):
+        raise APIResponseError(f"the response is {status}, not finished: it runs in the background; fetch it later"
+                               f" with client.get_json('/responses/{response.get('id')}')", body=response,
+                               request_id=request_id, code=status)
     if status == "incomplete":
         details = response.get("incomplete_details")
         reason = details.get("reason") if isinstance(details, dict) else None
@@ -121,6 +129,11 @@ def response_text(response: dict[str, Any], request_id: str | None) -> str:
     """The output text of a whole response; a failed or incomplete one raises, and function
     calls raise ``UnhandledToolCallsError`` (a ``str`` cannot carry them)."""
     raise_for_status(response, request_id)
+    refusal = "".join(part.get("refusal") or "" for item in _items(response, "message")
+                      for part in item.get("content") or () if isinstance(part, dict) and part.get("type") == "refusal")
+    if refusal:
+        raise RefusalError(f"the model refused: {shorten(refusal)}", refusal=refusal, text=output_text(response),
+                           request_id=request_id)
     calls = function_calls(response)
     if calls:
         raise UnhandledToolCallsError.from_message({"role": "assistant", "content": None, "tool_calls": calls})

@@ -79,6 +79,7 @@ class EventStream(Generic[Item]):
                 yield from whole
             else:
                 ended = False
+                event = None
                 try:
                     for event in sseclient.SSEClient(event_lines(self._body.read)).events():
                         item = self._item(event.data, event.event)
@@ -95,7 +96,7 @@ class EventStream(Generic[Item]):
                 if ended:
                     self._body.drain()
                 elif not self._ended_well():
-                    raise self._cut_off()
+                    raise self._cut_off(nothing_came=event is None)
             self._end()
             self.complete = True
             self._after_end()
@@ -158,7 +159,13 @@ class EventStream(Generic[Item]):
 
     # -- for the dialects ----------------------------------------------------------------------
 
-    def _cut_off(self) -> APIConnectionError:
+    def _cut_off(self, nothing_came: bool = False) -> APIConnectionError:
+        if nothing_came:
+            return APIConnectionError(
+                f"the server answered {self.response.status_code} and ended the stream without a single event: the"
+                " prompt may be longer than the model's context (llama.cpp's server answers a stream that overflows"
+                " its context this way); send it once without stream=True to see the server's own error, or count"
+                " its tokens against the context size")
         return APIConnectionError(f"the stream ended before {self.ENDING}: the connection was closed early and"
                                   " the answer is incomplete")
 

@@ -275,3 +275,24 @@ def test_every_type_a_public_method_takes_or_returns_can_be_imported() -> None:
                     if word not in OUTSIDE_NAMES and word not in openai_compat.__all__:
                         missing.add(f"{class_name}.{name}: {word}")
     assert not missing, sorted(missing)
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/errors.md"])
+def test_the_error_trees_in_the_docs_show_every_error_under_its_parent(page: str) -> None:
+    text = (Path(__file__).parent.parent / page).read_text()
+    tree = text[text.index("```\nOpenAICompatError\n"):]
+    lines = tree[4:tree.index("```", 4)].splitlines()
+    errors = [getattr(openai_compat, name) for name in openai_compat.__all__
+              if isinstance(getattr(openai_compat, name), type)
+              and issubclass(getattr(openai_compat, name), openai_compat.OpenAICompatError)]
+    parent_of: dict[str, str] = {}
+    stack: list[str] = []
+    for line in lines:
+        name = line.lstrip("│├└─ ").split(" ")[0]
+        depth = (len(line) - len(line.lstrip("│├└─ "))) // 4
+        del stack[depth:]
+        parent_of[name] = stack[-1] if stack else "Exception"
+        stack.append(name)
+    for cls in errors:
+        assert cls.__name__ in parent_of, f"{page} leaves {cls.__name__} out of its error tree"
+        assert parent_of[cls.__name__] == cls.__bases__[0].__name__, f"{page}: {cls.__name__} is not under its parent"

@@ -186,9 +186,19 @@ def test_a_stream_cut_off_before_any_finish_raises(client: Client, server: Loopb
     assert pieces == ["a", "b"], "the text that came is handed over before the error"
 
 
-def test_an_empty_stream_raises(client: Client, server: LoopbackServer) -> None:
-    server.handler = lambda req, wire: wire.sse([": keep-alive\n\n"])
-    with pytest.raises(APIConnectionError, match="ended before"):
+@pytest.mark.parametrize("body", [[], [": keep-alive\n\n"]], ids=["empty body (llama.cpp over its context)", "comment"])
+def test_a_stream_without_a_single_event_says_the_prompt_may_be_over_the_context(
+    client: Client, server: LoopbackServer, body: list[str]
+) -> None:
+    server.handler = lambda req, wire: wire.sse(body)
+    with pytest.raises(APIConnectionError, match="200 and ended the stream without a single event: the prompt may"
+                                                 " be longer than the model's context"):
+        list(client.chat("hi", stream=True))
+
+
+def test_a_stream_cut_after_an_event_says_it_was_closed_early(client: Client, server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.sse([event(chunk("a"))])
+    with pytest.raises(APIConnectionError, match=r"ended before .*closed early"):
         list(client.chat("hi", stream=True))
 
 
