@@ -71,7 +71,7 @@ class BatchJob:
 
     def cancel(self) -> str:
         """Ask the provider to stop the batch; returns the state it answers with."""
-        self.batch = self.client.post_json(f"/batches/{self.id}/cancel", {})
+        self.batch = self.client.post_json(f"/batches/{self.id}/cancel")
         return self.state
 
     def results(self) -> list[Any]:

@@ -174,7 +174,7 @@ def _print_chat(
     terminal = stderr.isatty()
     dim, plain = ("\033[2m", "\033[0m") if terminal else ("", "")
     if stream:
-        pieces: Iterable[tuple[str, str]] = client.chat(messages, stream=True, reasoning=True, **params)
+        pieces: Iterable[tuple[str, str]] = client.chat(messages, stream=True, labelled=True, **params)
     else:
         choice = client.create_chat_completion(messages=messages, **params)
         message = choice["choices"][0].get("message") or {}

@@ -208,8 +208,14 @@ class Client(BeyondText, Endpoints):
 
     @overload
     def chat(
-        self, prompt: Prompt, *, stream: Literal[True], reasoning: Literal[False] = False, **params: Any
+        self, prompt: Prompt, *, stream: Literal[True], labelled: Literal[False] = False,
+        reasoning: Literal[False] | dict[str, Any] = False, **params: Any
     ) -> Generator[str, None, None]: ...
+
+    @overload
+    def chat(
+        self, prompt: Prompt, *, stream: Literal[True], labelled: Literal[True], **params: Any
+    ) -> Generator[tuple[str, str], None, None]: ...
 
     @overload
     def chat(
@@ -218,7 +224,8 @@ class Client(BeyondText, Endpoints):
 
     @overload
     def chat(
-        self, prompt: Prompt, *, stream: bool, reasoning: bool = False, **params: Any
+        self, prompt: Prompt, *, stream: bool, labelled: bool = False, reasoning: bool | dict[str, Any] = False,
+        **params: Any
     ) -> str | Generator[str, None, None] | Generator[tuple[str, str], None, None]: ...
 
     def chat(
@@ -242,10 +249,11 @@ class Client(BeyondText, Endpoints):
         tools: list[dict[str, Any]] | None = None,
         tool_choice: str | dict[str, Any] | None = None,
         thinking: Thinking | None = None,
-        reasoning: bool = False,
+        labelled: bool = False,
+        reasoning: bool | dict[str, Any] = False,
         keep_think: bool = False,
         images: Sequence[Media] | None = None,
-        audio: Sequence[Media] | None = None,
+        audio: Sequence[Media] | dict[str, Any] | None = None,
         detail: str | None = None,
         inline_urls: bool = False,
         timeout: Timeout = NOT_GIVEN,
@@ -267,13 +275,16 @@ class Client(BeyondText, Endpoints):
 
         The answer never includes the model's thinking, whichever way the server sends it (see
         the Reasoning page); ``keep_think=True`` keeps an inline ``<think>`` block in the text.
-        With ``stream=True, reasoning=True`` the generator yields ``("reasoning", piece)`` and
-        ``("answer", piece)`` as they arrive. ``thinking`` (True, False, or an effort such as
-        ``"low"``) turns thinking on or off with the preset's own knob. A model that spends all
+        With ``stream=True, labelled=True`` the generator yields ``("reasoning", piece)`` and
+        ``("answer", piece)`` as they arrive (``reasoning=True`` is the older spelling; a dict
+        ``reasoning={"effort": ...}`` is sent as the wire field, as OpenRouter takes it).
+        ``thinking`` (True, False, or an effort such as ``"low"``) turns thinking on or off with
+        the preset's own knob. A model that spends all
         of ``max_tokens`` thinking raises ``EmptyAnswerError`` instead of returning ``""``.
 
         ``images`` and ``audio`` (paths, bytes, URLs, PIL images) are added to the last user
-        message as content parts; ``detail`` applies to images; ``inline_urls=True`` downloads
+        message as content parts (a dict ``audio={"voice": ..., "format": ...}`` is the wire
+        field that asks for spoken output instead); ``detail`` applies to images; ``inline_urls=True`` downloads
         http(s) URLs (through this client's session, never with its key) for servers that only
         take inline data.
 
@@ -287,6 +298,9 @@ class Client(BeyondText, Endpoints):
             >>> isinstance(text, str) and all(isinstance(piece, str) for piece in pieces)
             True
         """
+        labelled, extra = _labelled(labelled, reasoning, extra)
+        if isinstance(audio, dict):
+            extra["audio"], audio = audio, None
         body = self._body(
             "chat", model, {"messages": self._media(messages_of(prompt, system), images, audio, detail, inline_urls)},
             dict(max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=stop, n=n, seed=seed,
@@ -297,10 +311,10 @@ class Client(BeyondText, Endpoints):
         options = self._options(timeout, max_retries, deadline)
         if check_stream("chat", stream):
             return self._chat_stream("/chat/completions", body, options, keep_think=keep_think).text(
-                labelled=reasoning)
-        if reasoning:
-            raise ValueError("chat(): reasoning=True labels the pieces of a stream: pass stream=True too"
-                             " (a blocking call's reasoning is in chat_message())")
+                labelled=labelled)
+        if labelled:
+            raise ValueError("chat(): labelled=True labels the pieces of a stream: pass stream=True too"
+                             " (a blocking call's reasoning is in client.last.reasoning)")
         answer = self._answer_call("/chat/completions", body, options)
         return reply_text(first_choice(answer), keep_think=keep_think, usage=answer.get("usage"))
 
@@ -343,7 +357,8 @@ class Client(BeyondText, Endpoints):
 
         ``template`` (``"chatml"``, ``"llama3"``, ``"mistral"`` or ``"plain"``) renders a message
         list (or a string, as one user message) into a chat prompt for a completion model, and
-        adds the template's stop sequence to yours.
+        adds the template's stop sequence to yours, once; since the API takes at most 4 stops,
+        more than 3 of your own with a template is refused before sending.
 
             >>> from openai_compat import Client
             >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
@@ -356,6 +371,10 @@ class Client(BeyondText, Endpoints):
             prompt, template_stop = render(messages_of(prompt, None), template)
             given = [stop] if isinstance(stop, str) else list(stop or [])
             stop = given + [s for s in template_stop if s not in given]
+            if len(stop) > 4:
+                raise ValueError(f"complete(): the API takes at most 4 stop sequences, and your {len(given)} with the"
+                                 f" {template!r} template's {template_stop} make {len(stop)}: pass at most"
+                                 f" {4 - (len(stop) - len(given))} of your own")
         elif not isinstance(prompt, str):
             raise TypeError(
                 f"complete(): prompt must be a str, or a message list with template=, got {type(prompt).__name__}"
@@ -378,8 +397,14 @@ class Client(BeyondText, Endpoints):
 
     @overload
     def respond(
-        self, input: str | list[Any], *, stream: Literal[True], reasoning: Literal[False] = False, **params: Any
+        self, input: str | list[Any], *, stream: Literal[True], labelled: Literal[False] = False,
+        reasoning: Literal[False] | dict[str, Any] = False, **params: Any
     ) -> Generator[str, None, None]: ...
+
+    @overload
+    def respond(
+        self, input: str | list[Any], *, stream: Literal[True], labelled: Literal[True], **params: Any
+    ) -> Generator[tuple[str, str], None, None]: ...
 
     @overload
     def respond(
@@ -393,12 +418,14 @@ class Client(BeyondText, Endpoints):
         instructions: str | None = None,
         model: str | None = None,
         stream: bool = False,
-        reasoning: bool = False,
+        labelled: bool = False,
+        reasoning: bool | dict[str, Any] = False,
         **params: Any,
     ) -> str | Generator[str, None, None] | Generator[tuple[str, str], None, None]:
         """Ask over the Responses API (``/responses``): the output text, or a generator of its
-        pieces; ``reasoning=True`` labels them like ``chat()``'s. Everything else works as for
-        ``chat()``: retries, timeouts, the deadline, the event hook, ``client.last``.
+        pieces; ``labelled=True`` labels them like ``chat()``'s (``reasoning=True`` is the older
+        spelling). ``reasoning={"effort": "low", "summary": "auto"}`` is the API's own field.
+        Everything else works as for ``chat()``: retries, timeouts, the deadline, the event hook, ``client.last``.
 
         ``input`` is a string or a list of input items. Function calls raise
         ``UnhandledToolCallsError``; a failed or incomplete response raises ``APIResponseError``.
@@ -414,8 +441,9 @@ class Client(BeyondText, Endpoints):
             raise TypeError(f"respond(): input must be a str or a list of input items, got {type(input).__name__}")
         if instructions is not None:
             params["instructions"] = instructions
+        labelled, params = _labelled(labelled, reasoning, params)
         if check_stream("respond", stream):
-            return self.create_response(input=input, model=model, stream=True, **params).text(labelled=reasoning)
+            return self.create_response(input=input, model=model, stream=True, **params).text(labelled=labelled)
         answer = self.create_response(input=input, model=model, **params)
         return response_text(answer, self.last.request_id if self.last else None)
 
@@ -467,3 +495,13 @@ def _checked_base_url(owner: str, base_url: Any) -> str:
             raise ValueError(f"{owner}: base_url {base_url!r} ends in the endpoint {path}; pass the base URL"
                              f" before it, {base_url[: -len(path)]!r}: each call adds its own path")
     return str(base_url)
+
+
+def _labelled(labelled: bool, reasoning: bool | dict[str, Any], extra: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+    """Whether pieces are labelled, and the wire fields: ``reasoning=True`` is the older spelling
+    of ``labelled=True``; a dict is the wire's ``reasoning`` field."""
+    if isinstance(reasoning, dict):
+        return labelled, dict(extra, reasoning=reasoning)
+    if not isinstance(reasoning, bool):
+        raise TypeError(f"reasoning must be a dict (the wire field) or a bool (labelled=), got {reasoning!r:.40}")
+    return labelled or reasoning, extra

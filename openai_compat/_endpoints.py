@@ -187,7 +187,7 @@ class Endpoints:
     def post_json(
         self,
         path: str,
-        body: dict[str, Any],
+        body: dict[str, Any] | None = None,
         *,
         timeout: Timeout = NOT_GIVEN,
         max_retries: int | None = None,
@@ -196,7 +196,8 @@ class Endpoints:
         """POST ``body`` to ``path`` under the base URL and return the JSON object it answers.
 
         For endpoints the SDK has no method for; retries, timeouts, secrets and the event hook
-        work as for every call. ``body`` is sent exactly as given.
+        work as for every call. ``body`` is sent exactly as given; None sends no body at all
+        (``/batches/{id}/cancel`` takes none).
 
             >>> from openai_compat import Client
             >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")

@@ -33,8 +33,10 @@ _MAGIC = (
     (b"OggS", "audio/ogg"),
     (b"ID3", "audio/mpeg"),
 )
-AUDIO_FORMATS = {"audio/wav": "wav", "audio/x-wav": "wav", "audio/mpeg": "mp3", "audio/flac": "flac",
-                 "audio/ogg": "ogg"}
+#: The audio the API's ``input_audio`` part takes (wav and mp3, as the published spec allows).
+AUDIO_FORMATS = {"audio/wav": "wav", "audio/x-wav": "wav", "audio/mpeg": "mp3"}
+_RAW_AUDIO_PART = ('send it anyway as a content part of your own: {"type": "input_audio", "input_audio": {"data":'
+                   ' <base64>, "format": "%s"}}')
 
 
 def sniff(data: bytes, name: str = "") -> str | None:
@@ -131,7 +133,8 @@ def audio_part(item: Media, fetch: Callable[[str], bytes] | None) -> dict[str, A
         head, _, encoded = item.partition(",")
         mime = head[5:].split(";", 1)[0]
         if mime not in AUDIO_FORMATS:
-            raise ValueError(f"audio data URL of type {mime!r}: expected one of {sorted(set(AUDIO_FORMATS.values()))}")
+            raise ValueError(f"audio data URL of type {mime!r}: the API takes wav or mp3 audio; convert it, or "
+                             + _RAW_AUDIO_PART % mime.split("/")[-1])
         return {"type": "input_audio", "input_audio": {"data": encoded, "format": AUDIO_FORMATS[mime]}}
     data, name = _read(item, "audio", fetch)
     mime = _checked(data, name, "audio", item)
@@ -146,8 +149,9 @@ def _checked(data: bytes, name: str, what: str, item: Media) -> str:
     mime = sniff(data, name)
     wanted = AUDIO_FORMATS if what == "audio" else ("image/png", "image/jpeg", "image/gif", "image/webp")
     if mime is None or mime not in wanted:
-        kinds = "WAV, MP3, FLAC or OGG" if what == "audio" else "PNG, JPEG, GIF or WebP"
-        raise ValueError(f"{what} {shown!r} is not {kinds} (its type is {mime or 'unknown'})")
+        kinds = "WAV or MP3" if what == "audio" else "PNG, JPEG, GIF or WebP"
+        fix = f"; convert it, or {_RAW_AUDIO_PART % mime.split('/')[-1]}" if what == "audio" and mime else ""
+        raise ValueError(f"{what} {shown!r} is not {kinds} (its type is {mime or 'unknown'}){fix}")
     return mime
 
 

@@ -115,6 +115,8 @@ def check_params(owner: str, named: dict[str, Any], extra: dict[str, Any], known
         if value is None or name not in _CHECKS:
             continue
         types, low, high = _CHECKS[name]
+        if name == "max_tokens" and owner == "complete":
+            low = 0  # max_tokens=0 with echo and logprobs scores a prompt without generating
         if (isinstance(value, bool) and bool not in types) or not isinstance(value, types):
             wanted = " or ".join(t.__name__ for t in types)
             raise TypeError(f"{owner}(): {name} must be {wanted}, got {type(value).__name__} {value!r:.40}")

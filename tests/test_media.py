@@ -27,7 +27,7 @@ SAMPLES = {
     "audio/flac": b"fLaC\x00\x00\x00\x22" + b"\x00" * 20,
     "audio/ogg": b"OggS\x00\x02" + b"\x00" * 20,
 }
-FORMATS = {"audio/wav": "wav", "audio/mpeg": "mp3", "audio/flac": "flac", "audio/ogg": "ogg"}
+FORMATS = {"audio/wav": "wav", "audio/mpeg": "mp3"}
 
 
 def data_url(mime: str) -> str:
@@ -91,7 +91,10 @@ def test_the_file_name_tells_the_type_when_the_bytes_do_not(client: Client, answ
     ({"images": [b"\x00\x01 no known header"]}, ValueError, "is not PNG, JPEG, GIF or WebP"),
     ({"images": ["/no/such/cat.png"]}, ValueError, "cannot read image '/no/such/cat.png'"),
     ({"images": [b""]}, ValueError, "is empty"),
-    ({"audio": [SAMPLES["image/png"]]}, ValueError, "is not WAV, MP3, FLAC or OGG"),
+    ({"audio": [SAMPLES["image/png"]]}, ValueError, "is not WAV or MP3"),
+    ({"audio": [SAMPLES["audio/flac"]]}, ValueError, r"is not WAV or MP3 \(its type is audio/flac\); convert it, or"
+                                                     r' send it anyway as a content part of your own: .*"flac"'),
+    ({"audio": [data_url("audio/ogg")]}, ValueError, r"audio data URL of type 'audio/ogg': the API takes wav or mp3"),
     ({"audio": ["https://example.com/a.mp3"]}, ValueError, "pass inline_urls=True"),
     ({"images": "cat.png"}, TypeError, "must be a list"),
     ({"images": [42]}, TypeError, "must be a path, bytes, a URL"),

@@ -277,6 +277,9 @@ def test_a_batch_can_be_cancelled(server: LoopbackServer) -> None:
     server.handler = provider
     job = Client(server.url, model="m").submit_batch([{"messages": [{"role": "user", "content": "x"}], "model": "big"}])
     assert job.cancel() == "cancelling"
+    cancel = next(r for r in server.requests if r.path.endswith("/cancel"))
+    assert cancel.method == "POST" and cancel.raw_body == b"", "the endpoint takes no body (a {} body gets HTTP 415)"
+    assert "content-type" not in {name.lower() for name in cancel.headers}
     assert job.wait(poll=0.01, timeout=10) == "cancelled"
     assert "cancelled" in provider.path
 
