@@ -41,6 +41,7 @@ if TYPE_CHECKING:
         PermissionDeniedError,
         RateLimitError,
         RefusalError,
+        ToolArgumentsError,
         UnhandledToolCallsError,
         UnprocessableEntityError,
     )
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
     from ._reasoning import Thinking
     from ._responses import ResponseStream
     from ._retry import RetryPolicy
+    from ._tool_calls import parse_arguments
 
 __version__ = "0.1.0"
 
@@ -107,12 +109,14 @@ __all__ = [
     "Thinking",
     "Timeout",
     "TogetherClient",
+    "ToolArgumentsError",
     "UnhandledToolCallsError",
     "UnprocessableEntityError",
     "Usage",
     "UsageTotals",
     "VLLMClient",
     "merge_chunks",
+    "parse_arguments",
 ]
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
@@ -127,8 +131,8 @@ _MODULES = {
     "_errors": ("APIConnectionError", "APIResponseError", "APIStatusError", "APITimeoutError", "AuthenticationError",
                 "BadRequestError", "ConflictError", "ContentFilterError", "ContextLengthError", "EmptyAnswerError",
                 "InternalServerError", "JSONOutputError", "NotFoundError", "OpenAICompatError",
-                "PermissionDeniedError", "RateLimitError", "RefusalError", "UnhandledToolCallsError",
-                "UnprocessableEntityError"),
+                "PermissionDeniedError", "RateLimitError", "RefusalError", "ToolArgumentsError",
+                "UnhandledToolCallsError", "UnprocessableEntityError"),
     "_media": ("Media",),
     "_merge": ("merge_chunks",),
     "_options": ("DEFAULT_TIMEOUT", "Timeout"),
@@ -138,6 +142,7 @@ _MODULES = {
     "_reasoning": ("Thinking",),
     "_responses": ("ResponseStream",),
     "_retry": ("RetryPolicy",),
+    "_tool_calls": ("parse_arguments",),
 }
 #: The rest of ``__all__`` are the presets (``_presets.py``).
 _MODULES["_presets"] = tuple(sorted(set(__all__) - {name for names in _MODULES.values() for name in names}))

@@ -11,7 +11,7 @@ built on chat (``chat_json()``, ``chat_choices()``, ``batch()``) in ``_beyond_te
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any, Generator, Literal, Mapping, NoReturn, Sequence, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generator, Iterator, Literal, Mapping, NoReturn, Sequence, TypeVar, overload
 from urllib.parse import urlsplit
 
 import requests
@@ -20,6 +20,7 @@ from ._answers import first_choice, reply_text
 from ._beyond_text import BeyondText
 from ._call_record import CallRecord, UsageTotals
 from ._connection import Connection
+from ._continuation import check_turns, continue_blocking, continue_stream
 from ._delta import normalize_tool_calls
 from ._endpoints import Endpoints
 from ._errors import APIResponseError
@@ -73,6 +74,10 @@ class Client(BeyondText, Endpoints):
     #: Presets set these: the base URL used when none is given, and the variable holding the key.
     default_base_url: str | None = None
     api_key_env: str | None = None
+    #: How the server continues a final assistant message (``chat(continue_on_length=)``):
+    #: ``"continue_final_message"`` (vLLM), ``"prefix"`` (Mistral), ``"final_assistant"``
+    #: (llama.cpp's server), or None: a user turn asks the model to go on.
+    prefill_style: str | None = None
 
     def __init_subclass__(cls, provider: str | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -256,6 +261,8 @@ class Client(BeyondText, Endpoints):
         audio: Sequence[Media] | dict[str, Any] | None = None,
         detail: str | None = None,
         inline_urls: bool = False,
+        tool_calls_from_content: bool = False,
+        continue_on_length: int = 0,
         timeout: Timeout = NOT_GIVEN,
         max_retries: int | None = None,
         deadline: float | None = NOT_GIVEN,
@@ -289,7 +296,14 @@ class Client(BeyondText, Endpoints):
         take inline data.
 
         If the model answers with tool calls, ``UnhandledToolCallsError`` carries them:
-        use ``chat_message()`` to handle tools.
+        use ``chat_message()`` or ``run_tools()`` to handle tools. ``tool_calls_from_content=True``
+        (blocking calls) takes calls a chat template wrote into the text (``<tool_call>`` blocks,
+        a bare JSON call) for tool calls.
+
+        An answer cut off at ``max_tokens`` comes back as it came, with
+        ``client.last.finish_reason == "length"``; ``continue_on_length=N`` asks the server up to
+        N more times to go on from where it stopped (by assistant prefill where the preset knows
+        the server's way, ``prefill_style``), returned as one answer, blocking or streamed.
 
             >>> from openai_compat import Client
             >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
@@ -309,14 +323,40 @@ class Client(BeyondText, Endpoints):
             dict(extra, thinking=thinking) if thinking is not None else extra,
         )
         options = self._options(timeout, max_retries, deadline)
+        turns = check_turns(continue_on_length, body)
         if check_stream("chat", stream):
+            if turns:
+                def start(more: dict[str, Any]) -> Iterator[Any]:
+                    return self._chat_stream("/chat/completions", more, options, keep_think=keep_think).text(
+                        labelled=labelled)
+
+                return continue_stream(start(body), start, self._cut_off, body, self.prefill_style, turns, labelled)
+            if tool_calls_from_content:
+                raise ValueError("chat(): tool_calls_from_content=True reads a whole answer: leave stream=True off")
             return self._chat_stream("/chat/completions", body, options, keep_think=keep_think).text(
                 labelled=labelled)
         if labelled:
             raise ValueError("chat(): labelled=True labels the pieces of a stream: pass stream=True too"
                              " (a blocking call's reasoning is in client.last.reasoning)")
         answer = self._answer_call("/chat/completions", body, options)
-        return reply_text(first_choice(answer), keep_think=keep_think, usage=answer.get("usage"))
+        choice = first_choice(answer)
+        if tool_calls_from_content and isinstance(choice.get("message"), dict):
+            from ._tool_calls import calls_from_content
+
+            choice = dict(choice, message=calls_from_content(choice["message"]))
+        text = reply_text(choice, keep_think=keep_think, usage=answer.get("usage"))
+        if not turns:
+            return text
+
+        def ask(more: dict[str, Any]) -> str:
+            answer = self._answer_call("/chat/completions", more, options)
+            return reply_text(first_choice(answer), keep_think=keep_think, usage=answer.get("usage"))
+
+        return continue_blocking(text, ask, self._cut_off, body, self.prefill_style, turns)
+
+    def _cut_off(self) -> bool:
+        """Whether the last call's answer stopped at ``max_tokens``."""
+        return self.last is not None and self.last.finish_reason == "length"
 
     @overload
     def complete(self, prompt: Prompt, *, stream: Literal[False] = False, **params: Any) -> str: ...
@@ -456,10 +496,14 @@ class Client(BeyondText, Endpoints):
         timeout: Timeout = NOT_GIVEN,
         max_retries: int | None = None,
         deadline: float | None = NOT_GIVEN,
+        tool_calls_from_content: bool = False,
         **params: Any,
     ) -> dict[str, Any]:
         """Send a chat and return the assistant message dict: ``content``, and ``tool_calls``
-        when the model calls tools. Append it to your messages as it is for the next turn.
+        when the model calls tools. Append it to your messages as it is for the next turn: its
+        ``content`` is ``""`` beside tool calls, never null, as strict servers want it back.
+        ``tool_calls_from_content=True`` moves calls a chat template wrote into the text into
+        ``tool_calls``.
 
             >>> from openai_compat import Client
             >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
@@ -479,6 +523,10 @@ class Client(BeyondText, Endpoints):
         message = first_choice(answer).get("message")
         if not isinstance(message, dict):
             raise APIResponseError("the response's first choice has no message", body=answer)
+        if tool_calls_from_content:
+            from ._tool_calls import calls_from_content
+
+            message = calls_from_content(message)
         return normalize_tool_calls(message)
 
 

@@ -211,12 +211,18 @@ class ToolCallRoutes:
 
 
 def normalize_tool_calls(message: dict[str, Any]) -> dict[str, Any]:
-    """``message`` with each tool call's ``arguments`` as a JSON string, as strict servers want it
-    back (llama.cpp's server sent them as an object for a while)."""
-    for call in message.get("tool_calls") or ():
+    """``message`` as strict servers take it back: each tool call's ``arguments`` a JSON string
+    (llama.cpp's server sent an object for a while), ``content`` ``""`` rather than null beside
+    tool calls, and no legacy ``function_call`` beside them (llama-cpp-python refuses both)."""
+    calls = message.get("tool_calls")
+    for call in calls or ():
         function = call.get("function") if isinstance(call, dict) else None
         if isinstance(function, dict) and isinstance(function.get("arguments"), (dict, list)):
             function["arguments"] = json.dumps(function["arguments"])
+    if calls and message.get("content") is None:
+        message["content"] = ""
+    if "function_call" in message and (calls or message["function_call"] is None):
+        del message["function_call"]
     return message
 
 

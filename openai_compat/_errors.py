@@ -20,6 +20,7 @@
     │   ├── RefusalError          the model refused: .refusal holds its words
     │   └── ContentFilterError    the server's content filter stopped the answer
     ├── UnhandledToolCallsError   chat() got tool calls, which a str cannot hold
+    ├── ToolArgumentsError        a tool call's arguments that are not a JSON object, even repaired
     ├── JSONOutputError           chat_json() got an answer that is not JSON, or not the schema's
     ├── CassetteError             a request in replay that the cassette did not record
     └── BatchItemError            a request of a provider batch job that has no answer
@@ -267,6 +268,26 @@ class UnhandledToolCallsError(OpenAICompatError):
             f"the model answered with tool calls ({names}) instead of text: use chat_message() to handle them",
             message=message,
         )
+
+
+class ToolArgumentsError(OpenAICompatError):
+    """A tool call's arguments are not a JSON object, even after the usual repairs.
+
+    ``text`` holds the arguments as the model wrote them and ``name`` the call's name: hand the
+    message back to the model as the tool's result, and it can try again.
+
+        >>> from openai_compat import ToolArgumentsError, parse_arguments
+        >>> try:
+        ...     parse_arguments('{"city": Oslo}')
+        ... except ToolArgumentsError as exc:
+        ...     print(exc.text)
+        {"city": Oslo}
+    """
+
+    def __init__(self, message: str, *, text: str = "", name: str | None = None) -> None:
+        super().__init__(message)
+        self.text = text
+        self.name = name
 
 
 def call_name(call: dict[str, Any]) -> str:

@@ -64,7 +64,8 @@ def build_body(
 
 #: Every keyword the front-door methods name, for telling a typo from a provider's extra.
 KNOWN_NAMES = (*CHAT_PARAMETERS, "model", "system", "stream", "timeout", "max_retries", "deadline", "template",
-               "echo", "logprobs", "suffix", "batch_size")
+               "echo", "logprobs", "suffix", "batch_size", "tool_calls_from_content",
+               "continue_on_length")
 
 #: Named parameters: the types each accepts and the range of a number, checked before sending.
 _NUMBER = (int, float)

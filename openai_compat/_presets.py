@@ -110,6 +110,7 @@ class MistralClient(Client, provider="mistral"):
 
     default_base_url = "https://api.mistral.ai/v1"
     api_key_env = "MISTRAL_API_KEY"
+    prefill_style = "prefix"
 
 
 class OpenAIClient(Client, provider="openai"):
@@ -135,6 +136,7 @@ class LlamaCppClient(Client, provider="llamacpp"):
 
     default_base_url = "http://127.0.0.1:8080/v1"
     thinking_style = "chat_template_kwargs"
+    prefill_style = "final_assistant"
 
 
 class OllamaClient(Client, provider="ollama"):
@@ -159,6 +161,7 @@ class VLLMClient(Client, provider="vllm"):
 
     default_base_url = "http://127.0.0.1:8000/v1"
     thinking_style = "chat_template_kwargs"
+    prefill_style = "continue_final_message"
 
 
 class LMStudioClient(Client, provider="lmstudio"):

@@ -31,7 +31,9 @@ def _weather_server(req: Request, wire: Wire) -> None:
         wire.json(completion(f"It is {messages[-1]['content']} in Paris."))
     else:
         answer = completion("")
-        answer["choices"][0]["message"] = {"role": "assistant", "content": None, "tool_calls": [CALL]}
+        # llama-cpp-python's shape: the legacy function_call beside tool_calls, content null.
+        answer["choices"][0]["message"] = {"role": "assistant", "content": None, "tool_calls": [CALL],
+                                           "function_call": CALL["function"]}
         answer["choices"][0]["finish_reason"] = "tool_calls"
         wire.json(answer)
 
@@ -56,7 +58,9 @@ def test_a_full_tool_round_trip(client: Client, server: LoopbackServer) -> None:
     assert client.chat(messages, tools=TOOLS) == "It is 18 C in Paris."
     first, second = (r.json for r in server.requests)
     assert first["tools"] == TOOLS and first["tool_choice"] == "auto"
-    assert second["messages"][1] == {"role": "assistant", "content": None, "tool_calls": [CALL]}
+    # What llama-cpp-python takes back: content "" (null beside tool calls fails its validation),
+    # and no function_call.
+    assert second["messages"][1] == {"role": "assistant", "content": "", "tool_calls": [CALL]}
     assert second["messages"][2] == {"role": "tool", "tool_call_id": "call_1", "content": "18 C"}
 
 

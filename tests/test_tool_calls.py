@@ -1,0 +1,150 @@
+"""Tool calls as models write them, and answers cut off at max_tokens carried on."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from openai_compat import (
+    Client,
+    LlamaCppClient,
+    MistralClient,
+    ToolArgumentsError,
+    UnhandledToolCallsError,
+    VLLMClient,
+    parse_arguments,
+)
+
+from .server import LoopbackServer, Request, Wire, chunk, completion, event
+
+
+def call_with(arguments: Any, name: str = "weather") -> dict[str, Any]:
+    return {"id": "call_1", "type": "function", "function": {"name": name, "arguments": arguments}}
+
+
+@pytest.mark.parametrize(("arguments", "parsed"), [
+    ('{"city": "Oslo"}', {"city": "Oslo"}),
+    ({"city": "Oslo"}, {"city": "Oslo"}),  # llama.cpp's server sent an object for a while
+    ("", {}),
+    (None, {}),
+    ('{"city": "Oslo",}', {"city": "Oslo"}),  # a trailing comma
+    ('{"cities": ["Oslo", "Bergen",]}', {"cities": ["Oslo", "Bergen"]}),
+    ('{"city": "Oslo"', {"city": "Oslo"}),  # the closing brace left off
+    ('{"where": {"city": "Oslo"', {"where": {"city": "Oslo"}}),
+    ('{"city": "Os', {"city": "Os"}),  # cut inside a string
+    ('"{\\"city\\": \\"Oslo\\"}"', {"city": "Oslo"}),  # JSON inside a JSON string
+    ('```json\n{"city": "Oslo"}\n```', {"city": "Oslo"}),
+    ('{"note": "a, }"}', {"note": "a, }"}),  # brackets and commas inside strings are text
+])
+def test_parse_arguments_reads_and_repairs_what_models_write(arguments: Any, parsed: dict[str, Any]) -> None:
+    assert parse_arguments(call_with(arguments)) == parsed
+    if isinstance(arguments, str):
+        assert parse_arguments(arguments) == parsed
+
+
+@pytest.mark.parametrize("arguments", ['{"city": Oslo}', "[1, 2]", "Oslo", '"just text"'])
+def test_arguments_beyond_repair_raise_with_the_text_and_the_name(arguments: str) -> None:
+    with pytest.raises(ToolArgumentsError, match="the arguments of weather are not a JSON object") as info:
+        parse_arguments(call_with(arguments))
+    assert info.value.text == arguments and info.value.name == "weather"
+
+
+HERMES = ('I will check.\n<tool_call>\n{"name": "weather", "arguments": {"city": "Oslo"}}\n</tool_call>\n'
+          '<tool_call>\n{"name": "time", "arguments": {"zone": "CET"}}\n</tool_call>')
+
+
+def _content_server(content: str) -> Any:
+    def answer(request: Request, wire: Wire) -> None:
+        wire.json(completion(content))
+    return answer
+
+
+@pytest.mark.parametrize(("content", "text", "calls"), [
+    (HERMES, "I will check.", [("weather", {"city": "Oslo"}), ("time", {"zone": "CET"})]),
+    ('{"name": "weather", "parameters": {"city": "Oslo"}}', "", [("weather", {"city": "Oslo"})]),  # Llama 3.1
+    ('[{"name": "weather", "arguments": {"city": "Oslo"}}]', "", [("weather", {"city": "Oslo"})]),
+])
+def test_tool_calls_written_into_the_content_become_tool_calls_when_asked(
+    client: Client, server: LoopbackServer, content: str, text: str, calls: list[Any]
+) -> None:
+    server.handler = _content_server(content)
+    assert client.chat_message("Weather?")["content"] == content, "off unless asked for"
+    reply = client.chat_message("Weather?", tool_calls_from_content=True)
+    assert reply["content"] == text
+    assert [(c["function"]["name"], json.loads(c["function"]["arguments"])) for c in reply["tool_calls"]] == calls
+    assert len({c["id"] for c in reply["tool_calls"]}) == len(calls) and all(c["id"] for c in reply["tool_calls"])
+    with pytest.raises(UnhandledToolCallsError):
+        client.chat("Weather?", tool_calls_from_content=True)
+
+
+@pytest.mark.parametrize("content", ['{"city": "Oslo"}', "<tool_call>{not json}</tool_call>", "Plain text."])
+def test_content_that_holds_no_whole_call_is_left_as_text(client: Client, server: LoopbackServer, content: str) -> None:
+    server.handler = _content_server(content)
+    assert client.chat("Weather?", tool_calls_from_content=True) == content
+
+
+# -- continue_on_length --------------------------------------------------------------------------
+
+def _cut_server(parts: list[str], stream: bool = False) -> Any:
+    """Answers with each of ``parts`` in turn (by the request's number), every one but the last
+    cut off at max_tokens."""
+    def answer(request: Request, wire: Wire) -> None:
+        turn = request.number - 1
+        finish = "length" if turn < len(parts) - 1 else "stop"
+        if stream:
+            wire.sse([event(chunk(parts[turn])), event(chunk(finish_reason=finish)), "data: [DONE]\n\n"])
+        else:
+            wire.json(completion(parts[turn], finish_reason=finish))
+    return answer
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["blocking", "streamed"])
+@pytest.mark.parametrize(("preset", "shape"), [
+    (Client, "user turn"), (VLLMClient, "continue_final_message"), (MistralClient, "prefix"),
+    (LlamaCppClient, "final assistant"),
+])
+def test_continue_on_length_goes_on_from_where_the_answer_stopped(
+    server: LoopbackServer, stream: bool, preset: type[Client], shape: str
+) -> None:
+    server.handler = _cut_server(["Once upon", " a time", " the end."], stream)
+    client = preset(base_url=server.url, api_key="key", model="m", max_retries=0)
+    if stream:
+        answer = "".join(client.chat("Tell a story", max_tokens=3, stream=True, continue_on_length=5))
+    else:
+        answer = client.chat("Tell a story", max_tokens=3, continue_on_length=5)
+    assert answer == "Once upon a time the end."
+    assert len(server.requests) == 3 and client.last is not None and client.last.finish_reason == "stop"
+    assert client.usage.calls == 3
+    last = server.requests[-1].json
+    assert last["max_tokens"] == 3 and last["messages"][0] == {"role": "user", "content": "Tell a story"}
+    said = {"role": "assistant", "content": "Once upon a time"}
+    if shape == "user turn":
+        assert last["messages"][1] == said and last["messages"][2]["role"] == "user" and len(last["messages"]) == 3
+    elif shape == "continue_final_message":
+        assert last["messages"][1:] == [said]
+        assert last["continue_final_message"] is True and last["add_generation_prompt"] is False
+    elif shape == "prefix":
+        assert last["messages"][1:] == [dict(said, prefix=True)]
+    else:
+        assert last["messages"][1:] == [said] and "continue_final_message" not in last
+
+
+def test_continue_on_length_stops_after_n_turns_and_the_default_returns_the_cut_text(
+    client: Client, server: LoopbackServer
+) -> None:
+    server.handler = _cut_server(["a", "b", "c", "d"])
+    assert client.chat("x", max_tokens=1) == "a"
+    assert client.last is not None and client.last.finish_reason == "length"
+    server.requests.clear()
+    assert client.chat("x", max_tokens=1, continue_on_length=2) == "abc", "two more turns, then as it came"
+    assert len(server.requests) == 3 and client.last is not None and client.last.finish_reason == "length"
+
+
+@pytest.mark.parametrize(("value", "error"), [(-1, ">= 0"), (1.5, "whole number"), (True, "whole number")])
+def test_continue_on_length_is_checked(client: Client, value: Any, error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        client.chat("x", continue_on_length=value)
+    with pytest.raises(ValueError, match="leave n out"):
+        client.chat("x", n=2, continue_on_length=1)
