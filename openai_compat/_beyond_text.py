@@ -138,7 +138,8 @@ class BeyondText(_Base):
         options = self._options(params.pop("timeout", NOT_GIVEN), params.pop("max_retries", None),
                                 params.pop("deadline", NOT_GIVEN))
         body = self._body("chat_choices", params.pop("model", None),
-                          {"messages": messages_of(prompt, params.pop("system", None)), "n": n}, *split_params(params))
+                          {"messages": messages_of(prompt, params.pop("system", None)), "n": n}, *split_params(params),
+                          options)
         if check_stream("chat_choices", stream):
             from ._chat_stream import iter_choices
 

@@ -121,7 +121,7 @@ class CallSummary:
     ``refusal`` the model's refusal, if it refused.
     """
 
-    __slots__ = ("complete", "finish_reasons", "first_piece_at", "model", "reasoning", "refusal", "usage")
+    __slots__ = ("complete", "extras", "finish_reasons", "first_piece_at", "model", "reasoning", "refusal", "usage")
 
     def __init__(self, model: str | None = None, usage: dict[str, Any] | None = None,
                  finish_reasons: Mapping[Any, str | None] | None = None, reasoning: str | Callable[[], str] = "",
@@ -133,6 +133,7 @@ class CallSummary:
         self.first_piece_at = first_piece_at
         self.complete = complete
         self.refusal = refusal
+        self.extras: dict[str, Any] = {}
 
 
 def summary_of(answer: Mapping[str, Any], reasoning: str | Callable[[], str] = "") -> CallSummary:
@@ -165,7 +166,8 @@ class CallRecord:
     ``time_to_first_piece`` (streams), ``rate_limits``, ``usage`` (normalised), ``raw_usage``
     (the server's dict), ``reasoning`` (the thinking text, if any), ``refusal`` (the model's
     words, if it refused), ``status_code``, ``partial`` (a stream closed before its end: the
-    rest is unknown) and ``error`` (why a call failed).
+    rest is unknown), ``error`` (why a call failed) and ``extras`` (the answer's fields its
+    preset keeps: Perplexity's ``citations`` and ``search_results``).
 
         >>> from openai_compat import Client
         >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
@@ -192,6 +194,9 @@ class CallRecord:
         self.partial = False
         self.error: str | None = None
         self.refusal: str | None = None
+        self.extras: dict[str, Any] = {}
+        self._request: Any = None  # the request as sent (requests' PreparedRequest), for as_curl()
+        self._key_variable = "OPENAI_API_KEY"
         self._reasoning: str | Callable[[], str] = ""
 
     @property
@@ -219,9 +224,51 @@ class CallRecord:
         self.finish_reasons.update(summary.finish_reasons)
         self._reasoning = summary.reasoning
         self.refusal = summary.refusal
+        self.extras = summary.extras
         if summary.first_piece_at is not None:
             self.time_to_first_piece = summary.first_piece_at - started
         self.partial = not summary.complete
+
+    def as_curl(self) -> str:
+        """The request as a ``curl`` command to run again, every secret header replaced by a
+        variable reference (``"Authorization: Bearer $OPENAI_API_KEY"``).
+
+            >>> from openai_compat import Client
+            >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
+            >>> text = client.chat("Hi", max_tokens=5)
+            >>> client.last.as_curl().startswith("curl -X POST 'http://127.0.0.1:8080/v1/chat/completions'")
+            True
+        """
+        import shlex
+
+        from ._secrets import SECRET_HEADERS
+
+        request = self._request
+        if request is None:
+            raise ValueError("this record has no request to show (it was made before the call was sent, or pickled)")
+        parts = ["curl", "-X", request.method, shlex.quote(request.url)]
+        for name, value in request.headers.items():
+            if name.lower() in SECRET_HEADERS:
+                variable = self._key_variable if name.lower() in ("authorization", "api-key") else \
+                    name.upper().replace("-", "_")
+                scheme = value.split(" ", 1)[0] + " " if " " in value else ""
+                parts += ["-H", f'"{name}: {scheme}${variable}"']
+            elif name.lower() not in ("content-length", "connection"):
+                parts += ["-H", shlex.quote(f"{name}: {value}")]
+        body = request.body
+        if isinstance(body, bytes):
+            try:
+                body = body.decode("utf-8")
+            except UnicodeDecodeError:
+                body = None
+                parts.append(f"# a body of {len(request.body)} bytes (a file upload), not shown")
+        if body:
+            parts += ["--data-raw", shlex.quote(body)]
+        return " ".join(parts)
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The request as sent holds the key; the thinking is read now (a function does not pickle).
+        return dict(self.__dict__, _request=None, _reasoning=self.reasoning)
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in (

@@ -74,6 +74,8 @@ class ChunkStream(EventStream[Chunk]):
         usage = chunk.get("usage")
         if usage:
             self.usage = usage
+        if self._kept_fields:
+            self._extras.update((name, chunk[name]) for name in self._kept_fields if name in chunk)
         if self.first_piece_at is None:
             self._first_piece(chunk)
         choices = chunk.get("choices")

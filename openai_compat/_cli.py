@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--no-stream", action="store_true", help="wait for the whole answer")
         sub.add_argument("--usage", action="store_true",
                          help="after the answer, print tokens, cost, time and speed on standard error")
+        sub.add_argument("--curl", action="store_true",
+                         help="after the call, print it as a curl command on standard error (the key as a variable)")
         sub.add_argument("--record", metavar="FILE", help="record the call to a cassette file")
         sub.add_argument("--replay", metavar="FILE", help="answer from a cassette file, with no network")
         sub.add_argument("--json", action="store_true",
@@ -110,7 +112,11 @@ def run(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> None:
     if not prompt.strip():
         raise ValueError("the prompt is empty: give it as arguments or on standard input")
     with make_client(args) as client:
-        _answer(args, client, prompt, stdout)
+        try:
+            _answer(args, client, prompt, stdout)
+        finally:
+            if args.curl and client.last is not None and client.last._request is not None:
+                sys.stderr.write(client.last.as_curl() + "\n")
         if args.usage and client.last is not None:
             sys.stderr.write(usage_line(client.last) + "\n")
 

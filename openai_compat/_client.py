@@ -10,8 +10,21 @@ built on chat (``chat_json()``, ``chat_choices()``, ``batch()``) in ``_beyond_te
 
 from __future__ import annotations
 
+import copy
 import os
-from typing import TYPE_CHECKING, Any, Generator, Iterator, Literal, Mapping, NoReturn, Sequence, TypeVar, overload
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Generator,
+    Iterator,
+    Literal,
+    Mapping,
+    NoReturn,
+    Sequence,
+    TypeVar,
+    overload,
+)
 from urllib.parse import urlsplit
 
 import requests
@@ -28,7 +41,7 @@ from ._options import DEFAULT_TIMEOUT, NOT_GIVEN, Timeout, check_deadline, check
 from ._params import Prompt, check_stream, messages_of, split_params, unknown_option
 from ._pipeline import Calls, EventHook
 from ._retry import RetryPolicy, check_policy
-from ._secrets import Secrets, bearer, masked_headers
+from ._secrets import MaskedHeaders, Secret, Secrets, checked_key, masked_headers
 
 if TYPE_CHECKING:
     from ._cassette import Cassette
@@ -45,19 +58,26 @@ _ENDPOINT_PATHS = ("/chat/completions", "/completions", "/responses", "/embeddin
 class Client(BeyondText, Endpoints):
     """A connection to one server that speaks the OpenAI HTTP API.
 
-    ``base_url`` ends in the API version (``.../v1``); ``api_key`` is sent as
-    ``Authorization: Bearer ...``; ``headers`` go with every request; ``model`` is the default
-    for calls that name none. ``timeout`` is seconds or ``(connect, read)``; ``deadline``
+    ``base_url`` ends in the API version (``.../v1``); without one, ``OPENAI_BASE_URL``,
+    ``OPENAI_API_KEY`` and ``OPENAI_MODEL`` are read (see ``from_env()``). ``api_key`` is sent
+    as ``Authorization: Bearer ...``; a function that returns the key is called for each
+    attempt, and a 401 is tried once more with a fresh key. ``headers`` go with every request,
+    ``default_query`` in every URL (``{"api-version": ...}``); ``model`` is the default for
+    calls that name none. ``timeout`` is seconds or ``(connect, read)``; ``deadline``
     bounds a whole call, stream included; ``max_retries`` counts retries after the first try,
     and ``retry`` is the whole ``RetryPolicy``. ``session`` is your own ``requests.Session``
     (proxies, CA bundle, adapters): it is used as is and left open by ``close()``.
     ``event_hook`` is called with a ``RequestEvent`` at each step, for metering.
     ``stream_usage=True`` asks every stream for its usage (``stream_options``, which some
-    servers refuse). ``adapt=True`` lets the client learn which optional fields the server
+    servers refuse). The client learns, model by model, which optional fields the server
     refuses (``stream_options``, ``n``, ``seed``, ``logprobs``, ``parallel_tool_calls``,
-    ``max_tokens`` / ``max_completion_tokens``) and stop sending them. ``cassette`` (a
-    ``Cassette``, or a path to record once and replay after) records every call to a file, or
-    replays calls from it without the network.
+    sampling fields with a warning, ``max_tokens`` renamed to ``max_completion_tokens``) and
+    stops sending them; ``capabilities_cache`` (a file) keeps that for the next run, and
+    ``adapt=False`` switches it off. ``cassette`` (a ``Cassette``, or a path to record once and
+    replay after) records every call to a file, or replays calls from it without the network.
+    ``verify`` (a CA bundle path, or False) and ``cert`` (a client certificate) apply to every
+    request, media downloads included; ``trust="system"`` uses the operating system's trust
+    store (``pip install truststore``).
 
     One client may be shared by many threads as long as nobody changes its session meanwhile,
     and by forked worker processes: a child never touches the parent's pooled connections. A
@@ -78,6 +98,10 @@ class Client(BeyondText, Endpoints):
     #: ``"continue_final_message"`` (vLLM), ``"prefix"`` (Mistral), ``"final_assistant"``
     #: (llama.cpp's server), or None: a user turn asks the model to go on.
     prefill_style: str | None = None
+    #: Top-level fields of an answer kept on ``client.last.extras`` (Perplexity's citations).
+    kept_fields: tuple[str, ...] = ()
+    #: The header the key goes in, and what comes before the key in it.
+    key_header: tuple[str, str] = ("Authorization", "Bearer ")
 
     def __init_subclass__(cls, provider: str | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -88,8 +112,9 @@ class Client(BeyondText, Endpoints):
         self,
         base_url: str | None = None,
         *,
-        api_key: str | None = None,
+        api_key: str | Callable[[], str] | None = None,
         headers: Mapping[str, str] | None = None,
+        default_query: Mapping[str, str] | None = None,
         model: str | None = None,
         timeout: Timeout = DEFAULT_TIMEOUT,
         max_retries: int | None = None,
@@ -98,13 +123,19 @@ class Client(BeyondText, Endpoints):
         session: requests.Session | None = None,
         event_hook: EventHook | None = None,
         stream_usage: bool = False,
-        adapt: bool = False,
+        adapt: bool = True,
+        capabilities_cache: str | os.PathLike[str] | None = None,
         cassette: Cassette | str | os.PathLike[str] | None = None,
+        verify: bool | str | None = None,
+        cert: str | tuple[str, str] | None = None,
+        trust: str | None = None,
         **unknown_options: NoReturn,
     ) -> None:
         name = type(self).__name__
         if unknown_options:
             raise unknown_option(name, next(iter(unknown_options)), Client.__init__)
+        if base_url is None and self.default_base_url is None:
+            base_url, api_key, model = _from_environment(name, "OPENAI", api_key, model, headers)
         self.base_url = _checked_base_url(name, base_url if base_url is not None else self.default_base_url)
         self.model = model
         self.timeout = check_timeout(timeout)
@@ -112,13 +143,24 @@ class Client(BeyondText, Endpoints):
         self.deadline = check_deadline(deadline)
         secrets = Secrets()
         checked = masked_headers(name, headers, secrets)
-        has_authorization = any(k.lower() == "authorization" for k in checked)
+        key_name, key_prefix = self.key_header
+        has_authorization = any(k.lower() == key_name.lower() for k in checked)
         if api_key is None and not has_authorization:
             api_key = self._key_from_env()
+        key_provider = None
         if api_key is not None:
             if has_authorization:
-                raise ValueError(f"{name}: pass the key as api_key= or as an Authorization header, not both")
-            checked["Authorization"] = bearer(name, api_key, secrets)
+                raise ValueError(f"{name}: pass the key as api_key= or as an {key_name} header, not both")
+            if callable(api_key):
+                key_provider = api_key  # called for each attempt: a short-lived token stays fresh
+            else:
+                checked[key_name] = Secret(key_prefix + checked_key(name, api_key, secrets))
+        if trust not in (None, "system"):
+            raise ValueError(f"{name}: trust must be 'system' or None, got {trust!r}")
+        if trust is not None:
+            from ._tls import system_context
+
+            system_context()  # truststore is there, or the error says how to get it
         recorder = None
         if cassette is not None:
             from ._cassette import Cassette  # the modules of features not asked for stay unloaded
@@ -130,11 +172,73 @@ class Client(BeyondText, Endpoints):
         if adapt:
             from ._adapt import Adaptations
 
-            adaptations = Adaptations()
-        self._connection = Connection(self.base_url, checked, secrets, session, recorder)
+            adaptations = Adaptations(capabilities_cache, urlsplit(self.base_url).netloc)
+        self._connection = Connection(self.base_url, checked, secrets, session, recorder,
+                                      query=_string_pairs(name, "default_query", default_query),
+                                      key_provider=key_provider, key_header=self.key_header, verify=verify, cert=cert,
+                                      trust=trust)
         self._calls = Calls(self._connection, event_hook, adaptations)
+        self._calls.kept_fields = self.kept_fields
+        self._calls.key_variable = self.api_key_env or "OPENAI_API_KEY"
         #: Ask streams for their usage (``stream_options.include_usage``); some servers refuse it.
         self.stream_usage = stream_usage
+
+    @classmethod
+    def from_env(cls: type[_Self], prefix: str = "OPENAI", **settings: Any) -> _Self:
+        """A client from ``{prefix}_BASE_URL``, ``{prefix}_API_KEY`` and ``{prefix}_MODEL``, as
+        openai-python reads them; ``settings`` go to the constructor and win over the variables.
+        ``Client()`` with no base URL reads the ``OPENAI_`` ones the same way.
+
+            >>> import os
+            >>> from openai_compat import Client
+            >>> os.environ["LOCAL_BASE_URL"] = "http://127.0.0.1:8080/v1"
+            >>> Client.from_env("LOCAL", model="tiny")
+            Client(base_url='http://127.0.0.1:8080/v1', model='tiny')
+        """
+        owner = f"{cls.__name__}.from_env()"
+        base_url, api_key, model = _from_environment(owner, prefix, settings.pop("api_key", None),
+                                                     settings.pop("model", None), settings.get("headers"),
+                                                     required=cls.default_base_url is None)
+        return cls(base_url, api_key=api_key, model=model, **settings)
+
+    def with_options(self: _Self, **settings: Any) -> _Self:
+        """A client like this one, sharing its connection pool, with other ``timeout``,
+        ``max_retries``, ``retry``, ``deadline``, ``model``, ``headers`` (added to this
+        client's), ``stream_usage`` or ``event_hook``. This client is left as it is; closing the
+        new one leaves the shared pool open.
+
+            >>> from openai_compat import Client
+            >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
+            >>> patient = client.with_options(timeout=600, max_retries=5)
+            >>> patient.max_retries, client.max_retries
+            (5, 2)
+        """
+        allowed = ("timeout", "max_retries", "retry", "deadline", "model", "headers", "stream_usage", "event_hook")
+        for key in settings:
+            if key not in allowed:
+                raise TypeError(f"with_options() takes {', '.join(allowed)}; got {key!r}")
+        derived = copy.copy(self)
+        connection = self._connection.twin()
+        if settings.get("headers"):
+            added = masked_headers(f"{type(self).__name__}.with_options()", settings["headers"], connection.secrets)
+            connection.headers = MaskedHeaders(connection.headers, **added)
+            connection._stream_headers = MaskedHeaders(connection._stream_headers, **added)
+        derived._connection = connection
+        derived._calls = copy.copy(self._calls)
+        derived._calls.connection = connection
+        if "model" in settings:
+            derived.model = settings["model"]
+        if "timeout" in settings:
+            derived.timeout = check_timeout(settings["timeout"])
+        if "max_retries" in settings or "retry" in settings:
+            derived.retry = check_policy(settings.get("retry", self.retry), settings.get("max_retries"))
+        if "deadline" in settings:
+            derived.deadline = check_deadline(settings["deadline"])
+        if "stream_usage" in settings:
+            derived.stream_usage = settings["stream_usage"]
+        if "event_hook" in settings:
+            derived._calls.event_hook = settings["event_hook"]
+        return derived
 
     @property
     def max_retries(self) -> int:
@@ -315,14 +419,14 @@ class Client(BeyondText, Endpoints):
         labelled, extra = _labelled(labelled, reasoning, extra)
         if isinstance(audio, dict):
             extra["audio"], audio = audio, None
+        options = self._options(timeout, max_retries, deadline)
         body = self._body(
             "chat", model, {"messages": self._media(messages_of(prompt, system), images, audio, detail, inline_urls)},
             dict(max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=stop, n=n, seed=seed,
                  presence_penalty=presence_penalty, frequency_penalty=frequency_penalty, logit_bias=logit_bias,
                  response_format=response_format, user=user, tools=tools, tool_choice=tool_choice),
-            dict(extra, thinking=thinking) if thinking is not None else extra,
+            dict(extra, thinking=thinking) if thinking is not None else extra, options,
         )
-        options = self._options(timeout, max_retries, deadline)
         turns = check_turns(continue_on_length, body)
         if check_stream("chat", stream):
             if turns:
@@ -419,14 +523,14 @@ class Client(BeyondText, Endpoints):
             raise TypeError(
                 f"complete(): prompt must be a str, or a message list with template=, got {type(prompt).__name__}"
             )
+        options = self._options(timeout, max_retries, deadline)
         body = self._body(
             "complete", model, {"prompt": prompt},
             dict(max_tokens=max_tokens, temperature=temperature, top_p=top_p, stop=stop, n=n, seed=seed,
                  presence_penalty=presence_penalty, frequency_penalty=frequency_penalty, logit_bias=logit_bias,
                  echo=echo, logprobs=logprobs, suffix=suffix, user=user),
-            extra,
+            extra, options,
         )
-        options = self._options(timeout, max_retries, deadline)
         if check_stream("complete", stream):
             return self._chat_stream("/completions", body, options, chat=False, keep_think=keep_think).text()
         answer = self._answer_call("/completions", body, options)
@@ -518,8 +622,9 @@ class Client(BeyondText, Endpoints):
         """
         messages = self._media(messages_of(prompt, system), params.pop("images", None), params.pop("audio", None),
                                params.pop("detail", None), params.pop("inline_urls", False))
-        body = self._body("chat_message", model, {"messages": messages}, *split_params(params))
-        answer = self._answer_call("/chat/completions", body, self._options(timeout, max_retries, deadline))
+        options = self._options(timeout, max_retries, deadline)
+        body = self._body("chat_message", model, {"messages": messages}, *split_params(params), options)
+        answer = self._answer_call("/chat/completions", body, options)
         message = first_choice(answer).get("message")
         if not isinstance(message, dict):
             raise APIResponseError("the response's first choice has no message", body=answer)
@@ -543,6 +648,30 @@ def _checked_base_url(owner: str, base_url: Any) -> str:
             raise ValueError(f"{owner}: base_url {base_url!r} ends in the endpoint {path}; pass the base URL"
                              f" before it, {base_url[: -len(path)]!r}: each call adds its own path")
     return str(base_url)
+
+
+def _from_environment(owner: str, prefix: str, api_key: Any, model: str | None, headers: Any,
+                      required: bool = True) -> tuple[str | None, Any, str | None]:
+    """The base URL, key and model from ``{prefix}_BASE_URL``, ``_API_KEY`` and ``_MODEL``; what
+    the caller passed wins. The key is read only with the base URL it belongs to."""
+    base_url = os.environ.get(f"{prefix}_BASE_URL") or None
+    if base_url is None:
+        if required:
+            raise ValueError(f"{owner}: no base URL: pass one, or set {prefix}_BASE_URL (with {prefix}_API_KEY and"
+                             f" {prefix}_MODEL if the server needs them)")
+        return None, api_key, model or os.environ.get(f"{prefix}_MODEL") or None
+    has_authorization = any(str(k).lower() == "authorization" for k in (headers or {}))
+    if api_key is None and not has_authorization:
+        api_key = os.environ.get(f"{prefix}_API_KEY") or None
+    return base_url, api_key, model or os.environ.get(f"{prefix}_MODEL") or None
+
+
+def _string_pairs(owner: str, name: str, value: Any) -> dict[str, str]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise TypeError(f"{owner}: {name} must be a mapping of str to str")
+    return dict(value)
 
 
 def _labelled(labelled: bool, reasoning: bool | dict[str, Any], extra: dict[str, Any]) -> tuple[bool, dict[str, Any]]:

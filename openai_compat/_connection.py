@@ -11,7 +11,7 @@ import errno
 import http.client
 import os
 import socket
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import requests
 from requests.adapters import BaseAdapter, HTTPAdapter
@@ -19,7 +19,7 @@ from requests.utils import get_netrc_auth
 from urllib3.exceptions import ReadTimeoutError
 
 from ._errors import APIConnectionError, APITimeoutError
-from ._secrets import KeepAuthorization, MaskedHeaders, Secrets
+from ._secrets import KeepAuthorization, MaskedHeaders, Secret, Secrets, checked_key
 
 if TYPE_CHECKING:
     from ._options import Timeout
@@ -37,15 +37,30 @@ class Connection:
     """
 
     def __init__(self, base_url: str, headers: dict[str, str], secrets: Secrets, session: requests.Session | None,
-                 recorder: BaseAdapter | None = None) -> None:
+                 recorder: BaseAdapter | None = None, *, query: Mapping[str, str] | None = None,
+                 key_provider: Callable[[], str] | None = None,
+                 key_header: tuple[str, str] = ("Authorization", "Bearer "), verify: bool | str | None = None,
+                 cert: str | tuple[str, str] | None = None, trust: str | None = None) -> None:
         self.base_url = base_url
         self.secrets = secrets
+        #: Query parameters sent with every request (Azure's ``api-version``).
+        self.query = dict(query or {})
+        #: A function that returns the key, called for each attempt (short-lived tokens), and
+        #: the header it goes in, with its prefix.
+        self.key_provider = key_provider
+        self.key_header = key_header
+        #: TLS: a CA bundle path or False (None: the environment's), a client certificate, and
+        #: ``trust="system"``: the operating system's trust store (with ``truststore``).
+        self.verify = verify
+        self.cert = cert
+        self.trust = trust
         self._recorder = recorder  # a cassette's adapter: every call goes through it
         self.headers = MaskedHeaders((k, str(v)) for k, v in headers.items())
         self._stream_headers = MaskedHeaders(self.headers, Accept="text/event-stream")
-        has_authorization = any(k.lower() == "authorization" for k in headers)
+        has_authorization = key_provider is not None or any(k.lower() == "authorization" for k in headers)
         self._auth = KeepAuthorization() if has_authorization else None
         self.owns_session = session is None
+        self.borrowed = False  # a twin's (with_options()): the pool is another's to close
         self._pool_size = DEFAULT_POOL_SIZE
         if session is None:
             session = self._new_session()
@@ -82,9 +97,16 @@ class Connection:
         session.trust_env = False
         if self._recorder is not None:
             session.mount(self.base_url, self._recorder)
-        elif self._pool_size != DEFAULT_POOL_SIZE:
-            session.mount(self.base_url, HTTPAdapter(pool_maxsize=self._pool_size))
+        elif self._pool_size != DEFAULT_POOL_SIZE or self.trust is not None:
+            session.mount(self.base_url, self._adapter(self._pool_size))
         return session
+
+    def _adapter(self, pool_size: int) -> HTTPAdapter:
+        if self.trust is None:
+            return HTTPAdapter(pool_maxsize=pool_size)
+        from ._tls import SystemTrustAdapter
+
+        return SystemTrustAdapter(pool_maxsize=pool_size)
 
     def _check_fork(self) -> None:
         """In a forked child, never touch the parent's pooled connections: two processes
@@ -99,31 +121,43 @@ class Connection:
                 adapter.close()  # empties the pools; the adapter and its settings stay
 
     def settings_for(self, url: str) -> dict[str, Any]:
-        """The proxies and CA bundle for a request to another host (a media download): for our
-        own session, the environment's for ``url``, read now; nothing for a caller's session."""
+        """The proxies and TLS settings for a request to another host (a media download): the
+        client's ``verify`` and ``cert``; for our own session the environment's proxies and CA
+        bundle for ``url``, read now."""
+        tls = {name: value for name, value in (("verify", self.verify), ("cert", self.cert)) if value is not None}
         if not self.owns_session:
-            return {}
+            return tls
         environment = environment_settings(url)
         proxies: dict[str, Any] = dict.fromkeys(self.session.proxies)  # None drops the server's own
         proxies.update(environment["proxies"])
-        return {"proxies": proxies, "verify": environment["verify"]}
+        return {"proxies": proxies, "verify": environment["verify"], **tls}
 
     def ensure_pool(self, size: int) -> None:
         """Keep at least ``size`` connections to the server (our own session only; a caller's
         session keeps the adapters the caller gave it)."""
         if self.owns_session and size > self._pool_size and self._recorder is None:
             self._pool_size = size
-            self.session.mount(self.base_url, HTTPAdapter(pool_maxsize=size))
+            self.session.mount(self.base_url, self._adapter(size))
 
     def close(self) -> None:
         """Close the connections, unless the session was the caller's (then it stays open)."""
-        if self.owns_session:
+        if self.owns_session and not self.borrowed:
             self.session.close()
 
+    def twin(self) -> Connection:
+        """A connection on this one's session and pool, for a derived client: closing it leaves
+        the pool open."""
+        twin = object.__new__(Connection)
+        twin.__dict__.update(self.__dict__)
+        twin.borrowed = True
+        return twin
+
     def send(self, method: str, path: str, body: dict[str, Any] | None, *, stream: bool, timeout: Timeout,
-             files: dict[str, Any] | None = None) -> tuple[requests.Response, bytes]:
+             files: dict[str, Any] | None = None, headers: Mapping[str, str] | None = None,
+             query: Mapping[str, str] | None = None) -> tuple[requests.Response, bytes]:
         """One attempt: ``body`` as JSON (or as form fields beside ``files``), and the response
-        with its body back (a stream's body is left unread: b"").
+        with its body back (a stream's body is left unread: b""). ``headers`` and ``query`` are
+        this call's own, beside the client's.
 
         A non-streamed body, and the body of any answer that is not a 2xx, is read here: a
         connection that breaks half-way through it fails the attempt like one that broke before
@@ -132,11 +166,19 @@ class Connection:
         self._check_fork()
         url = self.base_url + path
         reusable = self._answers > 0
+        sent_headers = self._stream_headers if stream else self.headers
+        if headers or self.key_provider is not None:
+            sent_headers = MaskedHeaders(sent_headers, **(headers or {}))
+            if self.key_provider is not None:
+                name, prefix = self.key_header
+                key = checked_key("api_key()", self.key_provider(), self.secrets)
+                sent_headers[name] = Secret(prefix + key)
+        params = {**self.query, **query} if query else self.query
         try:
             response = self.session.request(
-                method, url, json=body if files is None else None, data=body if files is not None else None,
-                files=files, headers=self._stream_headers if stream else self.headers, auth=self._auth,
-                timeout=timeout, stream=True, allow_redirects=False,
+                method, url, params=params or None, json=body if files is None else None,
+                data=body if files is not None else None, files=files, headers=sent_headers, auth=self._auth,
+                timeout=timeout, stream=True, allow_redirects=False, verify=self.verify, cert=self.cert,
             )
             self._answers += 1
             reusable = False  # from here on, bytes of the answer have come
@@ -157,6 +199,13 @@ class Connection:
         text = self.secrets.redact(str(reason).split("): ", 1)[-1])
         if isinstance(exc, requests.Timeout) or is_timeout(exc):
             return APITimeoutError(f"timed out waiting for {url}: {text}")
+        if isinstance(exc, requests.exceptions.SSLError):
+            from ._tls import FIXES
+
+            error = APIConnectionError(f"could not verify the TLS certificate of {url}: {text}. If a proxy or a"
+                                       f" private CA signs it: {FIXES}")
+            error.retryable = False  # the same certificate will fail the same way
+            return error
         error = APIConnectionError(f"could not reach {url}: {text}")
         error.unanswered = reusable and closed_before_answer(exc)
         return error

@@ -20,6 +20,7 @@ from ._retry import RetryPolicy, check_policy
 if TYPE_CHECKING:
     from ._batch_jobs import BatchJob
     from ._chat_stream import ChunkStream
+    from ._connection import Connection
     from ._pipeline import Calls
     from ._probe import ProbeReport
     from ._responses import ResponseStream
@@ -41,6 +42,7 @@ class Endpoints:
 
     # What the client sets up (``_client.py``).
     _calls: Calls
+    _connection: Connection
     model: str | None
     timeout: Timeout
     retry: RetryPolicy
@@ -90,7 +92,7 @@ class Endpoints:
             raise TypeError("create_chat_completion() needs messages=[...]")
         check_messages(body["messages"])
         options = self._options(timeout, max_retries, deadline)
-        body = self._body("", body.pop("model", None), {}, {}, body)
+        body = self._body("", body.pop("model", None), {}, {}, body, options)
         if stream:
             return self._chat_stream("/chat/completions", body, options)
         return self._answer_call("/chat/completions", body, options)
@@ -135,7 +137,7 @@ class Endpoints:
         if "prompt" not in body:
             raise TypeError("create_completion() needs prompt=...")
         options = self._options(timeout, max_retries, deadline)
-        body = self._body("", body.pop("model", None), {}, {}, body)
+        body = self._body("", body.pop("model", None), {}, {}, body, options)
         if stream:
             return self._chat_stream("/completions", body, options, chat=False)
         return self._answer_call("/completions", body, options)
@@ -179,7 +181,7 @@ class Endpoints:
         if "input" not in body:
             raise TypeError("create_response() needs input=...")
         options = self._options(timeout, max_retries, deadline)
-        body = self._body("", body.pop("model", None), {}, {}, body)
+        body = self._body("", body.pop("model", None), {}, {}, body, options)
         if stream:
             return self._calls.stream("/responses", dict(body, stream=True), options, ResponseStream)
         return self._calls.call("POST", "/responses", body, options, parse_object, output_reasoning)
@@ -314,7 +316,9 @@ class Endpoints:
             raise ValueError(f"no model to probe: pass probe(model=...) or {type(self).__name__}(model=...)")
         from ._probe import run_probe
 
-        return run_probe(self, model)
+        probing = self.with_options()  # type: ignore[attr-defined]
+        probing._calls.adapt = None  # the probe reports what the server does, unadapted
+        return run_probe(probing, model)
 
     def embed(
         self,
@@ -359,8 +363,8 @@ class Endpoints:
                 vectors.extend(vectors_of(answer, expected, request_id))
                 return answer
 
-            self._calls.call("POST", "/embeddings", self._body("embed", model, {"input": part}, {}, extra), options,
-                             checked)
+            body = self._body("embed", model, {"input": part}, {}, extra, options)
+            self._calls.call("POST", "/embeddings", body, options, checked)
         return vectors[0] if single else vectors
 
     # -- what every endpoint method shares ------------------------------------------------------
@@ -373,11 +377,20 @@ class Endpoints:
                        self.deadline if deadline is NOT_GIVEN else check_deadline(deadline))
 
     def _body(self, call: str, model: str | None, base: dict[str, Any], params: dict[str, Any],
-              extra: dict[str, Any]) -> dict[str, Any]:
+              extra: dict[str, Any], options: CallOptions) -> dict[str, Any]:
         """The body of a front-door ``call``, its parameters checked; ``""`` sends them unchecked.
 
         ``thinking=True/False/"low"...`` becomes the preset's own field; a dict is sent as it is
-        (it is DeepSeek's own ``thinking`` field)."""
+        (it is DeepSeek's own ``thinking`` field). ``extra_headers`` and ``extra_query`` go to
+        ``options``; ``extra_body`` is merged into the body last, its names as they are."""
+        extra_body = None
+        if "extra_headers" in extra or "extra_query" in extra or "extra_body" in extra:
+            extra = dict(extra)
+            options.headers = _string_map("extra_headers", extra.pop("extra_headers", None), self._connection)
+            options.query = _string_map("extra_query", extra.pop("extra_query", None))
+            extra_body = extra.pop("extra_body", None)
+            if extra_body is not None and not isinstance(extra_body, dict):
+                raise TypeError(f"extra_body must be a dict, got {type(extra_body).__name__}")
         if call:
             check_params(call, params, extra, KNOWN_NAMES)
             thinking = extra.get("thinking")
@@ -389,7 +402,10 @@ class Endpoints:
                     if key in extra or params.get(key) is not None:
                         raise ValueError(f"{call}(): thinking= sets {key}, which you also passed: pass one of them")
                     extra[key] = value
-        return build_body(model if model is not None else self.model, type(self).__name__, base, params, extra)
+        body = build_body(model if model is not None else self.model, type(self).__name__, base, params, extra)
+        if extra_body:
+            body.update(extra_body)
+        return body
 
     def _answer_call(self, path: str, body: dict[str, Any], options: CallOptions) -> dict[str, Any]:
         """A blocking chat or completion: the answer, its choices checked."""
@@ -409,6 +425,19 @@ class Endpoints:
 
 def _first_reasoning(answer: dict[str, Any]) -> str:
     return reasoning_of(first_choice(answer))
+
+
+def _string_map(name: str, value: Any, connection: Connection | None = None) -> dict[str, str] | None:
+    """A call's ``extra_headers`` or ``extra_query``, checked; secret headers are kept secret."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise TypeError(f"{name} must be a dict of str to str")
+    if connection is None:
+        return dict(value)
+    from ._secrets import masked_headers
+
+    return masked_headers(name, value, connection.secrets)
 
 
 def _checked_path(path: Any) -> str:

@@ -29,15 +29,17 @@ class CallOptions:
     """The timeout, the retry policy and the deadline of one call. ``deadline_at`` is the
     moment (``time.monotonic()``) the deadline of ``deadline`` seconds runs out: set once when
     the call starts, so that nothing the call does after (a retry, a resend, the stream) can
-    move it."""
+    move it. ``headers`` and ``query`` are the call's own (``extra_headers=``, ``extra_query=``)."""
 
-    __slots__ = ("deadline", "deadline_at", "retry", "timeout")
+    __slots__ = ("deadline", "deadline_at", "headers", "query", "retry", "timeout")
 
     def __init__(self, timeout: Timeout, retry: RetryPolicy, deadline: float | None = None) -> None:
         self.timeout = timeout
         self.retry = retry
         self.deadline = deadline
         self.deadline_at = None if deadline is None else time.monotonic() + deadline
+        self.headers: dict[str, str] | None = None
+        self.query: dict[str, str] | None = None
 
 
 def check_timeout(timeout: Timeout) -> Timeout:

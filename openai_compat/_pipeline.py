@@ -10,7 +10,9 @@ and tell the event hook, the same way for every endpoint.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import re
 import threading
 import time
@@ -32,6 +34,28 @@ if TYPE_CHECKING:
     from ._sse import EventStream
 
 logger = logging.getLogger("openai_compat")
+#: Request and response bodies, at DEBUG: off unless asked for (they hold what users write).
+body_logger = logging.getLogger("openai_compat.bodies")
+body_logger.setLevel(logging.INFO)
+#: How many characters of a body a debug log line shows.
+LOGGED_BODY_CHARS = 4000
+
+
+def log_from_environment() -> None:
+    """``OPENAI_COMPAT_LOG=debug`` (or ``info``): log to stderr at that level, bodies included
+    at ``debug`` (the ``openai_compat.bodies`` logger), secrets masked; for when the
+    application configures no logging itself."""
+    level = os.environ.get("OPENAI_COMPAT_LOG", "").upper()
+    if level in ("DEBUG", "INFO", "WARNING") and not any(
+            not isinstance(h, logging.NullHandler) for h in logger.handlers):
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s openai_compat %(levelname)s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(level)
+        body_logger.setLevel(level)
+
+
+log_from_environment()
 
 #: A path segment naming an API version: /v1, /v1beta, /api/v3, /openai/v1 ...
 _VERSION_SEGMENT = r"/v\d+[a-z0-9]*(/|$)"
@@ -86,6 +110,10 @@ class Calls:
         self.connection = connection
         self.event_hook = event_hook
         self.adapt = adapt
+        #: Top-level fields of an answer kept on its record (a preset's ``kept_fields``).
+        self.kept_fields: tuple[str, ...] = ()
+        #: The variable a record's ``as_curl()`` names for the key.
+        self.key_variable = "OPENAI_API_KEY"
         #: Running totals of every call's usage.
         self.usage = UsageTotals()
         self._local = threading.local()  # each thread's last call
@@ -111,15 +139,19 @@ class Calls:
         if self.adapt is not None and body is not None:
             body = self.adapt.apply(body)
         attempt = free = 0  # free: sends that do not count as retries (a stale connection, a refused field)
-        resent = False
+        resent = refreshed = False
         while True:
             attempt += 1
             began = time.monotonic()
             self.emit("request", method, path, attempt)
+            if body is not None and body_logger.isEnabledFor(logging.DEBUG):
+                shown = json.dumps(body, default=str)[:LOGGED_BODY_CHARS]
+                body_logger.debug("%s %s request body: %s", method, path, self.connection.secrets.redact(shown))
             status = request_id = None
             try:
                 response, raw = self.connection.send(method, path, body, stream=stream, files=files,
-                                                     timeout=within(options.timeout, deadline_at))
+                                                     timeout=within(options.timeout, deadline_at),
+                                                     headers=options.headers, query=options.query)
             except APIConnectionError as exc:
                 error: OpenAICompatError = self._named_deadline(exc, options)
             else:
@@ -127,6 +159,9 @@ class Calls:
                 request_id = request_id_of(response.headers)
                 if 200 <= status < 300:
                     self._log(method, path, attempt, options.retry.max_retries + 1 + free, status, began, request_id)
+                    if raw and body_logger.isEnabledFor(logging.DEBUG):
+                        shown = raw[:LOGGED_BODY_CHARS].decode("utf-8", "replace")
+                        body_logger.debug("%s %s response body: %s", method, path, self.connection.secrets.redact(shown))
                     return Sent(response, raw, attempt, time.monotonic() - began, request_id, method, path,
                                 started)
                 response.close()
@@ -138,6 +173,9 @@ class Calls:
             if isinstance(error, APIConnectionError) and error.unanswered and not resent and not past_deadline:
                 resent, free = True, free + 1  # a kept-alive connection closed as it was reused: again at once
                 continue
+            if status == 401 and self.connection.key_provider is not None and not refreshed and not past_deadline:
+                refreshed, free = True, free + 1  # a short-lived key ran out: once more, with a fresh one
+                continue
             if isinstance(error, APIStatusError) and self.adapt is not None and body is not None and not past_deadline:
                 changed = self.adapt.learn(error, body)
                 if changed is not None:
@@ -146,7 +184,8 @@ class Calls:
             delay = options.retry.wait(attempt - free, error, deadline_at)
             if delay is None:
                 error.attempts = attempt
-                self._failed(method, path, attempt, status, request_id, started, error)
+                self._failed(method, path, attempt, status, request_id, started, error,
+                             response.request if status is not None else None)
                 raise error
             time.sleep(delay)
 
@@ -197,6 +236,8 @@ class Calls:
             self._failed(method, path, sent.attempt, sent.response.status_code, sent.request_id, sent.started, exc)
             raise
         summary = summary_of(answer, (lambda: reasoning(answer)) if reasoning is not None else "")
+        if self.kept_fields:
+            summary.extras = {name: answer[name] for name in self.kept_fields if name in answer}
         record = self._record(sent)
         record._finish(summary, sent.started)
         self.usage.add(record.usage)
@@ -221,17 +262,19 @@ class Calls:
                           summary.usage)
 
         return open_stream(sent.response, deadline_at=options.deadline_at, request_id=sent.request_id,
-                           on_end=on_end)
+                           on_end=on_end, kept_fields=self.kept_fields)
 
     def _record(self, sent: Sent) -> CallRecord:
         record = CallRecord(sent.method, sent.path, sent.response.status_code, sent.request_id, sent.attempt,
                             sent.response.headers)
+        record._request, record._key_variable = sent.response.request, self.key_variable
         self._local.last = record
         return record
 
     def _failed(self, method: str, path: str, attempts: int, status: int | None, request_id: str | None,
-                started: float, error: Exception) -> None:
+                started: float, error: Exception, request: Any = None) -> None:
         record = CallRecord(method, path, status, request_id, attempts, None)
+        record._request, record._key_variable = request, self.key_variable
         record.elapsed = time.monotonic() - started
         record.error = str(error)
         self._local.last = record

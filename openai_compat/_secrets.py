@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict, Mapping
+from typing import Any, Dict, Mapping
 
 import requests
 
@@ -91,9 +91,10 @@ def masked_headers(owner: str, headers: Mapping[str, str] | None, secrets: Secre
     return checked
 
 
-def bearer(owner: str, api_key: str, secrets: Secrets) -> Secret:
-    """The ``Authorization`` value for ``api_key``, checked and remembered as a secret."""
+def checked_key(owner: str, api_key: Any, secrets: Secrets) -> str:
+    """``api_key``, checked and remembered as a secret (never shown, even when it is wrong)."""
     if not isinstance(api_key, str) or not api_key or any(c.isspace() or ord(c) < 32 for c in api_key):
-        raise ValueError(f"{owner}: api_key is empty or holds white space or control characters (a trailing newline?)")
+        raise ValueError(f"{owner}: api_key is empty, not a str, or holds white space or control characters"
+                         " (a trailing newline?)")
     secrets.add(api_key)
-    return Secret(f"Bearer {api_key}")
+    return api_key

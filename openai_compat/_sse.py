@@ -48,7 +48,7 @@ class EventStream(Generic[Item]):
 
     def __init__(self, response: requests.Response, *, deadline_at: float | None = None,
                  request_id: str | None = None, on_end: Callable[[CallSummary], None] | None = None,
-                 chat: bool = True, keep_think: bool = False) -> None:
+                 chat: bool = True, keep_think: bool = False, kept_fields: tuple[str, ...] = ()) -> None:
         self.response = response
         self.request_id = request_id
         #: Whether the stream was read to its proper end.
@@ -59,6 +59,8 @@ class EventStream(Generic[Item]):
         self._held: Pieces = _NOTHING  # pieces still held when the stream ended
         self._last = False  # set by a dialect whose item ends the stream once handed on
         self._on_end = on_end
+        self._kept_fields = kept_fields
+        self._extras: dict[str, Any] = {}
         self._body = BodyReader(response, deadline_at=deadline_at, request_id=request_id)
         self._items: Generator[Item, None, None] = self._generate()
 
@@ -103,7 +105,9 @@ class EventStream(Generic[Item]):
         finally:
             self._body.close()
             if self._on_end is not None:
-                self._on_end(self._summary())
+                summary = self._summary()
+                summary.extras = self._extras
+                self._on_end(summary)
 
     # -- what a dialect says -----------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -202,12 +203,13 @@ Handler = Callable[[Request, Wire], None]
 class LoopbackServer:
     """An HTTP/1.1 server on 127.0.0.1 (or another loopback address) in a background thread."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None) -> None:
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.listener.bind((host, 0))
         self.listener.listen(64)
         self.host = host
+        self.tls = tls  # serves HTTPS with this context
         self.port = self.listener.getsockname()[1]
         self.requests: list[Request] = []
         self.connections = 0
@@ -221,7 +223,7 @@ class LoopbackServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}/v1"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}/v1"
 
     def _accept(self) -> None:
         while not self._stopped:
@@ -230,6 +232,14 @@ class LoopbackServer:
             except OSError:
                 return
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # every write goes out at once
+            if self.tls is not None:
+                try:
+                    sock = self.tls.wrap_socket(sock, server_side=True)
+                except (ssl.SSLError, OSError):
+                    sock.close()  # a client that does not trust the certificate hangs up
+                    with self._lock:
+                        self.connections += 1
+                    continue
             with self._lock:
                 self.connections += 1
                 number = self.connections

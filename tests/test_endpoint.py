@@ -187,7 +187,7 @@ def test_adapt_never_touches_meaning_or_authentication(server: LoopbackServer, f
 def test_without_adapt_a_refused_field_raises(server: LoopbackServer) -> None:
     server.handler = refusing("seed")
     with pytest.raises(BadRequestError, match="seed"):
-        Client(server.url, model="m").chat("x", seed=1)
+        Client(server.url, model="m", adapt=False).chat("x", seed=1)
     assert len(server.requests) == 1
 
 
@@ -203,3 +203,75 @@ def test_adapt_renames_max_tokens_when_openai_names_both_fields(server: Loopback
     assert server.requests[1].json["max_completion_tokens"] == 5
     assert client.chat("y", max_tokens=7) == "ok"
     assert len(server.requests) == 3 and server.requests[2].json["max_completion_tokens"] == 7
+
+
+def test_adaptation_is_on_by_default(server: LoopbackServer) -> None:
+    server.handler = refusing("seed")
+    assert Client(server.url, model="m", max_retries=0).chat("x", seed=1) == "ok"
+    assert ["seed" in r.json for r in server.requests] == [True, False]
+
+
+def test_with_both_fields_sent_the_one_openai_refuses_goes(server: LoopbackServer) -> None:
+    # The call carries both; OpenAI's reasoning models refuse max_tokens and name both fields.
+    server.handler = refusing("max_tokens", message=OPENAI_MAX_TOKENS)
+    client = Client(server.url, model="o3", max_retries=0)
+    assert client.chat("x", max_tokens=5, max_completion_tokens=50) == "ok"
+    resent = server.requests[1].json
+    assert "max_tokens" not in resent and resent["max_completion_tokens"] == 50
+    assert client._calls.adapt is not None and client._calls.adapt.rules == {"o3": (("rename", "max_tokens"),)}
+
+
+def test_the_error_param_names_the_field_before_the_words_do(server: LoopbackServer) -> None:
+    def handler(req: Request, wire: Wire) -> None:
+        if "temperature" in req.json:
+            wire.json({"error": {"message": "Unsupported value: only the default (1) is supported; top_p also",
+                                 "type": "invalid_request_error", "param": "temperature",
+                                 "code": "unsupported_value"}}, status=400)
+        else:
+            wire.json(completion("ok"))
+
+    server.handler = handler
+    client = Client(server.url, model="o3", max_retries=0)
+    with pytest.warns(UserWarning, match="refused temperature for o3: dropped temperature"):
+        assert client.chat("x", temperature=0.2, top_p=0.5) == "ok"
+    assert server.requests[1].json["top_p"] == 0.5 and "temperature" not in server.requests[1].json
+
+
+def test_what_is_learned_is_kept_per_model(server: LoopbackServer) -> None:
+    # A gateway: one model refuses seed, another takes it.
+    def handler(req: Request, wire: Wire) -> None:
+        if req.json["model"] == "strict" and "seed" in req.json:
+            wire.json({"error": {"message": "seed is not supported", "param": "seed"}}, status=400)
+        else:
+            wire.json(completion("ok"))
+
+    server.handler = handler
+    client = Client(server.url, max_retries=0)
+    client.chat("x", model="strict", seed=1)
+    client.chat("x", model="lenient", seed=1)
+    assert [("seed" in r.json, r.json["model"]) for r in server.requests] == [
+        (True, "strict"), (False, "strict"), (True, "lenient")]
+
+
+def test_a_capabilities_cache_keeps_what_was_learned_for_the_next_run(server: LoopbackServer, tmp_path: Any) -> None:
+    server.handler = refusing("seed")
+    cache = tmp_path / "capabilities.json"
+    Client(server.url, model="m", capabilities_cache=cache, max_retries=0).chat("x", seed=1)
+    assert len(server.requests) == 2 and json.loads(cache.read_text())
+    again = Client(server.url, model="m", capabilities_cache=cache, max_retries=0)
+    assert again.chat("x", seed=1) == "ok"
+    assert len(server.requests) == 3 and "seed" not in server.requests[2].json, "learned once, on the first run"
+    other_host = Client(server.url.replace("127.0.0.1", "localhost"), model="m", capabilities_cache=cache,
+                        max_retries=0)
+    assert other_host._calls.adapt is not None and other_host._calls.adapt.rules == {}, "kept per host"
+
+
+def test_the_openai_preset_sends_max_completion_tokens_to_reasoning_models(server: LoopbackServer) -> None:
+    from openai_compat import OpenAIClient
+
+    client = OpenAIClient(base_url=server.url, api_key="sk-test", max_retries=0)
+    client.chat("x", model="o3-mini", max_tokens=5)
+    client.chat("x", model="gpt-4o", max_tokens=5)
+    first, second = (r.json for r in server.requests)
+    assert first["max_completion_tokens"] == 5 and "max_tokens" not in first
+    assert second["max_tokens"] == 5 and "max_completion_tokens" not in second

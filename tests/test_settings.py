@@ -1,0 +1,390 @@
+"""Settings people bring from other SDKs: the environment, query parameters and per-call extras,
+Azure, keys that refresh, TLS, derived clients, and fields a preset keeps."""
+
+from __future__ import annotations
+
+import pickle
+import ssl
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from openai_compat import (
+    APIConnectionError,
+    AuthenticationError,
+    AzureClient,
+    BadRequestError,
+    Client,
+    PerplexityClient,
+)
+
+from .server import LoopbackServer, Request, Wire, chunk, completion, event
+from .test_media import SAMPLES
+
+# -- the environment -----------------------------------------------------------------------------
+
+
+def test_from_env_reads_the_base_url_key_and_model(server: LoopbackServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOCAL_BASE_URL", server.url)
+    monkeypatch.setenv("LOCAL_API_KEY", "env-key-123")
+    monkeypatch.setenv("LOCAL_MODEL", "env-model")
+    client = Client.from_env("LOCAL", max_retries=0)
+    client.chat("hi")
+    sent = server.requests[0]
+    assert sent.headers["authorization"] == "Bearer env-key-123" and sent.json["model"] == "env-model"
+    assert Client.from_env("LOCAL", model="mine").model == "mine", "what the caller passes wins"
+    assert "env-key-123" not in repr(client)
+
+
+def test_a_plain_client_reads_openais_variables_only_without_a_base_url(
+    server: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ValueError, match="no base URL: pass one, or set OPENAI_BASE_URL"):
+        Client()
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-env-456")
+    monkeypatch.setenv("OPENAI_MODEL", "gpt-env")
+    Client(max_retries=0).chat("hi")
+    assert server.requests[-1].headers["authorization"] == "Bearer sk-env-456"
+    other = LoopbackServer()
+    try:
+        Client(other.url, model="m", max_retries=0).chat("hi")
+        assert "authorization" not in other.requests[0].headers, "the key goes only with the base URL it came with"
+    finally:
+        other.close()
+
+
+def test_from_env_names_the_variables_it_needs() -> None:
+    with pytest.raises(ValueError, match=r"Client.from_env\(\): no base URL: pass one, or set MY_BASE_URL"):
+        Client.from_env("MY")
+
+
+# -- query parameters and per-call extras ---------------------------------------------------------
+
+
+def test_default_query_and_per_call_extras_reach_the_wire_as_named(server: LoopbackServer) -> None:
+    def answer(request: Request, wire: Wire) -> None:
+        if request.path.startswith("/v1/embeddings"):
+            wire.json({"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [0.5]}]})
+        else:
+            wire.json(completion("ok"))
+
+    server.handler = answer
+    client = Client(server.url, model="m", max_retries=0, default_query={"api-version": "2024-10-21"})
+    client.chat("hi", extra_headers={"X-Trace": "t-1"}, extra_query={"tenant": "a b"},
+                extra_body={"top_k": 5, "max_tokens": 9})
+    sent = server.requests[-1]
+    assert sent.path == "/v1/chat/completions?api-version=2024-10-21&tenant=a+b"
+    assert sent.headers["x-trace"] == "t-1"
+    assert sent.json["top_k"] == 5 and sent.json["max_tokens"] == 9
+    assert not {"extra_headers", "extra_query", "extra_body"} & set(sent.json)
+    client.create_chat_completion(messages=[{"role": "user", "content": "x"}], extra_query={"v": "2"})
+    assert server.requests[-1].path == "/v1/chat/completions?api-version=2024-10-21&v=2"
+    assert "extra_query" not in server.requests[-1].json
+    client.embed("x", extra_headers={"X-Trace": "t-2"})
+    assert server.requests[-1].headers["x-trace"] == "t-2"
+    client.chat("again")
+    assert "x-trace" not in server.requests[-1].headers and server.requests[-1].path.endswith("?api-version=2024-10-21")
+
+
+def test_a_secret_in_extra_headers_stays_secret(server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.json({"error": {"message": f"bad {req.headers.get('x-api-key')}"}},
+                                                 status=400)
+    client = Client(server.url, model="m", max_retries=0)
+    with pytest.raises(Exception) as info:
+        client.chat("hi", extra_headers={"x-api-key": "per-call-secret-789"})
+    assert "per-call-secret-789" not in str(info.value)
+
+
+@pytest.mark.parametrize(("extras", "words"), [
+    ({"extra_headers": {"X": 1}}, "extra_headers must be a dict of str to str"),
+    ({"extra_query": "a=b"}, "extra_query must be a dict of str to str"),
+    ({"extra_body": ["x"]}, "extra_body must be a dict"),
+])
+def test_bad_extras_are_refused_before_sending(client: Client, server: LoopbackServer, extras: dict[str, Any],
+                                               words: str) -> None:
+    with pytest.raises(TypeError, match=words):
+        client.chat("hi", **extras)
+    assert server.requests == []
+
+
+# -- Azure ----------------------------------------------------------------------------------------
+
+
+def _azure(request: Request, wire: Wire) -> None:
+    """Answers like Azure: only with the api-version query and a key, on the deployment's path."""
+    if "api-version=2024-10-21" not in request.path:
+        wire.json({"error": {"code": "404", "message": "Resource not found"}}, status=404)
+    elif request.headers.get("api-key") != "azure-key-1" and request.headers.get("authorization") != "Bearer aad-1":
+        wire.json({"error": {"code": "401", "message": "Access denied due to invalid subscription key"}}, status=401)
+    else:
+        wire.json(completion("hello from azure"))
+
+
+def test_azure_builds_deployment_urls_and_sends_its_key_in_api_key(server: LoopbackServer) -> None:
+    server.handler = _azure
+    endpoint = server.url[: -len("/v1")]
+    client = AzureClient(endpoint, deployment="gpt-4o", api_key="azure-key-1", max_retries=0)
+    assert client.chat("hi") == "hello from azure"
+    sent = server.requests[0]
+    assert sent.path == "/openai/deployments/gpt-4o/chat/completions?api-version=2024-10-21"
+    assert "authorization" not in sent.headers and sent.json["model"] == "gpt-4o"
+    assert "azure-key-1" not in repr(client) and "azure-key-1" not in repr(client._connection.headers)
+    tokens = iter(["aad-1"] * 3)
+    aad = AzureClient(endpoint, deployment="gpt-4o", token_provider=lambda: next(tokens), max_retries=0)
+    assert aad.chat("hi") == "hello from azure"
+    sent = server.requests[-1]
+    assert sent.headers["authorization"] == "Bearer aad-1" and "api-key" not in sent.headers
+
+
+def test_azure_reads_its_key_only_for_its_own_endpoint(server: LoopbackServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    server.handler = _azure
+    endpoint = server.url[: -len("/v1")]
+    monkeypatch.setenv("AZURE_OPENAI_API_KEY", "azure-key-1")
+    with pytest.raises(ValueError, match="only sent to AZURE_OPENAI_ENDPOINT's resource"):
+        AzureClient(endpoint, deployment="gpt-4o")
+    monkeypatch.setenv("AZURE_OPENAI_ENDPOINT", endpoint)
+    assert AzureClient(deployment="gpt-4o", max_retries=0).chat("hi") == "hello from azure"
+
+
+# -- keys that refresh ------------------------------------------------------------------------
+
+
+class TokenProvider:
+    """Hands out a new token each time it is called, and counts the calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self) -> str:
+        self.calls += 1
+        return f"token-{self.calls}"
+
+
+def test_a_callable_key_is_called_for_each_attempt_and_a_401_tries_a_fresh_one(server: LoopbackServer) -> None:
+    def answer(request: Request, wire: Wire) -> None:
+        if request.headers.get("authorization") == "Bearer token-1":
+            wire.json({"error": {"message": "token expired"}}, status=401)
+        else:
+            wire.json(completion(request.headers["authorization"]))
+
+    server.handler = answer
+    tokens = TokenProvider()
+    client = Client(server.url, model="m", api_key=tokens, max_retries=0)
+    assert client.chat("hi") == "Bearer token-2", "the expired token was replaced once"
+    assert client.chat("hi") == "Bearer token-3" and tokens.calls == 3
+    assert client.last is not None and client.last.attempts == 1
+    server.handler = lambda req, wire: wire.json({"error": {"message": "no access"}}, status=401)
+    with pytest.raises(AuthenticationError):
+        client.chat("hi")
+    assert tokens.calls == 5, "one fresh try after a 401, not more"
+    assert "token-" not in repr(client) and "token-" not in repr(client._connection.headers)
+    static = Client(server.url, model="m", api_key="static-key", max_retries=0)
+    with pytest.raises(AuthenticationError):
+        static.chat("hi")
+    assert len([r for r in server.requests if r.headers.get("authorization") == "Bearer static-key"]) == 1
+
+
+def test_a_callable_key_that_returns_garbage_is_refused_unseen(server: LoopbackServer) -> None:
+    client = Client(server.url, model="m", api_key=lambda: "bad key\n", max_retries=0)
+    with pytest.raises(ValueError, match="api_key") as info:
+        client.chat("hi")
+    assert "bad key" not in str(info.value) and server.requests == []
+
+
+# -- TLS --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def authority() -> Any:
+    trustme = pytest.importorskip("trustme")
+    return trustme.CA()
+
+
+@pytest.fixture
+def tls_server(authority: Any) -> Iterator[LoopbackServer]:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(context)
+    srv = LoopbackServer(tls=context)
+    yield srv
+    srv.close()
+
+
+def test_verify_takes_a_ca_bundle_and_an_untrusted_certificate_names_the_fixes(
+    tls_server: LoopbackServer, authority: Any, tmp_path: Path
+) -> None:
+    with pytest.raises(APIConnectionError) as info:
+        Client(tls_server.url, model="m", max_retries=3).chat("hi")
+    for fix in ("REQUESTS_CA_BUNDLE", "verify=", "trust='system'"):
+        assert fix in str(info.value)
+    assert info.value.attempts == 1, "an untrusted certificate is not retried"
+    bundle = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(bundle))
+    assert Client(tls_server.url, model="m", verify=str(bundle)).chat("hi") == "ok"
+    with pytest.warns(Warning, match="Unverified HTTPS request"):
+        assert Client(tls_server.url, model="m", verify=False).chat("hi") == "ok"
+
+
+def test_verify_applies_to_a_callers_session_and_to_media_downloads(
+    tls_server: LoopbackServer, authority: Any, tmp_path: Path
+) -> None:
+    import requests
+
+    bundle = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(bundle))
+    picture = SAMPLES["image/png"]
+
+    def answer(request: Request, wire: Wire) -> None:
+        if request.path == "/cat.png":
+            wire.body(picture, headers={"Content-Type": "image/png"})
+        else:
+            wire.json(completion("a cat"))
+
+    tls_server.handler = answer
+    client = Client(tls_server.url, model="m", verify=str(bundle), session=requests.Session())
+    image_url = tls_server.url.replace("/v1", "/cat.png")
+    assert client.chat("What is this?", images=[image_url], inline_urls=True) == "a cat"
+    assert tls_server.requests[0].path == "/cat.png"
+
+
+def test_cert_sends_a_client_certificate(authority: Any, tmp_path: Path) -> None:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(context)
+    context.verify_mode = ssl.CERT_REQUIRED
+    authority.configure_trust(context)
+    server = LoopbackServer(tls=context)
+    try:
+        bundle, identity = tmp_path / "ca.pem", tmp_path / "client.pem"
+        authority.cert_pem.write_to_path(str(bundle))
+        authority.issue_cert("client@example.com").private_key_and_cert_chain_pem.write_to_path(str(identity))
+        with pytest.raises(APIConnectionError):
+            Client(server.url, model="m", verify=str(bundle), max_retries=0).chat("hi")
+        assert Client(server.url, model="m", verify=str(bundle), cert=str(identity)).chat("hi") == "ok"
+    finally:
+        server.close()
+
+
+def test_trust_system_needs_truststore_and_says_so() -> None:
+    try:
+        import truststore  # noqa: F401
+    except ImportError:
+        with pytest.raises(ValueError, match="pip install truststore"):
+            Client("https://example.com/v1", trust="system")
+    else:
+        assert Client("https://example.com/v1", trust="system").base_url == "https://example.com/v1"
+    with pytest.raises(ValueError, match="trust must be 'system'"):
+        Client("https://example.com/v1", trust="mine")
+
+
+# -- derived clients ------------------------------------------------------------------------------
+
+
+def test_with_options_derives_a_client_on_the_same_pool(server: LoopbackServer) -> None:
+    client = Client(server.url, model="m", max_retries=2, timeout=30)
+    other = client.with_options(model="big", max_retries=0, timeout=5, headers={"X-Team": "a"})
+    assert (other.model, other.max_retries, other.timeout) == ("big", 0, 5)
+    assert (client.model, client.max_retries, client.timeout) == ("m", 2, 30), "the original is unchanged"
+    client.chat("hi")
+    other.chat("hi")
+    first, second = server.requests
+    assert first.json["model"] == "m" and "x-team" not in first.headers
+    assert second.json["model"] == "big" and second.headers["x-team"] == "a"
+    assert server.connections == 1, "one pool for both"
+    other.close()
+    client.chat("again")
+    assert server.connections == 1, "closing the derived client left the pool open"
+    with pytest.raises(TypeError, match="with_options\\(\\) takes"):
+        client.with_options(api_key="x")
+
+
+def test_a_client_with_options_pickles(server: LoopbackServer) -> None:
+    client = Client(server.url, model="m", api_key="secret-key-999").with_options(model="n")
+    data = pickle.dumps(client)
+    assert pickle.loads(data).chat("hi") == "ok"
+    assert server.requests[0].json["model"] == "n"
+
+
+# -- Perplexity ---------------------------------------------------------------------------------
+
+
+CITATIONS = ["https://en.wikipedia.org/wiki/Oslo", "https://www.visitoslo.com/"]
+SEARCH_RESULTS = [{"title": "Oslo - Wikipedia", "url": CITATIONS[0], "date": "2025-01-02"}]
+
+
+def test_perplexity_keeps_citations_and_search_results(server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.json(completion("Oslo.", citations=CITATIONS,
+                                                            search_results=SEARCH_RESULTS))
+    client = PerplexityClient(base_url=server.url, api_key="pplx-key", model="sonar", max_retries=0)
+    assert client.chat("Capital of Norway?") == "Oslo."
+    assert client.last is not None
+    assert client.last.extras == {"citations": CITATIONS, "search_results": SEARCH_RESULTS}
+    # Perplexity's stream repeats both in each chunk.
+    server.handler = lambda req, wire: wire.sse([
+        event(chunk("Os", citations=CITATIONS, search_results=SEARCH_RESULTS)),
+        event(chunk("lo.", citations=CITATIONS, search_results=SEARCH_RESULTS)),
+        event(chunk(finish_reason="stop", citations=CITATIONS, search_results=SEARCH_RESULTS)),
+        "data: [DONE]\n\n"])
+    assert "".join(client.chat("Capital of Norway?", stream=True)) == "Oslo."
+    assert client.last.extras["citations"] == CITATIONS
+    plain = Client(server.url, model="m")
+    "".join(plain.chat("x", stream=True))
+    assert plain.last is not None and plain.last.extras == {}
+
+
+# -- the request, shown ---------------------------------------------------------------------------
+
+
+def test_as_curl_gives_the_exact_request_with_the_key_as_a_variable(server: LoopbackServer) -> None:
+    import json
+    import shlex
+    import subprocess
+
+    client = Client(server.url, model="m", api_key="sk-curl-secret-1", max_retries=0,
+                    default_query={"api-version": "1"})
+    client.chat("It's 5 o'clock", max_tokens=3, extra_headers={"X-Trace": "t"})
+    command = client.last.as_curl() if client.last is not None else ""
+    assert "sk-curl-secret-1" not in command and '"Authorization: Bearer $OPENAI_API_KEY"' in command
+    assert shlex.split(command)[:4] == ["curl", "-X", "POST", server.url + "/chat/completions?api-version=1"]
+    # Run it: the server gets the same body and headers.
+    result = subprocess.run(["sh", "-c", command], env={"OPENAI_API_KEY": "sk-curl-secret-1", "PATH": "/usr/bin:/bin"},
+                            capture_output=True, text=True, timeout=30)
+    if result.returncode == 127:
+        pytest.skip("curl is not installed")
+    first, again = server.requests
+    assert again.json == first.json and again.path == first.path
+    assert again.headers["authorization"] == "Bearer sk-curl-secret-1" and again.headers["x-trace"] == "t"
+    assert json.loads(result.stdout)["choices"][0]["message"]["content"] == "ok"
+    assert pickle.loads(pickle.dumps(client.last)).usage == client.last.usage if client.last else False
+
+
+def test_a_failed_call_can_be_shown_as_curl_too(server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.json({"error": {"message": "bad"}}, status=400)
+    client = Client(server.url, model="m", api_key="sk-curl-secret-2", max_retries=0)
+    with pytest.raises(BadRequestError):
+        client.chat("hi")
+    assert client.last is not None and "/chat/completions" in client.last.as_curl()
+    assert "sk-curl-secret-2" not in client.last.as_curl()
+
+
+def test_the_cli_prints_the_call_as_curl(server: LoopbackServer) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "openai_compat", "chat", "--base-url", server.url, "--model", "m",
+                             "--no-stream", "--curl", "hi"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith("curl -X POST ") and '"messages"' in result.stderr
+
+
+def test_openai_compat_log_debug_logs_bodies_with_the_key_masked(server: LoopbackServer) -> None:
+    import subprocess
+    import sys
+
+    script = ("from openai_compat import Client\n"
+              f"Client({server.url!r}, model='m', api_key='sk-log-secret-3').chat('say sk-log-secret-3')\n")
+    result = subprocess.run([sys.executable, "-c", script], env={"OPENAI_COMPAT_LOG": "debug", "PATH": "/usr/bin:/bin"},
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "request body:" in result.stderr and "response body:" in result.stderr
+    assert "sk-log-secret-3" not in result.stderr and "say ***" in result.stderr
