@@ -42,6 +42,7 @@ if TYPE_CHECKING:
         RateLimitError,
         RefusalError,
         ToolArgumentsError,
+        ToolLoopError,
         UnhandledToolCallsError,
         UnprocessableEntityError,
     )
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
     from ._responses import ResponseStream
     from ._retry import RetryPolicy
     from ._tool_calls import parse_arguments
+    from ._tool_use import OnTool
 
 __version__ = "0.1.0"
 
@@ -94,6 +96,7 @@ __all__ = [
     "MistralClient",
     "NotFoundError",
     "OllamaClient",
+    "OnTool",
     "OpenAIClient",
     "OpenAICompatError",
     "OpenRouterClient",
@@ -112,6 +115,7 @@ __all__ = [
     "Timeout",
     "TogetherClient",
     "ToolArgumentsError",
+    "ToolLoopError",
     "UnhandledToolCallsError",
     "UnprocessableEntityError",
     "Usage",
@@ -134,7 +138,7 @@ _MODULES = {
                 "BadRequestError", "ConflictError", "ContentFilterError", "ContextLengthError", "EmptyAnswerError",
                 "InternalServerError", "JSONOutputError", "NotFoundError", "OpenAICompatError",
                 "PermissionDeniedError", "RateLimitError", "RefusalError", "ToolArgumentsError",
-                "UnhandledToolCallsError", "UnprocessableEntityError"),
+                "ToolLoopError", "UnhandledToolCallsError", "UnprocessableEntityError"),
     "_media": ("Media",),
     "_merge": ("merge_chunks",),
     "_options": ("DEFAULT_TIMEOUT", "Timeout"),
@@ -145,6 +149,7 @@ _MODULES = {
     "_responses": ("ResponseStream",),
     "_retry": ("RetryPolicy",),
     "_tool_calls": ("parse_arguments",),
+    "_tool_use": ("OnTool",),
 }
 #: The rest of ``__all__`` are the presets (``_presets.py``).
 _MODULES["_presets"] = tuple(sorted(set(__all__) - {name for names in _MODULES.values() for name in names}))

@@ -236,7 +236,7 @@ class CallRecord:
             >>> from openai_compat import Client
             >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
             >>> text = client.chat("Hi", max_tokens=5)
-            >>> client.last.as_curl().startswith("curl -X POST 'http://127.0.0.1:8080/v1/chat/completions'")
+            >>> client.last.as_curl().startswith("curl -X POST http://127.0.0.1:8080/v1/chat/completions ")
             True
         """
         import shlex

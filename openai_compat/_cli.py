@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
                              help="ask for JSON fitting the JSON Schema in FILE and print it, checked")
             sub.add_argument("--image", action="append", metavar="PATH_OR_URL", help="an image to send (repeatable)")
             sub.add_argument("--audio", action="append", metavar="PATH", help="an audio file to send (repeatable)")
+            sub.add_argument("--tool", action="append", metavar="MODULE:FUNCTION",
+                             help="a Python function the model may call; each call and result is shown on"
+                                  " standard error (repeatable)")
         sub.add_argument("--max-tokens", type=int)
         sub.add_argument("--temperature", type=float)
         sub.add_argument("--no-stream", action="store_true", help="wait for the whole answer")
@@ -99,7 +102,7 @@ def make_client(args: argparse.Namespace) -> Client:
     tape = getattr(args, "record", None) or getattr(args, "replay", None)
     cassette = Cassette(tape, "record" if getattr(args, "record", None) else "replay") if tape else None
     options: dict[str, Any] = {"api_key": api_key, "model": args.model,
-                               "stream_usage": getattr(args, "usage", False), "cassette": cassette}
+                               "stream_usage": True if getattr(args, "usage", False) else "auto", "cassette": cassette}
     if args.provider:
         return PROVIDERS[args.provider](args.base_url, **options)
     if args.base_url:
@@ -168,6 +171,9 @@ def _answer(args: argparse.Namespace, client: Client, prompt: str, stdout: TextI
         value = client.chat_json(messages, schema=_read_schema(args.json_schema), **params)
         stdout.write(json.dumps(value, ensure_ascii=False, indent=2) + "\n")
         return
+    if args.tool:
+        _run_tools(client, messages, params, [_import_tool(spec) for spec in args.tool], stream, stdout)
+        return
     _print_chat(client, messages, params, stream, args.reasoning, stdout, sys.stderr)
 
 
@@ -202,6 +208,38 @@ def _print_chat(
             state = "answering"
             stdout.write(piece)
             stdout.flush()
+    stdout.write("\n")
+
+
+def _import_tool(spec: str) -> Any:
+    """The function ``module:function`` names (the current directory is importable)."""
+    import importlib
+
+    module_name, _, function_name = spec.partition(":")
+    if not module_name or not function_name:
+        raise ValueError(f"--tool {spec!r}: give it as MODULE:FUNCTION, e.g. --tool mytools:get_weather")
+    if "" not in sys.path:
+        sys.path.insert(0, "")
+    try:
+        function = getattr(importlib.import_module(module_name), function_name)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"--tool {spec!r}: {exc}") from None
+    if not callable(function):
+        raise ValueError(f"--tool {spec!r} is not a function")
+    return function
+
+
+def _run_tools(client: Client, messages: list[Any], params: dict[str, Any], tools: list[Any], stream: bool,
+               stdout: TextIO) -> None:
+    def show(name: str, arguments: Any, result: str) -> None:
+        shown = result if len(result) <= 300 else result[:299] + "…"
+        sys.stderr.write(f"[tool] {name}({json.dumps(arguments, ensure_ascii=False)}) -> {shown}\n")
+        sys.stderr.flush()
+
+    answer = client.run_tools(messages, tools=tools, stream=stream, on_tool=show, **params)
+    for piece in answer if stream else [answer]:
+        stdout.write(piece)
+        stdout.flush()
     stdout.write("\n")
 
 

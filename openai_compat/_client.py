@@ -34,14 +34,13 @@ from ._beyond_text import BeyondText
 from ._call_record import CallRecord, UsageTotals
 from ._connection import Connection
 from ._continuation import check_turns, continue_blocking, continue_stream
-from ._delta import normalize_tool_calls
 from ._endpoints import Endpoints
-from ._errors import APIResponseError
 from ._options import DEFAULT_TIMEOUT, NOT_GIVEN, Timeout, check_deadline, check_timeout
-from ._params import Prompt, check_stream, messages_of, split_params, unknown_option
+from ._params import Prompt, check_stream, messages_of, unknown_option
 from ._pipeline import Calls, EventHook
 from ._retry import RetryPolicy, check_policy
 from ._secrets import MaskedHeaders, Secret, Secrets, checked_key, masked_headers
+from ._tool_use import ToolUse
 
 if TYPE_CHECKING:
     from ._cassette import Cassette
@@ -55,7 +54,7 @@ PRESETS: dict[str, type[Client]] = {}
 _ENDPOINT_PATHS = ("/chat/completions", "/completions", "/responses", "/embeddings", "/models")
 
 
-class Client(BeyondText, Endpoints):
+class Client(BeyondText, ToolUse, Endpoints):
     """A connection to one server that speaks the OpenAI HTTP API.
 
     ``base_url`` ends in the API version (``.../v1``); without one, ``OPENAI_BASE_URL``,
@@ -69,7 +68,8 @@ class Client(BeyondText, Endpoints):
     (proxies, CA bundle, adapters): it is used as is and left open by ``close()``.
     ``event_hook`` is called with a ``RequestEvent`` at each step, for metering.
     ``stream_usage=True`` asks every stream for its usage (``stream_options``, which some
-    servers refuse). The client learns, model by model, which optional fields the server
+    servers refuse; adaptation then drops it); the default, ``"auto"``, asks where the preset
+    knows the server takes it. The client learns, model by model, which optional fields the server
     refuses (``stream_options``, ``n``, ``seed``, ``logprobs``, ``parallel_tool_calls``,
     sampling fields with a warning, ``max_tokens`` renamed to ``max_completion_tokens``) and
     stops sending them; ``capabilities_cache`` (a file) keeps that for the next run, and
@@ -98,6 +98,8 @@ class Client(BeyondText, Endpoints):
     #: ``"continue_final_message"`` (vLLM), ``"prefix"`` (Mistral), ``"final_assistant"``
     #: (llama.cpp's server), or None: a user turn asks the model to go on.
     prefill_style: str | None = None
+    #: Whether the server takes ``stream_options`` (``stream_usage="auto"`` asks for usage then).
+    streams_usage = False
     #: Top-level fields of an answer kept on ``client.last.extras`` (Perplexity's citations).
     kept_fields: tuple[str, ...] = ()
     #: The header the key goes in, and what comes before the key in it.
@@ -122,7 +124,7 @@ class Client(BeyondText, Endpoints):
         deadline: float | None = None,
         session: requests.Session | None = None,
         event_hook: EventHook | None = None,
-        stream_usage: bool = False,
+        stream_usage: bool | str = "auto",
         adapt: bool = True,
         capabilities_cache: str | os.PathLike[str] | None = None,
         cassette: Cassette | str | os.PathLike[str] | None = None,
@@ -180,8 +182,10 @@ class Client(BeyondText, Endpoints):
         self._calls = Calls(self._connection, event_hook, adaptations)
         self._calls.kept_fields = self.kept_fields
         self._calls.key_variable = self.api_key_env or "OPENAI_API_KEY"
+        if stream_usage not in (True, False, "auto"):
+            raise ValueError(f"{name}: stream_usage must be True, False or 'auto', got {stream_usage!r}")
         #: Ask streams for their usage (``stream_options.include_usage``); some servers refuse it.
-        self.stream_usage = stream_usage
+        self.stream_usage = self.streams_usage if stream_usage == "auto" else bool(stream_usage)
 
     @classmethod
     def from_env(cls: type[_Self], prefix: str = "OPENAI", **settings: Any) -> _Self:
@@ -590,49 +594,6 @@ class Client(BeyondText, Endpoints):
             return self.create_response(input=input, model=model, stream=True, **params).text(labelled=labelled)
         answer = self.create_response(input=input, model=model, **params)
         return response_text(answer, self.last.request_id if self.last else None)
-
-    def chat_message(
-        self,
-        prompt: Prompt,
-        *,
-        model: str | None = None,
-        system: str | None = None,
-        timeout: Timeout = NOT_GIVEN,
-        max_retries: int | None = None,
-        deadline: float | None = NOT_GIVEN,
-        tool_calls_from_content: bool = False,
-        **params: Any,
-    ) -> dict[str, Any]:
-        """Send a chat and return the assistant message dict: ``content``, and ``tool_calls``
-        when the model calls tools. Append it to your messages as it is for the next turn: its
-        ``content`` is ``""`` beside tool calls, never null, as strict servers want it back.
-        ``tool_calls_from_content=True`` moves calls a chat template wrote into the text into
-        ``tool_calls``.
-
-            >>> from openai_compat import Client
-            >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")
-            >>> tools = [{"type": "function", "function": {"name": "get_weather",
-            ...           "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]
-            >>> messages = [{"role": "user", "content": "Weather in Paris?"}]
-            >>> reply = client.chat_message(messages, tools=tools, max_tokens=30)
-            >>> messages.append(reply)
-            >>> for call in reply.get("tool_calls") or []:
-            ...     messages.append({"role": "tool", "tool_call_id": call["id"], "content": "18 C, sunny"})
-            >>> answer = client.chat(messages, tools=tools, max_tokens=30)   # 'It is 18 C and sunny in Paris.'
-        """
-        messages = self._media(messages_of(prompt, system), params.pop("images", None), params.pop("audio", None),
-                               params.pop("detail", None), params.pop("inline_urls", False))
-        options = self._options(timeout, max_retries, deadline)
-        body = self._body("chat_message", model, {"messages": messages}, *split_params(params), options)
-        answer = self._answer_call("/chat/completions", body, options)
-        message = first_choice(answer).get("message")
-        if not isinstance(message, dict):
-            raise APIResponseError("the response's first choice has no message", body=answer)
-        if tool_calls_from_content:
-            from ._tool_calls import calls_from_content
-
-            message = calls_from_content(message)
-        return normalize_tool_calls(message)
 
 
 def _checked_base_url(owner: str, base_url: Any) -> str:

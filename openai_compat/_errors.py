@@ -21,6 +21,7 @@
     │   └── ContentFilterError    the server's content filter stopped the answer
     ├── UnhandledToolCallsError   chat() got tool calls, which a str cannot hold
     ├── ToolArgumentsError        a tool call's arguments that are not a JSON object, even repaired
+    ├── ToolLoopError             run_tools() ran out of turns: .messages holds the conversation
     ├── JSONOutputError           chat_json() got an answer that is not JSON, or not the schema's
     ├── CassetteError             a request in replay that the cassette did not record
     └── BatchItemError            a request of a provider batch job that has no answer
@@ -288,6 +289,22 @@ class ToolArgumentsError(OpenAICompatError):
         super().__init__(message)
         self.text = text
         self.name = name
+
+
+class ToolLoopError(OpenAICompatError):
+    """``run_tools()`` reached ``max_turns`` with the model still calling tools.
+
+    ``messages`` holds the whole conversation, every call and result included, to go on from
+    or to read.
+
+        >>> from openai_compat import ToolLoopError
+        >>> ToolLoopError("out of turns", messages=[{"role": "user", "content": "Hi"}]).messages[0]["role"]
+        'user'
+    """
+
+    def __init__(self, message: str, *, messages: list[Any] | None = None) -> None:
+        super().__init__(message)
+        self.messages = list(messages or [])
 
 
 def call_name(call: dict[str, Any]) -> str:

@@ -161,7 +161,8 @@ class Calls:
                     self._log(method, path, attempt, options.retry.max_retries + 1 + free, status, began, request_id)
                     if raw and body_logger.isEnabledFor(logging.DEBUG):
                         shown = raw[:LOGGED_BODY_CHARS].decode("utf-8", "replace")
-                        body_logger.debug("%s %s response body: %s", method, path, self.connection.secrets.redact(shown))
+                        body_logger.debug("%s %s response body: %s", method, path,
+                                          self.connection.secrets.redact(shown))
                     return Sent(response, raw, attempt, time.monotonic() - began, request_id, method, path,
                                 started)
                 response.close()

@@ -35,6 +35,7 @@ class FireworksClient(Client, provider="fireworks"):
 
     default_base_url = "https://api.fireworks.ai/inference/v1"
     api_key_env = "FIREWORKS_API_KEY"
+    streams_usage = True
     thinking_style = "reasoning_effort"
 
 
@@ -48,6 +49,7 @@ class TogetherClient(Client, provider="together"):
 
     default_base_url = "https://api.together.xyz/v1"
     api_key_env = "TOGETHER_API_KEY"
+    streams_usage = True
     thinking_style = "reasoning"
 
 
@@ -61,6 +63,7 @@ class GroqClient(Client, provider="groq"):
 
     default_base_url = "https://api.groq.com/openai/v1"
     api_key_env = "GROQ_API_KEY"
+    streams_usage = True
     thinking_style = "reasoning_effort"
 
 
@@ -74,6 +77,7 @@ class DeepInfraClient(Client, provider="deepinfra"):
 
     default_base_url = "https://api.deepinfra.com/v1/openai"
     api_key_env = "DEEPINFRA_API_KEY"
+    streams_usage = True
     thinking_style = "reasoning_effort"
 
 
@@ -87,6 +91,7 @@ class OpenRouterClient(Client, provider="openrouter"):
 
     default_base_url = "https://openrouter.ai/api/v1"
     api_key_env = "OPENROUTER_API_KEY"
+    streams_usage = True
     thinking_style = "reasoning"
 
 
@@ -101,6 +106,7 @@ class DeepSeekClient(Client, provider="deepseek"):
 
     default_base_url = "https://api.deepseek.com"
     api_key_env = "DEEPSEEK_API_KEY"
+    streams_usage = True
     thinking_style = "thinking"
 
 
@@ -127,6 +133,7 @@ class OpenAIClient(Client, provider="openai"):
 
     default_base_url = "https://api.openai.com/v1"
     api_key_env = "OPENAI_API_KEY"
+    streams_usage = True
     thinking_style = "reasoning_effort"
     #: Models that refuse ``max_tokens`` and take ``max_completion_tokens`` (the reasoning ones).
     completion_tokens_models = r"o\d|gpt-5"
@@ -174,6 +181,7 @@ class VLLMClient(Client, provider="vllm"):
     """
 
     default_base_url = "http://127.0.0.1:8000/v1"
+    streams_usage = True
     thinking_style = "chat_template_kwargs"
     prefill_style = "continue_final_message"
 

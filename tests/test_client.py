@@ -222,6 +222,7 @@ def test_all_matches_the_public_names() -> None:
             assert f"`{name}`" in reference, f"{name} is not described in docs/reference.md"
         else:
             assert value.__doc__ or name.isupper(), f"{name} has no docstring"
+            assert name.isupper() or f"::: openai_compat.{name}\n" in reference, f"docs/reference.md leaves {name} out"
 
 
 def test_importing_configures_nothing_but_a_null_handler() -> None:

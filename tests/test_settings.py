@@ -388,3 +388,26 @@ def test_openai_compat_log_debug_logs_bodies_with_the_key_masked(server: Loopbac
     assert result.returncode == 0, result.stderr
     assert "request body:" in result.stderr and "response body:" in result.stderr
     assert "sk-log-secret-3" not in result.stderr and "say ***" in result.stderr
+
+
+def test_stream_usage_auto_asks_where_the_preset_knows_the_server_takes_it(server: LoopbackServer) -> None:
+    from openai_compat import GroqClient
+
+    def answer(request: Request, wire: Wire) -> None:
+        if "stream_options" in request.json and request.json["model"] == "strict":
+            wire.json({"error": {"message": "stream_options is not supported", "param": "stream_options"}},
+                      status=400)
+        else:
+            wire.sse([event(chunk("ok")), event(chunk(finish_reason="stop")), "data: [DONE]\n\n"])
+
+    server.handler = answer
+    groq = GroqClient(base_url=server.url, api_key="gsk-1", model="m", max_retries=0)
+    "".join(groq.chat("x", stream=True))
+    assert server.requests[-1].json["stream_options"] == {"include_usage": True}
+    "".join(Client(server.url, model="m").chat("x", stream=True))
+    assert "stream_options" not in server.requests[-1].json, "an unknown server is not asked"
+    "".join(GroqClient(base_url=server.url, api_key="gsk-1", model="m", stream_usage=False).chat("x", stream=True))
+    assert "stream_options" not in server.requests[-1].json
+    assert "".join(groq.chat("x", model="strict", stream=True)) == "ok", "a refusal is dropped and remembered"
+    with pytest.raises(ValueError, match="stream_usage must be"):
+        Client(server.url, stream_usage="always")

@@ -1,0 +1,236 @@
+"""run_tools(): the loop every user writes by hand around tool calls, over plain functions."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+import sys
+import threading
+from typing import Any, Dict, List, Literal, Optional, Tuple, TypedDict
+
+import pytest
+
+from openai_compat import Client, ToolLoopError
+from openai_compat._function_schema import build_arguments, function_schema, parse_docstring
+
+from .server import LoopbackServer, Request, Wire, chunk, completion, event
+
+
+class Unit(enum.Enum):
+    CELSIUS = "C"
+    FAHRENHEIT = "F"
+
+
+@dataclasses.dataclass
+class Place:
+    city: str
+    country: str = "NO"
+
+
+class Window(TypedDict):
+    start: str
+    days: int
+
+
+def forecast(place: Place, unit: Unit = Unit.CELSIUS, days: Optional[int] = None,
+             tags: List[str] = [], extra: Dict[str, float] = {}, kind: Literal["rain", "sun"] = "sun",
+             window: Optional[Window] = None, pair: Tuple[int, str] = (1, "a")) -> str:
+    """The forecast for a place.
+
+    Args:
+        place: Where, as a city and a country code.
+        unit (Unit): C or F.
+        days: How many days
+            ahead, at most 10.
+    """
+    return f"{place.city}/{place.country} {unit.value} {days}"
+
+
+def test_the_schema_comes_from_the_signature_hints_and_docstring() -> None:
+    spec = function_schema(forecast)["function"]
+    assert spec["name"] == "forecast" and spec["description"] == "The forecast for a place."
+    parameters = spec["parameters"]
+    assert parameters["required"] == ["place"]
+    props = parameters["properties"]
+    assert props["place"] == {"type": "object", "properties": {"city": {"type": "string"},
+                                                               "country": {"type": "string"}},
+                              "required": ["city"], "description": "Where, as a city and a country code."}
+    assert props["unit"] == {"type": "string", "enum": ["C", "F"], "description": "C or F.", "default": "C"}
+    assert props["days"] == {"anyOf": [{"type": "integer"}, {"type": "null"}], "description":
+                             "How many days ahead, at most 10.", "default": None}
+    assert props["tags"] == {"type": "array", "items": {"type": "string"}, "default": []}
+    assert props["extra"] == {"type": "object", "additionalProperties": {"type": "number"}, "default": {}}
+    assert props["kind"] == {"type": "string", "enum": ["rain", "sun"], "default": "sun"}
+    assert props["window"]["anyOf"][0] == {"type": "object", "properties": {
+        "start": {"type": "string"}, "days": {"type": "integer"}}, "required": ["start", "days"]}
+    assert props["pair"]["prefixItems"] == [{"type": "integer"}, {"type": "string"}]
+
+
+@pytest.mark.parametrize("doc", [
+    "Look a city up.\n\nArgs:\n    city (str): The city.\n    limit: How many.\n\nReturns:\n    The rows.",
+    "Look a city up.\n\nParameters\n----------\ncity : str\n    The city.\nlimit : int\n    How many.\n\n"
+    "Returns\n-------\nlist",
+    "Look a city up.\n\n:param city: The city.\n:param int limit: How many.\n:returns: The rows.",
+])
+def test_google_numpy_and_rest_docstrings_describe_the_parameters(doc: str) -> None:
+    assert parse_docstring(doc) == ("Look a city up.", {"city": "The city.", "limit": "How many."})
+
+
+def test_arguments_are_built_into_the_types_the_function_names() -> None:
+    built = build_arguments(forecast, {"place": {"city": "Oslo"}, "unit": "F", "days": 2})
+    assert built == {"place": Place("Oslo"), "unit": Unit.FAHRENHEIT, "days": 2}
+    assert forecast(**built) == "Oslo/NO F 2"
+
+
+def test_a_type_without_a_schema_is_refused_by_name() -> None:
+    def odd(x: complex) -> None: ...
+    with pytest.raises(TypeError, match="no JSON schema for the type"):
+        function_schema(odd)
+
+
+# -- the loop ----------------------------------------------------------------------------------
+
+
+def add(a: int, b: int) -> int:
+    """Add two whole numbers."""
+    return a + b
+
+
+def fail(reason: str) -> str:
+    """Always fails."""
+    raise RuntimeError(f"broken: {reason}")
+
+
+def tool_call(name: str, arguments: Any, call_id: str = "call_1") -> dict[str, Any]:
+    text = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": text}}
+
+
+def scripted(*turns: Any, stream: bool = False) -> Any:
+    """A model that answers each request with the next turn: a list of tool calls, or text."""
+    def answer(request: Request, wire: Wire) -> None:
+        turn = turns[min(request.number, len(turns)) - 1]
+        if isinstance(turn, str):
+            if stream:
+                wire.sse([event(chunk(turn)), event(chunk(finish_reason="stop")), "data: [DONE]\n\n"])
+            else:
+                wire.json(completion(turn))
+            return
+        if stream:
+            deltas = [dict(call, index=i) for i, call in enumerate(turn)]
+            first = chunk()
+            first["choices"][0]["delta"] = {"role": "assistant", "content": None, "tool_calls": deltas}
+            wire.sse([event(first), event(chunk(finish_reason="tool_calls")), "data: [DONE]\n\n"])
+        else:
+            body = completion("", finish_reason="tool_calls")
+            body["choices"][0]["message"] = {"role": "assistant", "content": None, "tool_calls": turn}
+            wire.json(body)
+    return answer
+
+
+def test_run_tools_runs_each_call_and_hands_the_results_back(client: Client, server: LoopbackServer) -> None:
+    server.handler = scripted([tool_call("add", {"a": 2, "b": 3}, "c1"), tool_call("add", {"a": 1, "b": 1}, "c2")],
+                              "The sums are 5 and 2.")
+    seen: list[tuple[str, Any, str]] = []
+    answer = client.run_tools("Add 2+3 and 1+1", tools=[add], on_tool=lambda *args: seen.append(args))
+    assert answer == "The sums are 5 and 2."
+    first, second = (r.json for r in server.requests)
+    assert first["tools"] == [function_schema(add)]
+    assert second["messages"][1] == {"role": "assistant", "content": "", "tool_calls": [
+        tool_call("add", {"a": 2, "b": 3}, "c1"), tool_call("add", {"a": 1, "b": 1}, "c2")]}
+    assert second["messages"][2:] == [{"role": "tool", "tool_call_id": "c1", "content": "5"},
+                                      {"role": "tool", "tool_call_id": "c2", "content": "2"}]
+    assert seen == [("add", {"a": 2, "b": 3}, "5"), ("add", {"a": 1, "b": 1}, "2")]
+    assert client.usage.calls == 2, "every turn counts"
+
+
+@pytest.mark.parametrize(("call", "words"), [
+    (tool_call("fail", {"reason": "disk"}), "Error: RuntimeError: broken: disk"),
+    (tool_call("nope", {}), "Error: there is no tool named 'nope'; the tools are add, fail."),
+    (tool_call("add", '{"a": 1, "b": }'), "Error: the arguments of add are not a JSON object"),
+    (tool_call("add", {"a": "one", "b": 2}), "Error: the arguments do not fit add(): $.a: expected integer"),
+    (tool_call("add", {"a": 1}), "Error: the arguments do not fit add(): $: 'b' is required"),
+])
+def test_what_goes_wrong_goes_back_to_the_model(client: Client, server: LoopbackServer, call: Any,
+                                               words: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "jsonschema", None)  # the SDK's own checker's words
+    server.handler = scripted([call], "Sorry.")
+    assert client.run_tools("x", tools=[add, fail]) == "Sorry."
+    result = server.requests[1].json["messages"][-1]
+    assert result["role"] == "tool" and result["content"].startswith(words), result["content"]
+
+
+def test_raise_tool_errors_raises_the_tools_own_exception(client: Client, server: LoopbackServer) -> None:
+    server.handler = scripted([tool_call("fail", {"reason": "disk"})], "Sorry.")
+    with pytest.raises(RuntimeError, match="broken: disk"):
+        client.run_tools("x", tools=[fail], raise_tool_errors=True)
+
+
+def test_past_max_turns_the_error_carries_the_conversation(client: Client, server: LoopbackServer) -> None:
+    server.handler = scripted([tool_call("add", {"a": 1, "b": 1})])
+    with pytest.raises(ToolLoopError, match="after 3 turns") as info:
+        client.run_tools("loop", tools=[add], max_turns=3, tool_choice="required")
+    assert len(server.requests) == 3
+    assert [m["role"] for m in info.value.messages] == ["user", *["assistant", "tool"] * 3]
+    assert server.requests[0].json["tool_choice"] == "required"
+    assert "tool_choice" not in server.requests[1].json, "a forced choice holds for the first turn only"
+
+
+def test_a_message_list_goes_on_as_a_conversation(client: Client, server: LoopbackServer) -> None:
+    server.handler = scripted([tool_call("add", {"a": 2, "b": 2})], "4.")
+    messages: list[Any] = [{"role": "user", "content": "2+2?"}]
+    assert client.run_tools(messages, tools=[add]) == "4."
+    assert [m["role"] for m in messages] == ["user", "assistant", "tool", "assistant"]
+    assert messages[-1]["content"] == "4."
+
+
+def test_parallel_runs_the_calls_of_a_turn_at_once_in_order(client: Client, server: LoopbackServer) -> None:
+    both_running = threading.Barrier(2, timeout=10)
+
+    def wait(name: str) -> str:
+        """Waits until the other call runs too."""
+        both_running.wait()
+        return name
+
+    server.handler = scripted([tool_call("wait", {"name": "first"}, "c1"), tool_call("wait", {"name": "second"}, "c2")],
+                              "done")
+    assert client.run_tools("x", tools=[wait], parallel=True) == "done"
+    results = server.requests[1].json["messages"][2:]
+    assert [(r["tool_call_id"], r["content"]) for r in results] == [("c1", "first"), ("c2", "second")]
+
+
+def test_streamed_the_text_comes_as_pieces_and_the_tools_still_run(client: Client, server: LoopbackServer) -> None:
+    server.handler = scripted([tool_call("add", {"a": 2, "b": 3})], "It is 5.", stream=True)
+    seen: list[Any] = []
+    pieces = list(client.run_tools("2+3?", tools=[add], stream=True, on_tool=lambda *args: seen.append(args)))
+    assert pieces == ["It is 5."] and seen == [("add", {"a": 2, "b": 3}, "5")]
+    assert server.requests[1].json["messages"][2] == {"role": "tool", "tool_call_id": "call_1", "content": "5"}
+
+
+@pytest.mark.parametrize(("kwargs", "error", "words"), [
+    ({"tools": []}, TypeError, "tools must be a list of functions"),
+    ({"tools": [add], "max_turns": 0}, ValueError, "max_turns must be a whole number >= 1"),
+    ({"tools": [lambda x: x]}, TypeError, "a tool must be a named function"),
+])
+def test_bad_input_is_refused_before_sending(client: Client, server: LoopbackServer, kwargs: dict[str, Any],
+                                             error: type, words: str) -> None:
+    with pytest.raises(error, match=words):
+        client.run_tools("x", **kwargs)
+    assert server.requests == []
+
+
+def test_the_cli_runs_tools_and_shows_each_call_on_stderr(server: LoopbackServer, tmp_path: Any) -> None:
+    import subprocess
+
+    (tmp_path / "mytools.py").write_text("def add(a: int, b: int) -> int:\n    '''Add.'''\n    return a + b\n")
+    server.handler = scripted([tool_call("add", {"a": 2, "b": 3})], "It is 5.", stream=True)
+    command = [sys.executable, "-m", "openai_compat", "chat", "--base-url", server.url, "--model", "m",
+               "--tool", "mytools:add", "2+3?"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "It is 5.\n"
+    assert '[tool] add({"a": 2, "b": 3}) -> 5' in result.stderr
+    bad = subprocess.run([*command[:-3], "--tool", "mytools", "x"], capture_output=True, text=True, timeout=60,
+                         cwd=tmp_path)
+    assert bad.returncode == 1 and "give it as MODULE:FUNCTION" in bad.stderr
