@@ -166,7 +166,9 @@ class BodyReader:
                 raise APIConnectionError(f"the connection broke during the stream: {exc}") from exc
             if self._deadline_at is not None and time.monotonic() >= self._deadline_at:
                 raise APITimeoutError("the call's deadline passed while the stream was being read") from exc
-            raise APITimeoutError(f"no data arrived within the read timeout: {exc}") from exc
+            seconds = f" of {self._read_timeout:g} s" if self._read_timeout is not None else ""
+            raise APITimeoutError(f"no data arrived within the read timeout{seconds} while reading the stream from"
+                                  f" {self.response.url}") from exc
         finally:
             if timeout is not None and self._socket is not None:
                 try:

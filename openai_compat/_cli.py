@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"openai-compat {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="{chat,complete,doctor}")
     for name, what in (("chat", "send a chat message"), ("complete", "continue a text (/completions)")):
         sub = commands.add_parser(name, help=what, description=what, epilog=EXAMPLES,
@@ -164,6 +167,9 @@ def _answer(args: argparse.Namespace, client: Client, prompt: str, stdout: TextI
         _print_json(client.create_chat_completion(messages=messages, stream=stream, **params), stream, stdout)
         return
     if args.thinking:
+        if client.thinking_style is None:
+            raise ValueError("--thinking needs a server whose thinking switch is known: use --provider (groq,"
+                             " deepseek, llamacpp, vllm, ...) rather than --base-url, or leave --thinking out")
         params.update(thinking_params(client.thinking_style, THINKING[args.thinking], type(client).__name__))
     if args.image or args.audio:
         messages = attach(messages, args.image, args.audio, None, None)
@@ -279,10 +285,13 @@ def main(argv: Iterable[str] | None = None) -> int:
         sys.stderr.write(f"openai-compat: {exc} (try --json)\n")
         return 1
     except JSONOutputError as exc:
-        details = "".join(f"\n  {error}" for error in exc.errors)
+        details = "".join(f"\n  {error}" for error in exc.errors if error not in exc.message)
         sys.stderr.write(f"openai-compat: error: {exc}{details}\n")
         return 1
     except (OpenAICompatError, ValueError, TypeError) as exc:
-        sys.stderr.write(f"openai-compat: error: {exc}\n")
+        from ._pipeline import NO_KEY_SENT
+
+        advice = "no API key was sent: use --api-key-env VAR, or --provider NAME, which reads its variable"
+        sys.stderr.write(f"openai-compat: error: {str(exc).replace(NO_KEY_SENT, advice)}\n")
         return 1
     return 0

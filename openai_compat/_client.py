@@ -136,6 +136,7 @@ class Client(BeyondText, ToolUse, Endpoints):
         name = type(self).__name__
         if unknown_options:
             raise unknown_option(name, next(iter(unknown_options)), Client.__init__)
+        key_given = api_key is not None
         if base_url is None and self.default_base_url is None:
             base_url, api_key, model = _from_environment(name, "OPENAI", api_key, model, headers)
         self.base_url = _checked_base_url(name, base_url if base_url is not None else self.default_base_url)
@@ -147,8 +148,15 @@ class Client(BeyondText, ToolUse, Endpoints):
         checked = masked_headers(name, headers, secrets)
         key_name, key_prefix = self.key_header
         has_authorization = any(k.lower() == key_name.lower() for k in checked)
+        from ._secrets import SECRET_HEADERS
+
+        secret_header = next((k for k in checked if k.lower() in SECRET_HEADERS), None)
+        key_source = f"the {secret_header} header" if secret_header else \
+            "api_key=" if key_given else "the OPENAI_API_KEY variable"
         if api_key is None and not has_authorization:
             api_key = self._key_from_env()
+            if api_key is not None:
+                key_source = f"the {self.api_key_env} variable"
         key_provider = None
         if api_key is not None:
             if has_authorization:
@@ -179,6 +187,8 @@ class Client(BeyondText, ToolUse, Endpoints):
                                       query=_string_pairs(name, "default_query", default_query),
                                       key_provider=key_provider, key_header=self.key_header, verify=verify, cert=cert,
                                       trust=trust)
+        if api_key is not None or secret_header:
+            self._connection.key_source = key_source
         self._calls = Calls(self._connection, event_hook, adaptations)
         self._calls.kept_fields = self.kept_fields
         self._calls.key_variable = self.api_key_env or "OPENAI_API_KEY"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import http.client
 import os
+import re
 import socket
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
@@ -24,6 +25,7 @@ from ._secrets import KeepAuthorization, MaskedHeaders, Secret, Secrets, checked
 if TYPE_CHECKING:
     from ._options import Timeout
 
+_OBJECT_REPR = r"<[\w.]+ object at 0x[0-9a-fA-F]+>: "
 #: Connections requests keeps per host unless told otherwise.
 DEFAULT_POOL_SIZE = 10
 
@@ -49,6 +51,8 @@ class Connection:
         #: the header it goes in, with its prefix.
         self.key_provider = key_provider
         self.key_header = key_header
+        #: Where the key came from ("api_key=", "the GROQ_API_KEY variable", ...), for a 401's message.
+        self.key_source: str | None = None
         #: TLS: a CA bundle path or False (None: the environment's), a client certificate, and
         #: ``trust="system"``: the operating system's trust store (with ``truststore``).
         self.verify = verify
@@ -196,7 +200,8 @@ class Connection:
     def _failure(self, exc: requests.RequestException, url: str, reusable: bool) -> APIConnectionError:
         reason = exc.args[0] if exc.args else exc
         reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the real one
-        text = self.secrets.redact(str(reason).split("): ", 1)[-1])
+        # urllib3 1.26 puts the connection object's repr first: "<...HTTPConnection object at 0x7f...>: "
+        text = self.secrets.redact(re.sub(_OBJECT_REPR, "", str(reason).split("): ", 1)[-1]))
         if isinstance(exc, requests.Timeout) or is_timeout(exc):
             return APITimeoutError(f"timed out waiting for {url}: {text}")
         if isinstance(exc, requests.exceptions.SSLError):

@@ -37,6 +37,8 @@ logger = logging.getLogger("openai_compat")
 #: Request and response bodies, at DEBUG: off unless asked for (they hold what users write).
 body_logger = logging.getLogger("openai_compat.bodies")
 body_logger.setLevel(logging.INFO)
+#: What a 401 adds when no key went with the request.
+NO_KEY_SENT = "no API key was sent: pass api_key=, or use the provider's preset, which reads its variable"
 #: How many characters of a body a debug log line shows.
 LOGGED_BODY_CHARS = 4000
 
@@ -220,6 +222,10 @@ class Calls:
                 context += f"; did you mean {base_url}/v1? The base URL usually ends in the API version"
             elif (response.url or "").endswith("/responses"):
                 context += "; this server may have no Responses API: chat() works on /chat/completions"
+        elif status == 401:
+            source = self.connection.key_source
+            context = f"the key sent came from {source}" if source else \
+                NO_KEY_SENT
         return status_error(status, secrets.redact_bytes(raw), request_id=request_id, retry_after=wait,
                             reason=response.reason or "", context=context)
 

@@ -8,7 +8,7 @@ name in the package's exports and its row in docs/providers.md (a test checks bo
     >>> LlamaCppClient().base_url
     'http://127.0.0.1:8080/v1'
     >>> sorted(PROVIDERS)[:3]
-    ['deepinfra', 'deepseek', 'fireworks']
+    ['azure', 'deepinfra', 'deepseek']
 """
 
 from __future__ import annotations

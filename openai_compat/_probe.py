@@ -111,12 +111,14 @@ class _Prober:
         self.quick: dict[str, Any] = {"model": model, "max_retries": 0}
         self.items: list[ProbeItem] = []
         self.reasoning: str | None = None
+        self.failure = ""  # the last refusal, in full
 
     def ask(self, name: str, call: Any, judge: Any = lambda answer: ("ok", "accepted", 200)) -> Any:
         try:
             answer = call()
         except OpenAICompatError as exc:
             self.items.append(_refusal(exc)._replace(name=name))
+            self.failure = str(exc)
             return None
         self.items.append(ProbeItem(name, *judge(answer)))
         return answer
@@ -128,8 +130,8 @@ class _Prober:
         blocking = self.ask("blocking chat", lambda: self.chat(messages=SAY_HI, max_tokens=8),
                             lambda a: ("ok", f"HTTP 200: {_short(_text(a))!r}", 200))
         if blocking is None:
-            why = f"the model cannot be asked: {self.items[0].reason}"
-            self.items += [ProbeItem(name, "skipped", why) for name in AFTER_CHAT]
+            self.items[0] = self.items[0]._replace(reason=self.failure)  # the reason in full, once
+            self.items += [ProbeItem(name, "skipped", "see blocking chat") for name in AFTER_CHAT]
         else:
             usage = blocking.get("usage") or {}
             self.items.append(ProbeItem("usage in blocking answers", "ok" if isinstance(
@@ -184,7 +186,8 @@ class _Prober:
             self.items.append(ProbeItem("error body", "ok", f"HTTP {exc.status_code}, {_shape(exc.body)}:"
                                         f" {_short(exc.message)}", exc.status_code))
         except OpenAICompatError as exc:
-            self.items.append(_refusal(exc)._replace(name="error body"))
+            reason = "see blocking chat" if str(exc) == self.failure else _refusal(exc).reason
+            self.items.append(ProbeItem("error body", "skipped" if str(exc) == self.failure else "no", reason))
         else:
             self.items.append(ProbeItem("error body", "no", "a bad request was accepted (HTTP 2xx)", 200))
 

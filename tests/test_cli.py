@@ -52,7 +52,8 @@ def test_an_error_is_one_readable_line_and_a_non_zero_exit(server: LoopbackServe
     server.handler = lambda req, wire: wire.json({"error": {"message": "Invalid API key"}}, status=401)
     result = cli("chat", "--base-url", server.url, "--model", "m", "x")
     assert result.returncode == 1
-    assert result.stderr == "openai-compat: error: HTTP 401: Invalid API key\n"
+    assert result.stderr == ("openai-compat: error: HTTP 401: Invalid API key (no API key was sent: use --api-key-env"
+                             " VAR, or --provider NAME, which reads its variable)\n")
 
 
 def test_a_provider_key_missing_is_named() -> None:

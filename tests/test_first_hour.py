@@ -136,3 +136,94 @@ def test_two_letters_swapped_in_a_known_name_is_a_typo(client: Client, server: L
     with pytest.raises(TypeError, match="'tempreature': did you mean temperature\\?"):
         client.complete("Hi", tempreature=0.3)
     assert server.requests == []
+
+
+# -- errors that say what was sent ---------------------------------------------------------------
+
+
+def test_a_401_says_whether_a_key_was_sent_and_where_it_came_from(server: LoopbackServer,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from openai_compat import AuthenticationError, GroqClient
+
+    server.handler = lambda req, wire: wire.json({"error": {"message": "Invalid API key"}}, status=401)
+    cases = [
+        (Client(server.url, model="m", max_retries=0), "no API key was sent: pass api_key="),
+        (Client(server.url, model="m", api_key="sk-wrong-1", max_retries=0), "the key sent came from api_key="),
+        (Client(server.url, model="m", headers={"Authorization": "Bearer x-12345"}, max_retries=0),
+         "the key sent came from the Authorization header"),
+    ]
+    monkeypatch.setenv("GROQ_API_KEY", "gsk-wrong-2")
+    groq = GroqClient(model="m", max_retries=0)
+    groq.base_url = groq._connection.base_url = server.url  # the preset's own host, here on loopback
+    cases.append((groq, "the key sent came from the GROQ_API_KEY variable"))
+    for client, words in cases:
+        with pytest.raises(AuthenticationError) as info:
+            client.chat("hi")
+        assert words in str(info.value) and "Invalid API key" in str(info.value)
+        assert "wrong" not in str(info.value)
+
+
+def test_a_connection_error_shows_no_object_repr(client: Client) -> None:
+    from openai_compat import APIConnectionError
+
+    refused = Client("http://127.0.0.1:9/v1", model="m", max_retries=0)
+    with pytest.raises(APIConnectionError) as info:
+        refused.chat("hi")
+    assert " object at 0x" not in str(info.value) and "Connection refused" in str(info.value)
+
+
+def test_a_stream_timeout_names_its_value_and_url(server: LoopbackServer) -> None:
+    from openai_compat import APITimeoutError
+
+    from .server import chunk, event
+
+    def stall(request: Request, wire: Wire) -> None:
+        wire.head(200, {"Content-Type": "text/event-stream", "Transfer-Encoding": "chunked"})
+        piece = event(chunk("a")).encode()
+        wire.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+        wire.stall(3)
+
+    server.handler = stall
+    client = Client(server.url, model="m", timeout=(2, 0.5), max_retries=0)
+    with pytest.raises(APITimeoutError, match=r"within the read timeout of 0\.5 s while reading the stream from "
+                                              r"http://127\.0\.0\.1:\d+/v1/chat/completions"):
+        list(client.chat("hi", stream=True))
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "openai_compat", *args], capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_the_cli_has_a_version() -> None:
+    from openai_compat import __version__
+
+    result = _cli("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"openai-compat {__version__}"
+
+
+def test_doctor_gives_its_reason_once_and_in_full() -> None:
+    result = _cli("doctor", "--base-url", "http://127.0.0.1:9/v1", "--model", "m")
+    assert result.returncode == 1
+    assert result.stdout.count("Connection refused") == 1 and "…" not in result.stdout
+    assert result.stdout.count("see blocking chat") == 14
+
+
+def test_thinking_advice_is_in_cli_terms(server: LoopbackServer) -> None:
+    result = _cli("chat", "--base-url", server.url, "--model", "m", "--thinking", "off", "hi")
+    assert result.returncode == 1 and "use --provider" in result.stderr and "=" not in result.stderr.split(":", 2)[2]
+    assert server.requests == []
+
+
+def test_a_schema_error_is_printed_once(server: LoopbackServer, tmp_path: object) -> None:
+    from pathlib import Path
+
+    schema = Path(str(tmp_path)) / "s.json"
+    schema.write_text('{"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}')
+    server.handler = lambda req, wire: wire.json(completion('{"b": 1}'))
+    result = _cli("chat", "--base-url", server.url, "--model", "m", "--json-schema", str(schema), "hi")
+    assert result.returncode == 1
+    assert result.stderr.count("required") == 1, result.stderr

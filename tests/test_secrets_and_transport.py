@@ -376,7 +376,7 @@ def test_an_x_api_key_header_is_a_secret_in_errors_logs_and_reprs(
     with caplog.at_level(logging.DEBUG, logger="openai_compat"), pytest.raises(AuthenticationError) as info:
         client.chat("hi")
     assert server.requests[0].headers["x-api-key"] == token, "sent to its own server"
-    assert str(info.value) == "HTTP 401: key *** is revoked"
+    assert str(info.value) == "HTTP 401: key *** is revoked (the key sent came from the x-api-key header)"
     assert token not in repr(info.value.body) and token not in repr(client)
     assert caplog.records and not any(token in r.getMessage() for r in caplog.records)
 

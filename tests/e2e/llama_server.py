@@ -102,6 +102,15 @@ def port_is_free(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) != 0
 
 
+def serves_tiny(port: int) -> bool:
+    """Whether the server on ``port`` is this project's (``make serve``): it lists the tiny model."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/models", timeout=2) as answer:
+            return b'"tiny"' in answer.read()
+    except OSError:
+        return False
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
