@@ -121,7 +121,8 @@ class CallSummary:
     ``refusal`` the model's refusal, if it refused.
     """
 
-    __slots__ = ("complete", "extras", "finish_reasons", "first_piece_at", "model", "reasoning", "refusal", "usage")
+    __slots__ = ("answer", "complete", "extras", "finish_reasons", "first_piece_at", "model", "reasoning", "refusal",
+                 "usage")
 
     def __init__(self, model: str | None = None, usage: dict[str, Any] | None = None,
                  finish_reasons: Mapping[Any, str | None] | None = None, reasoning: str | Callable[[], str] = "",
@@ -134,6 +135,8 @@ class CallSummary:
         self.complete = complete
         self.refusal = refusal
         self.extras: dict[str, Any] = {}
+        #: A stream's ``Answer`` (``_delta.py``): what its deltas meant beyond the text.
+        self.answer: Any = None
 
 
 def summary_of(answer: Mapping[str, Any], reasoning: str | Callable[[], str] = "") -> CallSummary:
@@ -223,7 +226,7 @@ class CallRecord:
         self.usage = Usage.from_raw(summary.usage)
         self.finish_reasons.update(summary.finish_reasons)
         self._reasoning = summary.reasoning
-        self.refusal = summary.refusal
+        self.refusal = summary.refusal or (summary.answer.refusal if summary.answer is not None else None)
         self.extras = summary.extras
         if summary.first_piece_at is not None:
             self.time_to_first_piece = summary.first_piece_at - started

@@ -160,7 +160,7 @@ class ChunkStream(EventStream[Chunk]):
 
     def _summary(self) -> CallSummary:
         return CallSummary(self.model, self.usage, self.finish_reasons, self.answer.reasoning, self.first_piece_at,
-                           self.complete, self.answer.refusal)
+                           self.complete)
 
 
 def iter_choices(chunks: ChunkStream) -> Generator[tuple[int, str], None, None]:

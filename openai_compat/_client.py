@@ -39,7 +39,8 @@ from ._options import DEFAULT_TIMEOUT, NOT_GIVEN, Timeout, check_deadline, check
 from ._params import Prompt, check_stream, messages_of, unknown_option
 from ._pipeline import Calls, EventHook
 from ._retry import RetryPolicy, check_policy
-from ._secrets import MaskedHeaders, Secret, Secrets, checked_key, masked_headers
+from ._secrets import Secret, Secrets, checked_key, masked_headers
+from ._settings import checked_base_url, from_environment, labelled_and_extra, string_pairs
 from ._tool_use import ToolUse
 
 if TYPE_CHECKING:
@@ -50,8 +51,6 @@ if TYPE_CHECKING:
 _Self = TypeVar("_Self", bound="Client")
 #: Every preset, by its ``provider=`` name (``PROVIDERS`` shows it, read-only).
 PRESETS: dict[str, type[Client]] = {}
-#: Paths that end an endpoint's URL, never a base URL.
-_ENDPOINT_PATHS = ("/chat/completions", "/completions", "/responses", "/embeddings", "/models")
 
 
 class Client(BeyondText, ToolUse, Endpoints):
@@ -138,8 +137,8 @@ class Client(BeyondText, ToolUse, Endpoints):
             raise unknown_option(name, next(iter(unknown_options)), Client.__init__)
         key_given = api_key is not None
         if base_url is None and self.default_base_url is None:
-            base_url, api_key, model = _from_environment(name, "OPENAI", api_key, model, headers)
-        self.base_url = _checked_base_url(name, base_url if base_url is not None else self.default_base_url)
+            base_url, api_key, model = from_environment(name, "OPENAI", api_key, model, headers)
+        self.base_url = checked_base_url(name, base_url if base_url is not None else self.default_base_url)
         self.model = model
         self.timeout = check_timeout(timeout)
         self.retry = check_policy(retry, max_retries)
@@ -184,7 +183,7 @@ class Client(BeyondText, ToolUse, Endpoints):
 
             adaptations = Adaptations(capabilities_cache, urlsplit(self.base_url).netloc)
         self._connection = Connection(self.base_url, checked, secrets, session, recorder,
-                                      query=_string_pairs(name, "default_query", default_query),
+                                      query=string_pairs(name, "default_query", default_query),
                                       key_provider=key_provider, key_header=self.key_header, verify=verify, cert=cert,
                                       trust=trust)
         if api_key is not None or secret_header:
@@ -210,7 +209,7 @@ class Client(BeyondText, ToolUse, Endpoints):
             Client(base_url='http://127.0.0.1:8080/v1', model='tiny')
         """
         owner = f"{cls.__name__}.from_env()"
-        base_url, api_key, model = _from_environment(owner, prefix, settings.pop("api_key", None),
+        base_url, api_key, model = from_environment(owner, prefix, settings.pop("api_key", None),
                                                      settings.pop("model", None), settings.get("headers"),
                                                      required=cls.default_base_url is None)
         return cls(base_url, api_key=api_key, model=model, **settings)
@@ -232,14 +231,9 @@ class Client(BeyondText, ToolUse, Endpoints):
             if key not in allowed:
                 raise TypeError(f"with_options() takes {', '.join(allowed)}; got {key!r}")
         derived = copy.copy(self)
-        connection = self._connection.twin()
-        if settings.get("headers"):
-            added = masked_headers(f"{type(self).__name__}.with_options()", settings["headers"], connection.secrets)
-            connection.headers = MaskedHeaders(connection.headers, **added)
-            connection._stream_headers = MaskedHeaders(connection._stream_headers, **added)
-        derived._connection = connection
+        derived._connection = self._connection.twin(f"{type(self).__name__}.with_options()", settings.get("headers"))
         derived._calls = copy.copy(self._calls)
-        derived._calls.connection = connection
+        derived._calls.connection = derived._connection
         if "model" in settings:
             derived.model = settings["model"]
         if "timeout" in settings:
@@ -430,7 +424,7 @@ class Client(BeyondText, ToolUse, Endpoints):
             >>> isinstance(text, str) and all(isinstance(piece, str) for piece in pieces)
             True
         """
-        labelled, extra = _labelled(labelled, reasoning, extra)
+        labelled, extra = labelled_and_extra(labelled, reasoning, extra)
         if isinstance(audio, dict):
             extra["audio"], audio = audio, None
         options = self._options(timeout, max_retries, deadline)
@@ -599,57 +593,8 @@ class Client(BeyondText, ToolUse, Endpoints):
             raise TypeError(f"respond(): input must be a str or a list of input items, got {type(input).__name__}")
         if instructions is not None:
             params["instructions"] = instructions
-        labelled, params = _labelled(labelled, reasoning, params)
+        labelled, params = labelled_and_extra(labelled, reasoning, params)
         if check_stream("respond", stream):
             return self.create_response(input=input, model=model, stream=True, **params).text(labelled=labelled)
         answer = self.create_response(input=input, model=model, **params)
         return response_text(answer, self.last.request_id if self.last else None)
-
-
-def _checked_base_url(owner: str, base_url: Any) -> str:
-    """``base_url`` without a trailing slash, or an error that points at the fix."""
-    if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
-        hint = ""
-        if isinstance(base_url, str) and base_url and "/" not in base_url and ":" not in base_url:
-            hint = f": did you mean {owner}(model={base_url!r})? The first argument is the server's base URL"
-        raise ValueError(f"{owner}: base_url must be an http:// or https:// URL, got {base_url!r}{hint}")
-    base_url = base_url.rstrip("/")
-    for path in _ENDPOINT_PATHS:
-        if base_url.endswith(path):
-            raise ValueError(f"{owner}: base_url {base_url!r} ends in the endpoint {path}; pass the base URL"
-                             f" before it, {base_url[: -len(path)]!r}: each call adds its own path")
-    return str(base_url)
-
-
-def _from_environment(owner: str, prefix: str, api_key: Any, model: str | None, headers: Any,
-                      required: bool = True) -> tuple[str | None, Any, str | None]:
-    """The base URL, key and model from ``{prefix}_BASE_URL``, ``_API_KEY`` and ``_MODEL``; what
-    the caller passed wins. The key is read only with the base URL it belongs to."""
-    base_url = os.environ.get(f"{prefix}_BASE_URL") or None
-    if base_url is None:
-        if required:
-            raise ValueError(f"{owner}: no base URL: pass one, or set {prefix}_BASE_URL (with {prefix}_API_KEY and"
-                             f" {prefix}_MODEL if the server needs them)")
-        return None, api_key, model or os.environ.get(f"{prefix}_MODEL") or None
-    has_authorization = any(str(k).lower() == "authorization" for k in (headers or {}))
-    if api_key is None and not has_authorization:
-        api_key = os.environ.get(f"{prefix}_API_KEY") or None
-    return base_url, api_key, model or os.environ.get(f"{prefix}_MODEL") or None
-
-
-def _string_pairs(owner: str, name: str, value: Any) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-        raise TypeError(f"{owner}: {name} must be a mapping of str to str")
-    return dict(value)
-
-
-def _labelled(labelled: bool, reasoning: bool | dict[str, Any], extra: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
-    """Whether pieces are labelled, and the wire fields: ``reasoning=True`` is the older spelling
-    of ``labelled=True``; a dict is the wire's ``reasoning`` field."""
-    if isinstance(reasoning, dict):
-        return labelled, dict(extra, reasoning=reasoning)
-    if not isinstance(reasoning, bool):
-        raise TypeError(f"reasoning must be a dict (the wire field) or a bool (labelled=), got {reasoning!r:.40}")
-    return labelled or reasoning, extra

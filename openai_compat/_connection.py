@@ -20,7 +20,7 @@ from requests.utils import get_netrc_auth
 from urllib3.exceptions import ReadTimeoutError
 
 from ._errors import APIConnectionError, APITimeoutError
-from ._secrets import KeepAuthorization, MaskedHeaders, Secret, Secrets, checked_key
+from ._secrets import KeepAuthorization, MaskedHeaders, Secret, Secrets, checked_key, masked_headers
 
 if TYPE_CHECKING:
     from ._options import Timeout
@@ -148,12 +148,16 @@ class Connection:
         if self.owns_session and not self.borrowed:
             self.session.close()
 
-    def twin(self) -> Connection:
-        """A connection on this one's session and pool, for a derived client: closing it leaves
-        the pool open."""
+    def twin(self, owner: str, headers: Mapping[str, str] | None = None) -> Connection:
+        """A connection on this one's session and pool with ``headers`` added, for a derived
+        client: closing it leaves the pool open."""
         twin = object.__new__(Connection)
         twin.__dict__.update(self.__dict__)
         twin.borrowed = True
+        if headers:
+            added = masked_headers(owner, headers, self.secrets)
+            twin.headers = MaskedHeaders(self.headers, **added)
+            twin._stream_headers = MaskedHeaders(self._stream_headers, **added)
         return twin
 
     def send(self, method: str, path: str, body: dict[str, Any] | None, *, stream: bool, timeout: Timeout,

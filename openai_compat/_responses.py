@@ -75,7 +75,6 @@ class ResponseStream(EventStream[Dict[str, Any]]):
     def _summary(self) -> CallSummary:
         summary = summary_of(self.final or {}, self.answer.reasoning)
         summary.complete = self.complete
-        summary.refusal = summary.refusal or self.answer.refusal
         return summary
 
 

@@ -106,7 +106,7 @@ class EventStream(Generic[Item]):
             self._body.close()
             if self._on_end is not None:
                 summary = self._summary()
-                summary.extras = self._extras
+                summary.extras, summary.answer = self._extras, self.answer
                 self._on_end(summary)
 
     # -- what a dialect says -----------------------------------------------------------------
