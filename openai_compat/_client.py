@@ -39,7 +39,7 @@ from ._options import DEFAULT_TIMEOUT, NOT_GIVEN, Timeout, check_deadline, check
 from ._params import Prompt, check_stream, messages_of, unknown_option
 from ._pipeline import Calls, EventHook
 from ._retry import RetryPolicy, check_policy
-from ._secrets import Secret, Secrets, checked_key, masked_headers
+from ._secrets import SECRET_HEADERS, Secret, Secrets, checked_key, masked_headers
 from ._settings import checked_base_url, from_environment, labelled_and_extra, string_pairs
 from ._tool_use import ToolUse
 
@@ -145,25 +145,7 @@ class Client(BeyondText, ToolUse, Endpoints):
         self.deadline = check_deadline(deadline)
         secrets = Secrets()
         checked = masked_headers(name, headers, secrets)
-        key_name, key_prefix = self.key_header
-        has_authorization = any(k.lower() == key_name.lower() for k in checked)
-        from ._secrets import SECRET_HEADERS
-
-        secret_header = next((k for k in checked if k.lower() in SECRET_HEADERS), None)
-        key_source = f"the {secret_header} header" if secret_header else \
-            "api_key=" if key_given else "the OPENAI_API_KEY variable"
-        if api_key is None and not has_authorization:
-            api_key = self._key_from_env()
-            if api_key is not None:
-                key_source = f"the {self.api_key_env} variable"
-        key_provider = None
-        if api_key is not None:
-            if has_authorization:
-                raise ValueError(f"{name}: pass the key as api_key= or as an {key_name} header, not both")
-            if callable(api_key):
-                key_provider = api_key  # called for each attempt: a short-lived token stays fresh
-            else:
-                checked[key_name] = Secret(key_prefix + checked_key(name, api_key, secrets))
+        key_provider, key_source = self._key(name, api_key, key_given, checked, secrets)
         if trust not in (None, "system"):
             raise ValueError(f"{name}: trust must be 'system' or None, got {trust!r}")
         if trust is not None:
@@ -186,8 +168,7 @@ class Client(BeyondText, ToolUse, Endpoints):
                                       query=string_pairs(name, "default_query", default_query),
                                       key_provider=key_provider, key_header=self.key_header, verify=verify, cert=cert,
                                       trust=trust)
-        if api_key is not None or secret_header:
-            self._connection.key_source = key_source
+        self._connection.key_source = key_source
         self._calls = Calls(self._connection, event_hook, adaptations)
         self._calls.kept_fields = self.kept_fields
         self._calls.key_variable = self.api_key_env or "OPENAI_API_KEY"
@@ -276,6 +257,26 @@ class Client(BeyondText, ToolUse, Endpoints):
     @event_hook.setter
     def event_hook(self, hook: EventHook | None) -> None:
         self._calls.event_hook = hook
+
+    def _key(self, owner: str, api_key: Any, key_given: bool, headers: dict[str, str],
+             secrets: Secrets) -> tuple[Callable[[], str] | None, str | None]:
+        """Put the key in ``headers`` (or return the function that makes one for each attempt),
+        and say where it came from, for a 401's message."""
+        key_name, key_prefix = self.key_header
+        in_headers = next((k for k in headers if k.lower() in SECRET_HEADERS), None)
+        if any(k.lower() == key_name.lower() for k in headers):
+            if api_key is not None:
+                raise ValueError(f"{owner}: pass the key as api_key= or as an {key_name} header, not both")
+            return None, f"the {in_headers} header"
+        source = "api_key=" if key_given else "the OPENAI_API_KEY variable"
+        if api_key is None:
+            api_key, source = self._key_from_env(), f"the {self.api_key_env} variable"
+        if api_key is None:
+            return None, f"the {in_headers} header" if in_headers else None
+        if callable(api_key):
+            return api_key, source  # called for each attempt: a short-lived token stays fresh
+        headers[key_name] = Secret(key_prefix + checked_key(owner, api_key, secrets))
+        return None, source
 
     def _key_from_env(self) -> str | None:
         env = self.api_key_env

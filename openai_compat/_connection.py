@@ -20,7 +20,7 @@ from requests.utils import get_netrc_auth
 from urllib3.exceptions import ReadTimeoutError
 
 from ._errors import APIConnectionError, APITimeoutError
-from ._secrets import KeepAuthorization, MaskedHeaders, Secret, Secrets, checked_key, masked_headers
+from ._secrets import KeepAuthorization, MaskedHeaders, Secrets, checked_key, masked_headers
 
 if TYPE_CHECKING:
     from ._options import Timeout
@@ -155,7 +155,7 @@ class Connection:
         twin.__dict__.update(self.__dict__)
         twin.borrowed = True
         if headers:
-            added = masked_headers(owner, headers, self.secrets)
+            added = {k: str(v) for k, v in masked_headers(owner, headers, self.secrets).items()}
             twin.headers = MaskedHeaders(self.headers, **added)
             twin._stream_headers = MaskedHeaders(self._stream_headers, **added)
         return twin
@@ -176,11 +176,11 @@ class Connection:
         reusable = self._answers > 0
         sent_headers = self._stream_headers if stream else self.headers
         if headers or self.key_provider is not None:
-            sent_headers = MaskedHeaders(sent_headers, **(headers or {}))
+            sent_headers = MaskedHeaders(sent_headers, **{k: str(v) for k, v in (headers or {}).items()})
             if self.key_provider is not None:
                 name, prefix = self.key_header
                 key = checked_key("api_key()", self.key_provider(), self.secrets)
-                sent_headers[name] = Secret(prefix + key)
+                sent_headers[name] = prefix + key  # a plain str: requests 2.28 refuses a str subclass
         params = {**self.query, **query} if query else self.query
         try:
             response = self.session.request(

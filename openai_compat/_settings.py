@@ -50,7 +50,8 @@ def string_pairs(owner: str, name: str, value: Any) -> dict[str, str]:
     return dict(value)
 
 
-def labelled_and_extra(labelled: bool, reasoning: bool | dict[str, Any], extra: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+def labelled_and_extra(labelled: bool, reasoning: bool | dict[str, Any],
+                       extra: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
     """Whether pieces are labelled, and the wire fields: ``reasoning=True`` is the older spelling
     of ``labelled=True``; a dict is the wire's ``reasoning`` field."""
     if isinstance(reasoning, dict):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import doctest
 import importlib
 import io
+import os
 import pkgutil
 import re
 import sys
@@ -75,3 +76,52 @@ def test_every_docstring_example_runs_as_written(module: str, docs_server: Llama
 def test_no_example_is_skipped_by_a_doctest_directive() -> None:
     sources = [*(ROOT / "openai_compat").glob("*.py"), *PAGES]
     assert [str(p) for p in sources if "doctest: +SKIP" in p.read_text()] == []
+
+
+SHELL_BLOCK = re.compile(r"^```sh\n(.*?)^```", re.M | re.S)
+LOCAL = ("127.0.0.1:8080", "--provider llamacpp")
+# What the docs' command lines name, in the folder they run in.
+FILES = {
+    "mytools.py": "def get_weather(city: str) -> str:\n    '''The weather in a city.'''\n"
+                  "    return f'18 C in {city}'\n",
+    "cat.json": '{"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}',
+    "notes.txt": "Buy milk. Call Anna.",
+}
+
+
+def command_lines() -> list[tuple[str, str, bool]]:
+    """``(where, line, needs)`` for each ``openai-compat`` line of a shell block in the docs."""
+    found = []
+    for page in PAGES:
+        text = page.read_text()
+        for match in SHELL_BLOCK.finditer(text):
+            block = match.group(1).replace("\\\n", " ")
+            needs = bool(NEEDS.search(block))
+            for number, line in enumerate(block.splitlines()):
+                command = line.split("| ", 1)[-1] if "| openai-compat" in line else line
+                if command.startswith("openai-compat "):
+                    found.append((f"{page.name}:{text.count(chr(10), 0, match.start()) + 2 + number}", line, needs))
+    return found
+
+
+@pytest.mark.parametrize(("where", "line", "needs"), command_lines(), ids=lambda v: v if isinstance(v, str) and
+                         ":" in v and " " not in v else "")
+def test_every_command_line_in_the_docs_parses_and_the_local_ones_run(
+    where: str, line: str, needs: bool, docs_server: LlamaServer, tmp_path: Path
+) -> None:
+    import shlex
+    import subprocess
+
+    from openai_compat._cli import build_parser
+
+    command = line.split("| ", 1)[-1] if "| openai-compat" in line else line
+    words = shlex.split(command, comments=True)
+    build_parser().parse_args(words[1:])  # exits with argparse's message if the line cannot work
+    if needs or not any(local in line for local in LOCAL):
+        return  # a provider's key, or a server that is not the local one
+    for name, content in FILES.items():
+        (tmp_path / name).write_text(content)
+    environment = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
+    result = subprocess.run(["sh", "-c", line], cwd=tmp_path, env=environment, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, f"{where}: {line}\n{result.stderr[-2000:]}"
