@@ -90,8 +90,8 @@ class Adaptations:
         model = str(body.get("model"))
         with self._lock:
             learned = self._rules.get(model, ())
-            if rule in learned:
-                return None  # already applied, and refused anyway: something else is wrong
+            if rule in learned or ("rename", RENAMES.get(field)) in learned:
+                return None  # already applied (or its reverse), and refused anyway: something else is wrong
             self._rules = {**self._rules, model: (*learned, rule)}
             self._save()
         done = f"renamed {field} to {RENAMES[field]}" if rule[0] == "rename" else f"dropped {field}"

@@ -30,7 +30,7 @@ def _serve(server: LoopbackServer, case: dict[str, Any]) -> None:
 
     def answer(request: Request, wire: Wire) -> None:
         wire.keep_alive = False
-        wire.body(case["body"].encode(), case["status"], headers)
+        wire.body(case["body"].encode(), case["status"], {**headers, "Connection": "close"})
 
     server.handler = answer
 

@@ -275,3 +275,11 @@ def test_the_openai_preset_sends_max_completion_tokens_to_reasoning_models(serve
     first, second = (r.json for r in server.requests)
     assert first["max_completion_tokens"] == 5 and "max_tokens" not in first
     assert second["max_tokens"] == 5 and "max_completion_tokens" not in second
+
+
+def test_a_server_that_refuses_both_spellings_is_not_asked_back_and_forth(server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.json({"error": {"message": OPENAI_MAX_TOKENS}}, status=400)
+    with pytest.raises(BadRequestError):
+        Client(server.url, model="m", max_retries=0).chat("x", max_tokens=5)
+    assert [sorted(set(r.json) & {"max_tokens", "max_completion_tokens"}) for r in server.requests] == [
+        ["max_tokens"], ["max_completion_tokens"]]
