@@ -41,6 +41,7 @@ class BeyondText(_Base):
         @property
         def last(self) -> CallRecord | None: ...
     chat: Callable[..., Any]
+    chat_message: Callable[..., Any]
     complete: Callable[..., Any]
 
     def chat_json(
@@ -50,6 +51,7 @@ class BeyondText(_Base):
         schema: Any = None,
         retries: int = 0,
         response_format: dict[str, Any] | None = NOT_GIVEN,
+        stream: bool = False,
         **params: Any,
     ) -> Any:
         """Send a chat asking for JSON and return the parsed value, checked against ``schema``.
@@ -64,8 +66,14 @@ class BeyondText(_Base):
         The answer is checked locally (with ``jsonschema`` when it is installed): one that is
         not JSON or breaks the schema raises ``JSONOutputError`` with the raw ``text`` and a list
         of ``errors``. ``retries=1`` asks once more, showing the model the errors. An answer cut
-        off at ``max_tokens`` before its JSON ended says so, and is not asked again. ``deadline``
-        bounds all of it, every request together.
+        off at ``max_tokens`` before its JSON ended says so, and is not asked again. A server that
+        takes a format and ignores it (an answer that is not JSON) is asked once more by a
+        forced function call whose parameters are the schema, and the client remembers that.
+        ``deadline`` bounds all of it, every request together.
+
+        ``stream=True`` returns a generator of partial values as the answer grows, each a valid
+        parse of the JSON so far (its open strings and brackets closed), the last the whole
+        value, checked and built into the schema's type.
 
         With a model that follows instructions:
 
@@ -79,29 +87,45 @@ class BeyondText(_Base):
             client = Client("http://127.0.0.1:8080/v1", model="qwen2.5-7b-instruct")
             client.chat_json("The largest city of Norway?", schema=City)   # City(name='Oslo', population=709037)
         """
-        from ._json_output import Ladder, ask_json, parse_checked
+        from ._json_output import Ladder, ask_json, parse_checked, stream_json
         from ._schema import schema_of
 
         if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
             raise ValueError(f"chat_json(): retries must be a whole number >= 0, got {retries!r}")
         spec = schema_of(schema) if schema is not None else None
         messages = messages_of(prompt, params.pop("system", None))
+        ladder = self.__dict__.setdefault("_json_ladder", Ladder())  # the format this server took last
+        if check_stream("chat_json", stream):
+            def open_stream(asked: list[Any], response_format: Any, stream: bool) -> Any:
+                return self.chat(asked, response_format=response_format, stream=stream, **params)
+
+            if response_format is not NOT_GIVEN:
+                return stream_json(lambda asked, **_: open_stream(asked, response_format, True), ladder, messages,
+                                   spec)
+            return stream_json(open_stream, ladder, messages, spec)
         ask = self._within_one_deadline(params)
         if response_format is not NOT_GIVEN:
             return parse_checked(ask(messages, response_format), spec)
-        ladder = self.__dict__.setdefault("_json_ladder", Ladder())  # the format this server took last
         return ask_json(ask, ladder, messages, spec, retries)
 
-    def _within_one_deadline(self, params: dict[str, Any]) -> Callable[[list[Any], Any], str]:
+    def _within_one_deadline(self, params: dict[str, Any]) -> Callable[..., str]:
         """``chat(messages, response_format=...)`` with ``params``, each call given what is left
         of one deadline that started now."""
         given = params.pop("deadline", NOT_GIVEN)
         deadline = self.deadline if given is NOT_GIVEN else check_deadline(given)
         deadline_at = None if deadline is None else time.monotonic() + deadline
 
-        def ask(messages: list[Any], response_format: Any) -> str:
+        def ask(messages: list[Any], response_format: Any, tool: Any = None) -> str:
             if deadline_at is not None and time.monotonic() >= deadline_at:
                 raise APITimeoutError(f"the call's deadline of {deadline:g} s passed")
+            if tool is not None:  # one forced function call whose parameters are the schema
+                from ._json_output import tool_request
+
+                tools, choice = tool_request(tool)
+                reply = self.chat_message(messages, tools=tools, tool_choice=choice, deadline=remaining(deadline_at),
+                                          **params)
+                calls = reply.get("tool_calls") or []
+                return str(calls[0]["function"].get("arguments") or "") if calls else str(reply.get("content") or "")
             text = str(self.chat(messages, response_format=response_format, deadline=remaining(deadline_at),
                                  **params))
             if self.last is not None and self.last.finish_reason == "length":

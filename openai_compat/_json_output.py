@@ -11,7 +11,7 @@ import json
 import logging
 import re
 import threading
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Generator, Iterable
 
 from ._error_bodies import validation_problems
 from ._errors import APIStatusError, JSONOutputError
@@ -88,6 +88,27 @@ def refuses_format(error: Exception) -> bool:
     return bool(_FORMAT_WORDS.search(error.message) or _FORMAT_WORDS.search(json.dumps(error.body, default=str)))
 
 
+def refuses_tools(error: Exception) -> bool:
+    """Whether ``error`` is a server refusing tools or a forced ``tool_choice``."""
+    return isinstance(error, APIStatusError) and error.status_code in (400, 422) and bool(
+        re.search(r"tool|function", f"{error.message} {error.body!r}", re.I))
+
+
+def tool_request(schema: Schema) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The one tool whose parameters are ``schema``, and the ``tool_choice`` that forces it."""
+    tool = {"type": "function", "function": {"name": schema.name, "parameters": schema.schema,
+                                             "description": "Give the answer as this function's arguments."}}
+    return [tool], {"type": "function", "function": {"name": schema.name}}
+
+
+def _is_json(text: str) -> bool:
+    try:
+        parse_json_output(text)
+    except JSONOutputError:
+        return False
+    return True
+
+
 def with_instructions(messages: list[Any], text: str) -> list[Any]:
     """``messages`` with ``text`` added to the system message (a new one first if none)."""
     if not text:
@@ -99,18 +120,20 @@ def with_instructions(messages: list[Any], text: str) -> list[Any]:
 
 
 class Ladder:
-    """The rung a client last saw work, shared by its threads."""
+    """The rung a client last saw work, shared by its threads; ``tool`` says whether a forced
+    function call gave the JSON that a format did not (a server that ignores formats)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._start: dict[bool, int] = {}  # with a schema or without: the rung to start on
+        self.tool = False
 
-    def __getstate__(self) -> dict[bool, int]:
-        return dict(self._start)  # a lock does not pickle, and belongs to this process
+    def __getstate__(self) -> tuple[dict[bool, int], bool]:
+        return dict(self._start), self.tool  # a lock does not pickle, and belongs to this process
 
-    def __setstate__(self, state: dict[bool, int]) -> None:
+    def __setstate__(self, state: tuple[dict[bool, int], bool]) -> None:
         self._lock = threading.Lock()
-        self._start = dict(state)
+        self._start, self.tool = dict(state[0]), state[1]
 
     def start(self, with_schema: bool) -> int:
         with self._lock:
@@ -136,6 +159,59 @@ def parse_checked(text: str, schema: Schema | None) -> Any:
     return schema.build(value)
 
 
+def partial_json(text: str) -> Any:
+    """The JSON value in the beginning of an answer, its open strings and brackets closed, or
+    None while it does not parse yet.
+
+        >>> partial_json('```json\n{"name": "Os'), partial_json('{"name": "Oslo", "pop')
+        ({'name': 'Os'}, None)
+    """
+    from ._tool_calls import closers
+
+    candidate = re.sub(r"^\s*```(?:json)?\s*", "", text).rstrip()
+    candidate = re.sub(r",\s*$", "", candidate.split("```", 1)[0])
+    if not candidate:
+        return None
+    try:
+        return json.loads(candidate + closers(candidate))
+    except ValueError:
+        return None
+
+
+def stream_json(chat: Callable[..., Any], ladder: Ladder, messages: list[Any],
+                schema: Schema | None) -> Generator[Any, None, None]:
+    """The partial values of a streamed JSON answer as it grows (each a valid parse of the text
+    so far), then the whole value, checked and built into the schema's type. The request is
+    sent now (the ladder stepped down on a refusal, as for a blocking call); the values come
+    as the generator is read."""
+    from ._schema import strict_allowed
+
+    rung = ladder.start(schema is not None)
+    strict = schema is not None and strict_allowed(schema.schema)
+    while True:
+        format_, instructions = rung_request(RUNGS[rung], schema, strict)
+        try:
+            pieces = chat(with_instructions(messages, instructions), response_format=format_, stream=True)
+        except APIStatusError as exc:
+            if rung + 1 >= len(RUNGS) or not refuses_format(exc):
+                raise
+            rung += 1
+            continue
+        ladder.worked(schema is not None, rung)
+        return _growing_values(pieces, schema)
+
+
+def _growing_values(pieces: Iterable[str], schema: Schema | None) -> Generator[Any, None, None]:
+    text, shown = "", None
+    for piece in pieces:
+        text += piece
+        value = partial_json(text)
+        if value is not None and value != shown:
+            shown = value
+            yield value
+    yield parse_checked(text, schema)
+
+
 def ask_json(
     chat: Callable[..., str], ladder: Ladder, messages: list[Any], schema: Schema | None, retries: int
 ) -> Any:
@@ -148,21 +224,36 @@ def ask_json(
     with_schema = schema is not None
     rung = ladder.start(with_schema)
     strict = schema is not None and strict_allowed(schema.schema)
+    use_tool = with_schema and ladder.tool
+    not_json: JSONOutputError | None = None  # what a format got, before a function call was tried
     while True:
         format_, instructions = rung_request(RUNGS[rung], schema, strict)
-        asked = with_instructions(messages, instructions)
+        asked = with_instructions(messages, instructions) if not use_tool else messages
         try:
-            text = chat(asked, response_format=format_)
+            text = chat(asked, response_format=None, tool=schema) if use_tool else chat(asked, response_format=format_)
         except APIStatusError as exc:
-            if rung + 1 >= len(RUNGS) or not refuses_format(exc):
+            if use_tool and refuses_tools(exc):
+                logger.info("the server refused a forced function call (%s); back to formats", exc.message)
+                use_tool = ladder.tool = False
+                if not_json is not None:
+                    raise not_json from None
+                continue
+            if use_tool or rung + 1 >= len(RUNGS) or not refuses_format(exc):
                 raise
             logger.info("the server refused the %s format (%s); trying %s", RUNGS[rung], exc.message, RUNGS[rung + 1])
             rung += 1
             continue
         ladder.worked(with_schema, rung)
         try:
-            return parse_checked(text, schema)
+            value = parse_checked(text, schema)
+            ladder.tool = use_tool
+            return value
         except JSONOutputError as exc:
+            if with_schema and not use_tool and not_json is None and not _is_json(text):
+                # The server took the format and ignored it: one forced function call instead.
+                logger.info("the answer is not JSON despite the %s format; asking by a function call", RUNGS[rung])
+                use_tool, not_json = True, exc
+                continue
             if retries <= 0:
                 raise
             errors = exc.errors

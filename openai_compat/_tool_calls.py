@@ -61,11 +61,16 @@ def _loads(text: str) -> Any:
         pass
     fixed = re.sub(_TRAILING_COMMA, r"\1", re.sub(_FENCE, "", text.strip()))
     fixed = re.sub(r",\s*$", "", fixed)
-    fixed += "".join(reversed(_unclosed(fixed)))
+    fixed += closers(fixed)
     try:
         return json.loads(fixed)
     except ValueError:
         return None
+
+
+def closers(text: str) -> str:
+    """What closes the strings and brackets ``text`` leaves open: ``'"}'`` for ``'{"a": "b'``."""
+    return "".join(reversed(_unclosed(text)))
 
 
 def _unclosed(text: str) -> list[str]:

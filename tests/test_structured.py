@@ -301,3 +301,72 @@ def test_strict_mode_is_not_asked_for_a_schema_with_optional_properties(server: 
     assert client.chat_json("Oslo?", schema=City) == City("Oslo", 709037)  # country may be left out
     sent = server.requests[0].json["response_format"]["json_schema"]
     assert "strict" not in sent and sent["schema"]["required"] == ["name", "population"]
+
+
+def _ignoring_formats(refuse_tools: bool = False) -> Any:
+    """A server that takes response_format and ignores it; with tools, it calls the one forced."""
+    def handler(req: Request, wire: Wire) -> None:
+        if "tools" not in req.json:
+            wire.json(completion("Oslo is the largest, with about 709,037 people."))
+        elif refuse_tools:
+            wire.json({"error": {"message": "tool_choice is not supported"}}, status=400)
+        else:
+            forced = req.json["tool_choice"]["function"]["name"]
+            answer = completion("", finish_reason="tool_calls")
+            answer["choices"][0]["message"] = {"role": "assistant", "content": None, "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": forced, "arguments": json.dumps(GOOD)}}]}
+            wire.json(answer)
+    return handler
+
+
+def test_a_server_that_ignores_formats_is_asked_by_a_forced_function_call(
+    server: LoopbackServer, retrying_client: Client
+) -> None:
+    server.handler = _ignoring_formats()
+    assert retrying_client.chat_json("The largest city of Norway?", schema=City) == City("Oslo", 709037)
+    first, second = (r.json for r in server.requests)
+    assert first["response_format"]["type"] == "json_schema" and "tools" not in first
+    assert second["tools"][0]["function"]["parameters"] == first["response_format"]["json_schema"]["schema"]
+    assert second["tool_choice"] == {"type": "function", "function": {"name": second["tools"][0]["function"]["name"]}}
+    assert retrying_client.chat_json("And of Sweden?", schema=City) == City("Oslo", 709037)
+    assert len(server.requests) == 3 and "tools" in server.requests[2].json, "remembered: straight to the call"
+
+
+def test_a_server_that_refuses_tools_too_gets_the_json_error(server: LoopbackServer, retrying_client: Client) -> None:
+    server.handler = _ignoring_formats(refuse_tools=True)
+    with pytest.raises(JSONOutputError, match="not JSON"):
+        retrying_client.chat_json("The largest city of Norway?", schema=City)
+    assert ["tools" in r.json for r in server.requests] == [False, True], "the format's answer, not a third ask"
+
+
+def test_chat_json_streamed_yields_growing_partial_values_then_the_checked_one(
+    server: LoopbackServer, retrying_client: Client
+) -> None:
+    from .server import chunk, event
+
+    text = '```json\n{"name": "Oslo", "population": 709037}\n```'
+    pieces = [text[i:i + 7] for i in range(0, len(text), 7)]
+    server.handler = lambda req, wire: wire.sse([*(event(chunk(p)) for p in pieces),
+                                                 event(chunk(finish_reason="stop")), "data: [DONE]\n\n"])
+    values = list(retrying_client.chat_json("The largest city of Norway?", schema=City, stream=True))
+    assert values[-1] == City("Oslo", 709037)
+    partial = values[:-1]
+    assert partial == [{"name": "Osl"}, {"name": "Oslo", "population": 709}, GOOD]
+    assert server.requests[0].json["stream"] is True and server.requests[0].json["response_format"]["type"] == \
+        "json_schema"
+
+
+def test_chat_json_streamed_steps_down_on_a_refusal_before_returning(server: LoopbackServer,
+                                                                     retrying_client: Client) -> None:
+    from .server import chunk, event
+
+    def handler(req: Request, wire: Wire) -> None:
+        if rung_of(req.json) == "json_schema":
+            wire.json(REFUSALS["deepseek"][1], status=400)
+        else:
+            wire.sse([event(chunk('{"name": "Oslo", "population": 1}')), event(chunk(finish_reason="stop"))])
+
+    server.handler = handler
+    values = retrying_client.chat_json("x", schema=City, stream=True)
+    assert len(server.requests) == 2, "sent, and stepped down, before the first value is read"
+    assert list(values)[-1] == City("Oslo", 1)
