@@ -14,9 +14,11 @@ import enum
 import inspect
 import re
 import typing
+from collections import abc
 from typing import Any, Callable
 
 _SIMPLE = {str: "string", int: "integer", float: "number", bool: "boolean", type(None): "null"}
+_ARRAYS = (list, set, frozenset, abc.Sequence, abc.MutableSequence, abc.Set, abc.MutableSet, abc.Iterable)
 # A docstring's parameter lines: Google ("name (type): text"), NumPy ("name : type" then
 # indented text), reST (":param name: text").
 _GOOGLE_SECTION = r"^\s*(?:Args|Arguments|Parameters|Params):\s*$"
@@ -89,15 +91,14 @@ def type_schema(hint: Any) -> dict[str, Any]:
         values = list(args)
         kinds = {_SIMPLE.get(type(v)) for v in values}
         return {"type": kinds.pop(), "enum": values} if len(kinds) == 1 else {"enum": values}
-    if origin in (list, set, frozenset, typing.Sequence, typing.List, typing.Set, typing.Iterable) or hint in (
-            list, set, frozenset):
+    if origin in _ARRAYS or hint in (list, set, frozenset):
         return {"type": "array", "items": type_schema(args[0])} if args else {"type": "array"}
     if origin is tuple or hint is tuple:
         if args and args[-1] is not Ellipsis:
             return {"type": "array", "prefixItems": [type_schema(a) for a in args], "minItems": len(args),
                     "maxItems": len(args)}
         return {"type": "array", "items": type_schema(args[0])} if args else {"type": "array"}
-    if origin in (dict, typing.Mapping, typing.Dict) or hint is dict:
+    if origin in (dict, abc.Mapping, abc.MutableMapping) or hint is dict:
         if len(args) == 2:
             return {"type": "object", "additionalProperties": type_schema(args[1])}
         return {"type": "object"}

@@ -7,6 +7,7 @@ import enum
 import json
 import sys
 import threading
+import typing
 from typing import Any, Dict, List, Literal, Optional, Tuple, TypedDict
 
 import pytest
@@ -234,3 +235,44 @@ def test_the_cli_runs_tools_and_shows_each_call_on_stderr(server: LoopbackServer
     bad = subprocess.run([*command[:-3], "--tool", "mytools", "x"], capture_output=True, text=True, timeout=60,
                          cwd=tmp_path)
     assert bad.returncode == 1 and "give it as MODULE:FUNCTION" in bad.stderr
+
+
+@pytest.mark.parametrize(("hint", "schema"), [
+    (str, {"type": "string"}), (int, {"type": "integer"}), (float, {"type": "number"}), (bool, {"type": "boolean"}),
+    (type(None), {"type": "null"}), (Any, {}),
+    (List[int], {"type": "array", "items": {"type": "integer"}}),
+    (typing.Sequence[str], {"type": "array", "items": {"type": "string"}}),
+    (typing.Set[str], {"type": "array", "items": {"type": "string"}}),
+    (Tuple[int, ...], {"type": "array", "items": {"type": "integer"}}),
+    (Dict[str, bool], {"type": "object", "additionalProperties": {"type": "boolean"}}),
+    (Optional[str], {"anyOf": [{"type": "string"}, {"type": "null"}]}),
+    (typing.Union[int, str], {"anyOf": [{"type": "integer"}, {"type": "string"}]}),
+    (Literal[1, 2], {"type": "integer", "enum": [1, 2]}),
+    (Unit, {"type": "string", "enum": ["C", "F"]}),
+])
+def test_each_type_hint_has_its_json_schema(hint: Any, schema: dict[str, Any]) -> None:
+    from openai_compat._function_schema import type_schema
+
+    assert type_schema(hint) == schema
+
+
+try:
+    import pydantic
+except ImportError:  # an optional extra: the test below says so
+    pydantic = None  # type: ignore[assignment]
+
+if pydantic is not None:
+    class Point(pydantic.BaseModel):
+        x: int
+        y: int = 0
+
+    def plot(point: Point) -> str:
+        """Where the point is."""
+        return f"{point.x},{point.y}"
+
+
+@pytest.mark.skipif(pydantic is None, reason="pydantic is not installed")
+def test_a_pydantic_model_brings_its_own_schema_and_is_built() -> None:
+    spec = function_schema(plot)["function"]["parameters"]["properties"]["point"]
+    assert spec["properties"]["x"] == {"title": "X", "type": "integer"} and spec["required"] == ["x"]
+    assert plot(**build_arguments(plot, {"point": {"x": 1}})) == "1,0"
