@@ -124,9 +124,9 @@ class ToolUse(_Base):
             raise TypeError("run_tools(): tools must be a list of functions")
         specs = [function_schema(tool) for tool in tools]
         by_name = {spec["function"]["name"]: tool for spec, tool in zip(specs, tools)}
-        messages = prompt if isinstance(prompt, list) else messages_of(prompt, None)
-        if system is not None:
-            messages[:0] = [{"role": "system", "content": system}]
+        if isinstance(prompt, list) and system is not None:
+            raise ValueError("run_tools(): with a message list, put the system message in the list")
+        messages = prompt if isinstance(prompt, list) else messages_of(prompt, system)
         runner = _Runner(by_name, parallel, raise_tool_errors, on_tool)
         turns = _Turns(self, messages, specs, params, tool_choice, max_turns)
         if stream:

@@ -276,3 +276,11 @@ def test_a_pydantic_model_brings_its_own_schema_and_is_built() -> None:
     spec = function_schema(plot)["function"]["parameters"]["properties"]["point"]
     assert spec["properties"]["x"] == {"title": "X", "type": "integer"} and spec["required"] == ["x"]
     assert plot(**build_arguments(plot, {"point": {"x": 1}})) == "1,0"
+
+
+def test_a_system_message_goes_first_and_a_list_keeps_its_own(client: Client, server: LoopbackServer) -> None:
+    server.handler = scripted("Hi.")
+    client.run_tools("Hello", tools=[add], system="Be brief.")
+    assert server.requests[0].json["messages"][0] == {"role": "system", "content": "Be brief."}
+    with pytest.raises(ValueError, match="put the system message in the list"):
+        client.run_tools([{"role": "user", "content": "Hello"}], tools=[add], system="Be brief.")
