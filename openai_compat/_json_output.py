@@ -160,7 +160,7 @@ def parse_checked(text: str, schema: Schema | None) -> Any:
 
 
 def partial_json(text: str) -> Any:
-    """The JSON value in the beginning of an answer, its open strings and brackets closed, or
+    r"""The JSON value in the beginning of an answer, its open strings and brackets closed, or
     None while it does not parse yet.
 
         >>> partial_json('```json\n{"name": "Os'), partial_json('{"name": "Oslo", "pop')
