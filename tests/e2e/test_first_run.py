@@ -22,7 +22,7 @@ def test_make_serve_keeps_a_server_until_ctrl_c() -> None:
     assert process.stderr is not None
     try:
         # The banner comes last, once the server answers: everything before it is the build's.
-        shown = []
+        shown: list[str] = []
         while not shown or "Ctrl-C" not in shown[-1]:
             shown.append(process.stderr.readline())
             assert shown[-1], f"make serve ended before its banner: {''.join(shown)}"
