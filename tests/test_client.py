@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -263,6 +264,8 @@ OUTSIDE_NAMES = {"str", "int", "float", "bool", "bytes", "dict", "list", "tuple"
 
 
 def test_every_type_a_public_method_takes_or_returns_can_be_imported() -> None:
+    if os.environ.get("MUTANT_UNDER_TEST"):
+        pytest.skip("make mutate's trampolines stand in for the methods whose annotations this reads")
     import re
 
     missing = set()
