@@ -13,7 +13,6 @@ from typing import Any
 from ._errors import ToolArgumentsError, call_name
 
 _TOOL_CALL_BLOCK = r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)"
-_TRAILING_COMMA = r",\s*([}\]])"
 _FENCE = r"^```(?:json)?\s*|\s*```$"
 
 
@@ -59,8 +58,7 @@ def _loads(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         pass
-    fixed = re.sub(_TRAILING_COMMA, r"\1", re.sub(_FENCE, "", text.strip()))
-    fixed = re.sub(r",\s*$", "", fixed)
+    fixed = _without_trailing_commas(re.sub(_FENCE, "", text.strip()))
     fixed += closers(fixed)
     try:
         return json.loads(fixed)
@@ -68,14 +66,10 @@ def _loads(text: str) -> Any:
         return None
 
 
-def closers(text: str) -> str:
-    """What closes the strings and brackets ``text`` leaves open: ``'"}'`` for ``'{"a": "b'``."""
-    return "".join(reversed(_unclosed(text)))
-
-
-def _unclosed(text: str) -> list[str]:
-    """The closers for the brackets ``text`` leaves open (outside its strings), innermost last."""
-    closers: list[str] = []
+def _outside_strings(text: str) -> tuple[list[bool], bool]:
+    """For each character of ``text``, whether it is outside every JSON string (quotes count as
+    inside); and whether ``text`` ends inside a string."""
+    outside: list[bool] = []
     in_string = escaped = False
     for char in text:
         if in_string:
@@ -85,13 +79,30 @@ def _unclosed(text: str) -> list[str]:
                 escaped = True
             elif char == '"':
                 in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "{[":
-            closers.append("}" if char == "{" else "]")
-        elif char in "}]" and closers:
-            closers.pop()
-    return [*closers, '"'] if in_string else closers
+            outside.append(False)
+        else:
+            in_string = char == '"'
+            outside.append(not in_string)
+    return outside, in_string
+
+
+def _without_trailing_commas(text: str) -> str:
+    """``text`` without the commas right before a closer or the end (outside strings)."""
+    outside, _ = _outside_strings(text)
+    return "".join(char for index, char in enumerate(text) if not (
+        outside[index] and char == "," and text[index + 1:].lstrip()[:1] in ("", "}", "]")))
+
+
+def closers(text: str) -> str:
+    """What closes the strings and brackets ``text`` leaves open: ``'"}'`` for ``'{"a": "b'``."""
+    outside, in_string = _outside_strings(text)
+    open_brackets: list[str] = []
+    for index, char in enumerate(text):
+        if outside[index] and char in "{[":
+            open_brackets.append("}" if char == "{" else "]")
+        elif outside[index] and char in "}]" and open_brackets:
+            open_brackets.pop()
+    return ('"' if in_string else "") + "".join(reversed(open_brackets))
 
 
 def calls_from_content(message: dict[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from openai_compat import (
     VLLMClient,
     parse_arguments,
 )
+from openai_compat._continuation import GO_ON
 
 from .server import LoopbackServer, Request, Wire, chunk, completion, event
 
@@ -121,7 +122,7 @@ def test_continue_on_length_goes_on_from_where_the_answer_stopped(
     assert last["max_tokens"] == 3 and last["messages"][0] == {"role": "user", "content": "Tell a story"}
     said = {"role": "assistant", "content": "Once upon a time"}
     if shape == "user turn":
-        assert last["messages"][1] == said and last["messages"][2]["role"] == "user" and len(last["messages"]) == 3
+        assert last["messages"][1:] == [said, {"role": "user", "content": GO_ON}]
     elif shape == "continue_final_message":
         assert last["messages"][1:] == [said]
         assert last["continue_final_message"] is True and last["add_generation_prompt"] is False
@@ -142,9 +143,71 @@ def test_continue_on_length_stops_after_n_turns_and_the_default_returns_the_cut_
     assert len(server.requests) == 3 and client.last is not None and client.last.finish_reason == "length"
 
 
+def test_continue_on_length_streamed_goes_on_exactly_n_times_labelled_too(client: Client,
+                                                                          server: LoopbackServer) -> None:
+    server.handler = _cut_server(["a", "b", "c"], stream=True)
+    pieces = list(client.chat("x", stream=True, continue_on_length=1, labelled=True))
+    assert pieces == [("answer", "a"), ("answer", "b")]
+    assert len(server.requests) == 2
+    assert server.requests[1].json["messages"][1] == {"role": "assistant", "content": "a"}
+
+
 @pytest.mark.parametrize(("value", "error"), [(-1, ">= 0"), (1.5, "whole number"), (True, "whole number")])
 def test_continue_on_length_is_checked(client: Client, value: Any, error: str) -> None:
     with pytest.raises(ValueError, match=error):
         client.chat("x", continue_on_length=value)
-    with pytest.raises(ValueError, match="leave n out"):
+    with pytest.raises(ValueError, match=r"^chat\(\): continue_on_length continues one answer: leave n out$"):
         client.chat("x", n=2, continue_on_length=1)
+
+
+def test_argument_errors_say_what_came_in_full_words() -> None:
+    with pytest.raises(ToolArgumentsError) as info:
+        parse_arguments(call_with(42))
+    assert str(info.value) == "the arguments of weather are int, not a JSON object"
+    assert (info.value.text, info.value.name) == ("42", "weather")
+    with pytest.raises(ToolArgumentsError) as info:
+        parse_arguments("[1]")
+    assert str(info.value) == "the arguments of the tool call are not a JSON object: '[1]'"
+    assert (info.value.text, info.value.name) == ("[1]", None)
+    long = "x" * 300
+    with pytest.raises(ToolArgumentsError) as info:
+        parse_arguments(long)
+    assert str(info.value) == f"the arguments of the tool call are not a JSON object: {'x' * 199 + '…'!r}"
+    assert info.value.text == long
+    exact = "y" * 200
+    with pytest.raises(ToolArgumentsError, match=f"object: '{exact}'$"):
+        parse_arguments(exact)
+
+
+@pytest.mark.parametrize(("text", "parsed"), [
+    ('{"city": "Oslo",', {"city": "Oslo"}),  # cut after a comma
+    ('{"list": [1, 2', {"list": [1, 2]}),
+    ('{"say": "a \\"quoted\\" word, }", "n": [1', {"say": 'a "quoted" word, }', "n": [1]}),
+    ('{"path": "C:\\\\dir", "deep": {"x": [', {"path": "C:\\dir", "deep": {"x": []}}),
+])
+def test_repairs_close_what_is_open_outside_strings(text: str, parsed: dict[str, Any]) -> None:
+    assert parse_arguments(text) == parsed
+
+
+def test_calls_from_content_keeps_the_message_and_makes_whole_calls() -> None:
+    from openai_compat._tool_calls import calls_from_content
+
+    given = {"role": "assistant", "content": 'Sure.<tool_call>\n{"name": "now",\n "arguments": {}}\n</tool_call>',
+             "reasoning_content": "think"}
+    reply = calls_from_content(given)
+    assert reply["role"] == "assistant" and reply["reasoning_content"] == "think" and reply["content"] == "Sure."
+    [call] = reply["tool_calls"]
+    assert call["type"] == "function" and call["function"] == {"name": "now", "arguments": "{}"}
+    assert call["id"].startswith("call_") and len(call["id"]) == 5 + 24
+    assert given["content"].startswith("Sure.<tool_call>"), "the server's message is left as it came"
+    bare = calls_from_content({"role": "assistant", "content": '{"name": "now"}'})
+    assert bare["content"] == "" and bare["tool_calls"][0]["function"] == {"name": "now", "arguments": "{}"}
+    as_text = calls_from_content({"role": "assistant", "content": '{"name": "f", "arguments": "{\\"x\\": 1}"}'})
+    assert as_text["tool_calls"][0]["function"]["arguments"] == '{"x": 1}', "arguments already text stay as they are"
+    has_calls = {"role": "assistant", "content": '<tool_call>{"name": "a", "arguments": {}}</tool_call>',
+                 "tool_calls": [call_with("{}")]}
+    assert calls_from_content(has_calls) is has_calls
+
+
+def test_a_comma_inside_a_string_stays_after_an_escaped_quote() -> None:
+    assert parse_arguments('{"a": "x \\" y, }", "b": [1,],}') == {"a": 'x " y, }', "b": [1]}
