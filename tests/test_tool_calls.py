@@ -211,3 +211,18 @@ def test_calls_from_content_keeps_the_message_and_makes_whole_calls() -> None:
 
 def test_a_comma_inside_a_string_stays_after_an_escaped_quote() -> None:
     assert parse_arguments('{"a": "x \\" y, }", "b": [1,],}') == {"a": 'x " y, }', "b": [1]}
+
+
+def test_odd_inputs_get_plain_answers() -> None:
+    from openai_compat._tool_calls import calls_from_content
+
+    with pytest.raises(ToolArgumentsError, match=r"^the arguments of the tool call are int, not a JSON object$"):
+        parse_arguments(42)  # type: ignore[arg-type]
+    assert parse_arguments({"id": "c1", "type": "custom", "custom": {"name": "run", "input": "ls"}}) == {}
+    assert parse_arguments('{"a": [1, ], }') == {"a": [1]}
+    just_over = "z" * 201
+    with pytest.raises(ToolArgumentsError) as info:
+        parse_arguments(just_over)
+    assert str(info.value).endswith(f"{'z' * 199 + '…'!r}")
+    empty = {"role": "assistant", "content": None}
+    assert calls_from_content(empty) is empty
