@@ -16,6 +16,8 @@ from ._answers import first_choice, parse_completion, parse_object, reasoning_of
 from ._options import NOT_GIVEN, CallOptions, Timeout, check_deadline, check_timeout
 from ._params import KNOWN_NAMES, build_body, check_messages, check_params
 from ._retry import RetryPolicy, check_policy
+from ._secrets import masked_headers
+from ._settings import string_pairs
 
 if TYPE_CHECKING:
     from ._batch_jobs import BatchJob
@@ -386,8 +388,10 @@ class Endpoints:
         extra_body = None
         if "extra_headers" in extra or "extra_query" in extra or "extra_body" in extra:
             extra = dict(extra)
-            options.headers = _string_map("extra_headers", extra.pop("extra_headers", None), self._connection)
-            options.query = _string_map("extra_query", extra.pop("extra_query", None))
+            owner = call or "create"
+            headers = string_pairs(owner, "extra_headers", extra.pop("extra_headers", None))
+            options.headers = masked_headers(owner, headers, self._connection.secrets) or None
+            options.query = string_pairs(owner, "extra_query", extra.pop("extra_query", None)) or None
             extra_body = extra.pop("extra_body", None)
             if extra_body is not None and not isinstance(extra_body, dict):
                 raise TypeError(f"extra_body must be a dict, got {type(extra_body).__name__}")
@@ -425,19 +429,6 @@ class Endpoints:
 
 def _first_reasoning(answer: dict[str, Any]) -> str:
     return reasoning_of(first_choice(answer))
-
-
-def _string_map(name: str, value: Any, connection: Connection | None = None) -> dict[str, str] | None:
-    """A call's ``extra_headers`` or ``extra_query``, checked; secret headers are kept secret."""
-    if value is None:
-        return None
-    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-        raise TypeError(f"{name} must be a dict of str to str")
-    if connection is None:
-        return dict(value)
-    from ._secrets import masked_headers
-
-    return masked_headers(name, value, connection.secrets)
 
 
 def _checked_path(path: Any) -> str:

@@ -43,10 +43,11 @@ def from_environment(owner: str, prefix: str, api_key: Any, model: str | None, h
 
 
 def string_pairs(owner: str, name: str, value: Any) -> dict[str, str]:
+    """``value`` (headers or query parameters), checked to map str to str; None gives {}."""
     if value is None:
         return {}
     if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-        raise TypeError(f"{owner}: {name} must be a mapping of str to str")
+        raise TypeError(f"{owner}: {name} must be a dict of str to str")
     return dict(value)
 
 

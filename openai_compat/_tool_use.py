@@ -123,7 +123,7 @@ class ToolUse(_Base):
         if not tools or isinstance(tools, dict) or not all(callable(tool) for tool in tools):
             raise TypeError("run_tools(): tools must be a list of functions")
         specs = [function_schema(tool) for tool in tools]
-        by_name = {spec["function"]["name"]: tool for spec, tool in zip(specs, tools)}
+        by_name = {spec["function"]["name"]: (tool, spec["function"]["parameters"]) for spec, tool in zip(specs, tools)}
         if isinstance(prompt, list) and system is not None:
             raise ValueError("run_tools(): with a message list, put the system message in the list")
         messages = prompt if isinstance(prompt, list) else messages_of(prompt, system)
@@ -180,8 +180,8 @@ class _Turns:
 class _Runner:
     """Runs the tool calls of one turn and words their results for the model."""
 
-    def __init__(self, by_name: dict[str, Callable[..., Any]], parallel: bool, raise_errors: bool,
-                 on_tool: OnTool | None) -> None:
+    def __init__(self, by_name: dict[str, tuple[Callable[..., Any], dict[str, Any]]], parallel: bool,
+                 raise_errors: bool, on_tool: OnTool | None) -> None:
         self.by_name, self.parallel, self.raise_errors, self.on_tool = by_name, parallel, raise_errors, on_tool
 
     def run(self, calls: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -196,19 +196,20 @@ class _Runner:
 
     def one(self, call: dict[str, Any]) -> str:
         from ._errors import call_name
-        from ._function_schema import build_arguments, function_schema
+        from ._function_schema import build_arguments
         from ._schema import check
         from ._tool_calls import parse_arguments
 
         name = (call.get("function") or {}).get("name")
-        tool = self.by_name.get(name) if isinstance(name, str) else None
+        known = self.by_name.get(name) if isinstance(name, str) else None
         arguments: Any = None
-        if tool is None:
+        if known is None:
             result = f"Error: there is no tool named {call_name(call)!r}; the tools are {', '.join(self.by_name)}."
         else:
+            tool, parameters = known
             try:
                 arguments = parse_arguments(call)
-                problems = check(arguments, function_schema(tool)["function"]["parameters"])
+                problems = check(arguments, parameters)
                 if problems:
                     result = f"Error: the arguments do not fit {name}(): {'; '.join(problems)}. Call it again."
                 else:
