@@ -118,26 +118,38 @@ def main() -> int:
     table = ["| module | mutants | killed | equivalent | elsewhere | gaps | score | score without the equivalent |",
              "|---|---|---|---|---|---|---|---|"]
     totals = [0, 0, 0, 0, 0]
+    known: set[str] = set()
+    not_run: list[str] = []
     for meta in sorted(MUTANTS.glob("*.py.meta")):
         results = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
-        pending = [name for name, code in results.items() if code is None]
-        if pending:
-            raise SystemExit(f"{len(pending)} mutants of {meta.stem} have not run: run make mutate first")
+        known.update(results)
+        ran = {name: code for name, code in results.items() if code is not None}
+        if not ran:
+            not_run.append(f"`{meta.stem}` ({len(results)})")
+            continue
         sources = function_sources(meta.with_suffix(""))
         alive = [Survivor(name, change_of(sources, name), verdicts.get(name), code == NO_TESTS)
-                 for name, code in results.items() if code not in KILLED]
+                 for name, code in ran.items() if code not in KILLED]
         survivors += alive
         kinds = [reasons[s.reason].kind if s.reason is not None else "gap" for s in alive]
-        counts = (len(results), len(results) - len(alive), *(kinds.count(kind) for kind in KINDS))
+        counts = (len(ran), len(ran) - len(alive), *(kinds.count(kind) for kind in KINDS))
         totals = [t + n for t, n in zip(totals, counts)]
-        table.append(row(f"`{meta.stem}`", counts))
+        label = f"`{meta.stem}`" + (f" ({len(ran)} of {len(results)} run)" if len(ran) < len(results) else "")
+        table.append(row(label, counts))
     table.append(row("**together**", totals, bold=True))
+    if not_run:
+        table += ["", f"Not run yet (mutants): {', '.join(not_run)}."]
     print("\n".join(table))
 
     for name in suspect_timeouts():
         print(f"stopped as a timeout sooner than its tests take (run it again: mutmut run {name})")
     unclassified = [s for s in survivors if s.reason is None]
-    stale = sorted(set(verdicts) - {s.name for s in survivors})
+    # A verdict is stale once its mutant is gone (its function changed) or has run and died.
+    ran_names = {name for meta in MUTANTS.glob("*.py.meta")
+                 for name, code in json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"].items()
+                 if code is not None}
+    stale = sorted(name for name in verdicts
+                   if name not in known or (name in ran_names and name not in {s.name for s in survivors}))
     for survivor in unclassified:
         print(f"no verdict: {survivor.name}  {survivor.change}")
     for name in stale:
