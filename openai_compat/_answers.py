@@ -55,10 +55,12 @@ def first_choice(answer: Chunk) -> dict[str, Any]:
     return next((c for c in choices if c.get("index", 0) == 0), choices[0])
 
 
-def reply_text(choice: dict[str, Any], *, chat: bool = True, keep_think: bool = False, usage: Any = None) -> str:
+def reply_text(choice: dict[str, Any], *, chat: bool = True, keep_think: bool = False, usage: Any = None,
+               request_id: str | None = None) -> str:
     """The answer in a whole response's ``choice``, without its reasoning (unless ``keep_think``
-    for an inline ``<think>`` block). Tool calls raise, since a str cannot carry them; so does
-    an empty answer after the model spent ``max_tokens`` thinking."""
+    for an inline ``<think>`` block). Tool calls raise, since a str cannot carry them; so do a
+    refusal, a content filter's stop and an empty answer after the model spent ``max_tokens``
+    thinking, with the answer's ``request_id``."""
     message = choice.get("message")
     answer = Answer(chat=chat, keep_think=keep_think)
     answer.finish_reason = choice.get("finish_reason")
@@ -73,7 +75,7 @@ def reply_text(choice: dict[str, Any], *, chat: bool = True, keep_think: bool = 
         pieces = answer.feed_text(content_text(choice.get("text")) or "")
     pieces += answer.end()
     text = "".join(piece for kind, piece in pieces if kind == "answer")
-    answer.check(usage, text)
+    answer.check(usage, text, request_id)
     return text
 
 

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ._answers import first_choice, reply_text
+from ._answers import first_choice
 from ._beyond_text import BeyondText
 from ._call_record import CallRecord, UsageTotals
 from ._connection import Connection
@@ -457,13 +457,13 @@ class Client(BeyondText, ToolUse, Endpoints):
             from ._tool_calls import calls_from_content
 
             choice = dict(choice, message=calls_from_content(choice["message"]))
-        text = reply_text(choice, keep_think=keep_think, usage=answer.get("usage"))
+        text = self._reply(choice, answer, keep_think=keep_think)
         if not turns:
             return text
 
         def ask(more: dict[str, Any]) -> str:
             answer = self._answer_call("/chat/completions", more, options)
-            return reply_text(first_choice(answer), keep_think=keep_think, usage=answer.get("usage"))
+            return self._reply(first_choice(answer), answer, keep_think=keep_think)
 
         return continue_blocking(text, ask, self._cut_off, body, self.prefill_style, turns)
 
@@ -543,7 +543,7 @@ class Client(BeyondText, ToolUse, Endpoints):
         if check_stream("complete", stream):
             return self._chat_stream("/completions", body, options, chat=False, keep_think=keep_think).text()
         answer = self._answer_call("/completions", body, options)
-        return reply_text(first_choice(answer), chat=False, keep_think=keep_think, usage=answer.get("usage"))
+        return self._reply(first_choice(answer), answer, chat=False, keep_think=keep_think)
 
     @overload
     def respond(self, input: str | list[Any], *, stream: Literal[False] = False, **params: Any) -> str: ...

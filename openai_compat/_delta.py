@@ -323,18 +323,19 @@ class Answer:
         self._calls.finish()
         return list(self._calls.message.get("tool_calls") or ())
 
-    def check(self, usage: Any = None, text: str = "") -> None:
+    def check(self, usage: Any = None, text: str = "", request_id: str | None = None) -> None:
         """Raise when the answer is not text: a refusal, a content filter's stop, tool calls, or
         nothing after all of ``max_tokens`` went on thinking. ``text`` is the answer text a
-        blocking call got (a stream has handed its text on)."""
+        blocking call got (a stream has handed its text on); ``request_id`` goes on the error."""
         if self._refusal:
             refusal = "".join(self._refusal)
-            raise RefusalError(f"the model refused: {shorten(refusal)}", refusal=refusal, text=text)
+            raise RefusalError(f"the model refused: {shorten(refusal)}", refusal=refusal, text=text,
+                               request_id=request_id)
         if self.finish_reason == "content_filter":
             came = "what came before it is in .text" if text else "before any text came" if not self.answered \
                 else "after the text already handed on"
             raise ContentFilterError(f"the server's content filter stopped the answer (finish_reason"
-                                     f" \"content_filter\"), {came}", text=text)
+                                     f" \"content_filter\"), {came}", text=text, request_id=request_id)
         calls = self.tool_calls
         if calls:
             raise UnhandledToolCallsError.from_message({"role": "assistant", "content": None, "tool_calls": calls})
@@ -348,5 +349,5 @@ class Answer:
         raise EmptyAnswerError(
             f"the model spent its max_tokens thinking{spent} and gave no answer: raise max_tokens, or think"
             " less (thinking=False, or an effort such as thinking=\"low\")",
-            reasoning=self.reasoning,
+            reasoning=self.reasoning, request_id=request_id,
         )

@@ -12,7 +12,7 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Sequence, overload
 
-from ._answers import first_choice, parse_completion, parse_object, reasoning_of
+from ._answers import first_choice, parse_completion, parse_object, reasoning_of, reply_text
 from ._options import NOT_GIVEN, CallOptions, Timeout, check_deadline, check_timeout
 from ._params import KNOWN_NAMES, build_body, check_messages, check_params
 from ._retry import RetryPolicy, check_policy
@@ -414,6 +414,13 @@ class Endpoints:
     def _answer_call(self, path: str, body: dict[str, Any], options: CallOptions) -> dict[str, Any]:
         """A blocking chat or completion: the answer, its choices checked."""
         return self._calls.call("POST", path, body, options, parse_completion, _first_reasoning)
+
+    def _reply(self, choice: dict[str, Any], answer: dict[str, Any], *, chat: bool = True,
+               keep_think: bool = False) -> str:
+        """The text of ``choice`` in the blocking ``answer`` this thread just got."""
+        last = self._calls.last
+        return reply_text(choice, chat=chat, keep_think=keep_think, usage=answer.get("usage"),
+                          request_id=last.request_id if last is not None else None)
 
     def _chat_stream(self, path: str, body: dict[str, Any], options: CallOptions, *, chat: bool = True,
                      keep_think: bool = False) -> ChunkStream:

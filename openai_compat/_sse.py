@@ -159,7 +159,7 @@ class EventStream(Generic[Item]):
         finally:
             self.close()
         if check:
-            self.answer.check(self._summary().usage)
+            self.answer.check(self._summary().usage, request_id=self.request_id)
 
     # -- for the dialects ----------------------------------------------------------------------
 
