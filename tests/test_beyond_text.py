@@ -132,6 +132,43 @@ def test_embed_refuses_bad_input_and_short_answers(client: Client, server: Loopb
         client.embed(["a", "b"])
 
 
+def test_an_embeddings_answer_that_cannot_be_used_says_what_was_wrong_and_keeps_the_evidence(
+    client: Client, server: LoopbackServer
+) -> None:
+    answers = {
+        "no data": {"object": "list"},
+        "no vector": {"data": [{"index": 0, "object": "embedding"}]},
+        "not an object": {"data": ["oops"]},
+        "not numbers": {"data": [{"index": 0, "embedding": [0.5, "x"]}]},
+        "per token": {"data": [{"index": 0, "embedding": [[0.1] * 3] * 40}]},
+    }
+    expected = {
+        "no data": "asked for 1 embeddings, got no",
+        "no vector": "an embedding is missing from the response",
+        "not an object": "an embedding is missing from the response",
+        "not numbers": "an embedding is not a list of numbers",
+        "per token": "the server returned one vector per token (40 tokens) instead of one per input: it runs without"
+                     " pooling. Use an embedding model whose GGUF declares its pooling (such as nomic-embed-text), or"
+                     " start llama.cpp's llama-server with --pooling mean",
+    }
+    for case, body in answers.items():
+        server.handler = lambda req, wire, body=body: wire.json(body, headers={"x-request-id": "req-emb"})
+        with pytest.raises(APIResponseError) as info:
+            client.embed("hello")
+        assert (info.value.message, info.value.request_id) == (expected[case], "req-emb"), case
+        if case in ("no data", "no vector", "not an object"):
+            assert info.value.body == body, case
+        else:  # a vector per token can be megabytes: an excerpt of the JSON is kept
+            text = json.dumps(body)
+            assert info.value.body == (text if len(text) <= 500 else text[:499] + "…"), case
+    assert len(json.dumps(answers["per token"])) > 500
+
+
+def test_embeddings_without_an_index_count_as_index_0(client: Client, server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.json({"data": [{"index": 1, "embedding": [2.0]}, {"embedding": [1.0]}]})
+    assert client.embed(["a", "b"]) == [[1.0], [2.0]]
+
+
 def test_several_choices_blocking_and_streamed(client: Client, server: LoopbackServer) -> None:
     answer = completion("zero")
     answer["choices"] = [{"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": "stop"}

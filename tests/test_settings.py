@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pickle
 import ssl
+import sys
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -265,16 +266,29 @@ def test_cert_sends_a_client_certificate(authority: Any, tmp_path: Path) -> None
         server.close()
 
 
-def test_trust_system_needs_truststore_and_says_so() -> None:
-    try:
-        import truststore  # noqa: F401
-    except ImportError:
-        with pytest.raises(ValueError, match="pip install truststore"):
-            Client("https://example.com/v1", trust="system")
-    else:
-        assert Client("https://example.com/v1", trust="system").base_url == "https://example.com/v1"
+def test_trust_system_without_truststore_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "truststore", None)  # as on a machine where it is not installed
+    with pytest.raises(ValueError) as info:
+        Client("https://example.com/v1", trust="system")
+    assert str(info.value) == "trust='system' needs the truststore package (Python 3.10+): pip install truststore"
     with pytest.raises(ValueError, match="trust must be 'system'"):
         Client("https://example.com/v1", trust="mine")
+
+
+def test_trust_system_verifies_against_the_operating_systems_store(
+    tls_server: LoopbackServer, authority: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("truststore", reason="truststore (Python 3.10+) is what trust='system' uses")
+    store = tmp_path / "system-store.pem"  # OpenSSL's store, where SSL_CERT_FILE points it
+    authority.cert_pem.write_to_path(str(store))
+    monkeypatch.setenv("SSL_CERT_FILE", str(store))
+    with pytest.raises(APIConnectionError):
+        Client(tls_server.url, model="m", max_retries=0).chat("hi")  # requests' own bundle does not hold it
+    assert Client(tls_server.url, model="m", trust="system").chat("hi") == "ok"
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "empty.pem"))
+    (tmp_path / "empty.pem").write_text("")
+    with pytest.raises(APIConnectionError, match="certificate"):
+        Client(tls_server.url, model="m", trust="system", max_retries=0).chat("hi")
 
 
 # -- derived clients ------------------------------------------------------------------------------
