@@ -151,6 +151,22 @@ def test_a_wait_above_the_cap_is_not_slept_but_carried(server: LoopbackServer) -
     assert "retry after 120 s" in str(info.value)
 
 
+def test_a_wait_of_exactly_the_cap_is_slept(server: LoopbackServer) -> None:
+    server.handler = then_ok(status(429, b'{"error": {"message": "slow down"}}', headers={"retry-after-ms": "50"}))
+    client = Client(server.url, model="m", retry=RetryPolicy(max_wait=0.05))
+    assert client.chat("hi") == "recovered"
+    assert len(server.requests) == 2
+
+
+def test_a_failure_without_a_status_or_a_say_on_retrying_is_retryable() -> None:
+    policy = RetryPolicy()
+    assert policy.retryable(ConnectionResetError("reset by peer")) is True
+    assert policy.wait(1, ConnectionResetError("reset by peer"), None) is not None
+    refused = APIConnectionError("certificate verify failed")
+    refused.retryable = False
+    assert policy.retryable(refused) is False and policy.wait(1, refused, None) is None
+
+
 @pytest.mark.parametrize("headers, wait", [
     ({"Retry-After": "0"}, 0.0),
     ({"Retry-After": "-3"}, 0.0),

@@ -12,7 +12,7 @@ from typing import Any, List, Optional
 
 import pytest
 
-from openai_compat import BadRequestError, Client, JSONOutputError, NotFoundError
+from openai_compat import APITimeoutError, BadRequestError, Client, JSONOutputError, NotFoundError
 from openai_compat._schema import check, schema_of
 
 from .server import LoopbackServer, Request, Wire, completion
@@ -164,6 +164,23 @@ def test_retries_ask_once_more_showing_the_errors(server: LoopbackServer, client
     second = server.requests[1].json["messages"]
     assert second[-2] == {"role": "assistant", "content": '{"name": "Oslo"}'}
     assert "'population' is required" in second[-1]["content"]
+
+
+def test_one_deadline_bounds_the_asking_again(server: LoopbackServer, client: Client) -> None:
+    slow = threading.Event()
+
+    def answer(request: Request, wire: Wire) -> None:
+        if len(server.requests) == 1:
+            wire.json(completion(json.dumps({"name": "Oslo"})))  # breaks the schema: asked again
+        else:
+            slow.wait(3)  # the second request waits past what is left of the deadline
+            wire.json(completion(json.dumps(GOOD)))
+
+    server.handler = answer
+    with pytest.raises(APITimeoutError):
+        client.chat_json("x", schema=City, retries=1, deadline=1.0)
+    slow.set()
+    assert len(server.requests) == 2
 
 
 def test_an_answer_that_is_not_json_is_retried_too(server: LoopbackServer, client: Client) -> None:

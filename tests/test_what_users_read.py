@@ -177,9 +177,18 @@ def test_an_authorization_header_keeps_the_environment_key_unread(
     monkeypatch.setenv("OPENAI_MODEL", "env-model")
     Client(headers={"AUTHORIZATION": "Bearer own-token"}).chat("hi")
     Client(headers={"X-Team": "blue"}).chat("hi")
-    first, second = server.requests
+    Client(api_key="own-key-1").chat("hi")
+    first, second, third = server.requests
     assert first.headers["authorization"] == "Bearer own-token" and first.json["model"] == "env-model"
     assert second.headers["authorization"] == "Bearer env-key-1"
+    assert third.headers["authorization"] == "Bearer own-key-1"
+
+
+def test_a_reasoning_dict_is_sent_beside_the_other_fields(server: LoopbackServer) -> None:
+    client = Client(server.url, model="m")
+    client.chat("hi", reasoning={"effort": "low"}, top_k=5, extra_body={"min_p": 0.1})
+    sent = server.requests[0].json
+    assert (sent["reasoning"], sent["top_k"], sent["min_p"]) == ({"effort": "low"}, 5, 0.1)
 
 
 def test_a_preset_with_its_own_url_takes_only_the_model_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -271,3 +280,34 @@ def test_a_template_takes_the_text_parts_of_a_message_and_refuses_other_content(
     with pytest.raises(ValueError) as unknown:
         render(messages, "vicuna")
     assert str(unknown.value).startswith("unknown template 'vicuna': choose one of chatml, ")
+
+
+# -- the base URL and the retry policy --------------------------------------------------------------
+
+
+def test_a_base_url_that_is_no_url_is_refused_with_a_hint_only_for_a_model_name() -> None:
+    cases = {
+        123: "Client: base_url must be an http:// or https:// URL, got 123",
+        "api.example.com/v1": "Client: base_url must be an http:// or https:// URL, got 'api.example.com/v1'",
+        "localhost:8080": "Client: base_url must be an http:// or https:// URL, got 'localhost:8080'",
+        "gpt-4o": "Client: base_url must be an http:// or https:// URL, got 'gpt-4o': did you mean"
+                  " Client(model='gpt-4o')? The first argument is the server's base URL",
+    }
+    for base_url, message in cases.items():
+        with pytest.raises(ValueError) as info:
+            Client(base_url)  # type: ignore[arg-type]
+        assert str(info.value) == message
+
+
+def test_a_retry_policy_of_the_wrong_type_is_named() -> None:
+    with pytest.raises(TypeError) as info:
+        Client("http://127.0.0.1:9/v1", retry=3)  # type: ignore[arg-type]
+    assert str(info.value) == "retry must be a RetryPolicy, got int"
+
+
+def test_a_header_value_may_hold_a_tab_but_no_other_control_character(server: LoopbackServer) -> None:
+    Client(server.url, model="m", headers={"X-Note": "a\tb"}).chat("hi")
+    assert server.requests[0].headers["x-note"] == "a\tb"
+    with pytest.raises(ValueError) as info:
+        Client("http://127.0.0.1:9/v1", headers={"X-Note": "a\x0bb"})
+    assert str(info.value) == "Client: header 'X-Note' must be a str without line breaks or control characters"
