@@ -13,7 +13,8 @@ pytest_plugins = ["pytester"]  # the cassette fixture is tested in a pytest of i
 
 _ENV_TO_CLEAR = {cls.api_key_env for cls in PROVIDERS.values() if cls.api_key_env} | {
     "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "all_proxy", "no_proxy",
-    "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR", "OPENAI_BASE_URL", "OPENAI_MODEL", "AZURE_OPENAI_ENDPOINT",
+    "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR", "OPENAI_BASE_URL", "OPENAI_MODEL",
+    "AZURE_OPENAI_ENDPOINT",
 }
 
 

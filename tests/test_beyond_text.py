@@ -6,6 +6,8 @@ import base64
 import json
 import struct
 import threading
+from functools import partial
+from typing import Any
 
 import pytest
 
@@ -132,10 +134,14 @@ def test_embed_refuses_bad_input_and_short_answers(client: Client, server: Loopb
         client.embed(["a", "b"])
 
 
+def _answer_with_id(body: dict[str, Any], request: Request, wire: Wire) -> None:
+    wire.json(body, headers={"x-request-id": "req-emb"})
+
+
 def test_an_embeddings_answer_that_cannot_be_used_says_what_was_wrong_and_keeps_the_evidence(
     client: Client, server: LoopbackServer
 ) -> None:
-    answers = {
+    answers: dict[str, dict[str, Any]] = {
         "no data": {"object": "list"},
         "no vector": {"data": [{"index": 0, "object": "embedding"}]},
         "not an object": {"data": ["oops"]},
@@ -152,7 +158,7 @@ def test_an_embeddings_answer_that_cannot_be_used_says_what_was_wrong_and_keeps_
                      " start llama.cpp's llama-server with --pooling mean",
     }
     for case, body in answers.items():
-        server.handler = lambda req, wire, body=body: wire.json(body, headers={"x-request-id": "req-emb"})
+        server.handler = partial(_answer_with_id, body)
         with pytest.raises(APIResponseError) as info:
             client.embed("hello")
         assert (info.value.message, info.value.request_id) == (expected[case], "req-emb"), case

@@ -77,8 +77,11 @@ def _endless(req: Request, wire: Wire) -> None:
 
 def test_ctrl_c_exits_130_without_a_traceback(server: LoopbackServer) -> None:
     server.handler = _endless
+    # Started as from a shell, whatever this test runner does with SIGINT itself: an ignored
+    # signal would be inherited.
     process = subprocess.Popen([sys.executable, "-m", "openai_compat", "chat", "--base-url", server.url,
-                                "--model", "m", "x"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                "--model", "m", "x"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert process.stdout is not None and process.stdout.readline() == "line 0\n"
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=20)

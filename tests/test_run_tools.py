@@ -34,6 +34,16 @@ class Window(TypedDict):
     days: int
 
 
+class Draft(TypedDict, total=False):
+    title: str
+    words: int
+
+
+class Mixed(enum.Enum):
+    ONE = 1
+    TWO = "two"
+
+
 def forecast(place: Place, unit: Unit = Unit.CELSIUS, days: Optional[int] = None,
              tags: List[str] = [], extra: Dict[str, float] = {}, kind: Literal["rain", "sun"] = "sun",
              window: Optional[Window] = None, pair: Tuple[int, str] = (1, "a")) -> str:
@@ -84,10 +94,81 @@ def test_arguments_are_built_into_the_types_the_function_names() -> None:
     assert forecast(**built) == "Oslo/NO F 2"
 
 
+NOT_JSON = object()
+
+
+class Atlas:
+    def lookup(self, city: str, *rest: str, limit: int = 5, near: Any = NOT_JSON, **options: Any) -> str:
+        return city
+
+    def unhinted(self, query) -> str:
+        return str(query)
+
+
+def test_the_whole_tool_description_of_a_method_without_a_docstring() -> None:
+    assert function_schema(Atlas.lookup) == {"type": "function", "function": {"name": "lookup", "parameters": {
+        "type": "object", "properties": {"city": {"type": "string"}, "limit": {"type": "integer", "default": 5},
+                                         "near": {}},
+        "required": ["city"]}}}
+    assert function_schema(Atlas().unhinted)["function"]["parameters"] == {
+        "type": "object", "properties": {"query": {}}, "required": ["query"]}
+
+
+@pytest.mark.skipif(sys.version_info < (3, 10), reason="X | None is written so from Python 3.10")
+def test_a_union_written_with_a_bar_is_optional() -> None:
+    from openai_compat._function_schema import type_schema
+
+    hint = eval("int | None")
+    assert type_schema(hint) == {"anyOf": [{"type": "integer"}, {"type": "null"}]}
+    assert build_arguments(forecast, {"days": 3}) == {"days": 3}
+    pick = eval("lambda unit: None")
+    pick.__annotations__ = {"unit": eval("Unit | None", globals())}
+    assert build_arguments(pick, {"unit": "F"}) == {"unit": Unit.FAHRENHEIT}
+
+
+def test_what_is_no_named_function_is_refused() -> None:
+    import functools
+
+    for thing in (functools.partial(add, 1), lambda a: a, 42):
+        with pytest.raises(TypeError) as info:
+            function_schema(thing)  # type: ignore[arg-type]
+        assert str(info.value).startswith("a tool must be a named function, got ")
+
+
+@pytest.mark.parametrize(("doc", "expected"), [
+    ("Args:\n    city: The city.\n\n    unit: C or F.", ("", {"city": "The city.", "unit": "C or F."})),
+    ("Parameters\n----------\ncity\n    The city.\nunit : str\n    C or F.",
+     ("", {"city": "The city.", "unit": "C or F."})),
+    (":param city: The city,\n    in English.\n:param unit: C or F.",
+     ("", {"city": "The city, in English.", "unit": "C or F."})),
+    ("Arguments:\n    city: The city.", ("", {"city": "The city."})),
+], ids=["blank-line-inside", "numpy-without-types", "rest-over-lines", "no-summary"])
+def test_docstrings_without_a_summary_and_with_odd_layouts(doc: str, expected: Any) -> None:
+    assert parse_docstring(doc) == expected
+
+
+@dataclasses.dataclass
+class Trip:
+    start: Place
+    unit: Optional[Unit] = None
+
+
+def plan(trip: Trip, note: str, place: Optional[Place] = None) -> None: ...
+
+
+def test_arguments_build_nested_and_optional_types_and_leave_the_rest() -> None:
+    built = build_arguments(plan, {"trip": {"start": {"city": "Oslo"}, "unit": "C"}, "note": "hi",
+                                   "place": {"city": "Bergen"}, "extra": 1})
+    assert built == {"trip": Trip(Place("Oslo"), Unit.CELSIUS), "note": "hi", "place": Place("Bergen"), "extra": 1}
+    assert build_arguments(plan, {"place": None, "note": {"city": "x"}}) == {"place": None, "note": {"city": "x"}}
+
+
 def test_a_type_without_a_schema_is_refused_by_name() -> None:
     def odd(x: complex) -> None: ...
-    with pytest.raises(TypeError, match="no JSON schema for the type"):
+    with pytest.raises(TypeError) as info:
         function_schema(odd)
+    assert str(info.value) == ("no JSON schema for the type <class 'complex'>: use str, int, float, bool, list, dict,"
+                               " Optional, Literal, an Enum, a TypedDict, a dataclass or a pydantic model")
 
 
 # -- the loop ----------------------------------------------------------------------------------
@@ -248,7 +329,16 @@ def test_the_cli_runs_tools_and_shows_each_call_on_stderr(server: LoopbackServer
     (Optional[str], {"anyOf": [{"type": "string"}, {"type": "null"}]}),
     (typing.Union[int, str], {"anyOf": [{"type": "integer"}, {"type": "string"}]}),
     (Literal[1, 2], {"type": "integer", "enum": [1, 2]}),
+    (Literal["a", 1], {"enum": ["a", 1]}),
     (Unit, {"type": "string", "enum": ["C", "F"]}),
+    (Mixed, {"enum": [1, "two"]}),
+    (list, {"type": "array"}), (tuple, {"type": "array"}), (dict, {"type": "object"}),
+    (Dict[str, Any], {"type": "object", "additionalProperties": {}}),
+    (Tuple[int, str], {"type": "array", "prefixItems": [{"type": "integer"}, {"type": "string"}], "minItems": 2,
+                       "maxItems": 2}),
+    (Tuple[str], {"type": "array", "prefixItems": [{"type": "string"}], "minItems": 1, "maxItems": 1}),
+    (Draft, {"type": "object", "properties": {"title": {"type": "string"}, "words": {"type": "integer"}},
+             "required": []}),
 ])
 def test_each_type_hint_has_its_json_schema(hint: Any, schema: dict[str, Any]) -> None:
     from openai_compat._function_schema import type_schema

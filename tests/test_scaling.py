@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from openai_compat import BadRequestError, BatchItemError, Client, InternalServerError, RateLimitError
+from openai_compat import APIResponseError, BadRequestError, BatchItemError, Client, InternalServerError, RateLimitError
 
 from .server import LoopbackServer, Request, Wire, completion
 
@@ -290,6 +290,96 @@ def test_a_batch_needs_requests_and_a_model(server: LoopbackServer) -> None:
     with pytest.raises(ValueError, match="no model"):
         Client(server.url).submit_batch(["x"])
     assert server.requests == []
+
+
+def test_a_batch_shows_its_progress_on_stderr_and_its_state_in_its_repr(
+    server: LoopbackServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    provider = BatchProvider()
+    server.handler = provider
+    job = Client(server.url, model="m").submit_batch(["a", "b", "c"])
+    assert repr(job) == "BatchJob(id='batch_1', status='validating', size=3)"
+    provider.batch["request_counts"] = {"total": 3, "completed": 2, "failed": 0}
+    assert job.wait(poll=0.01, timeout=10, progress=True) == "completed"
+    assert capsys.readouterr().err == ("\rbatch batch_1: in_progress, 2/3 done\rbatch batch_1: finalizing, 2/3 done"
+                                       "\rbatch batch_1: completed\n")
+    assert repr(job) == "BatchJob(id='batch_1', status='completed', size=3)"
+
+
+def test_a_batch_wait_gives_up_before_a_poll_that_would_pass_the_timeout(server: LoopbackServer) -> None:
+    server.handler = BatchProvider()
+    job = Client(server.url, model="m").submit_batch(["a"])
+    with pytest.raises(TimeoutError) as info:
+        job.wait(poll=1.0, timeout=0.5)
+    assert str(info.value) == "batch batch_1 is still in_progress after 0.5 s"
+    assert [r.method for r in server.requests if r.path == "/v1/batches/batch_1"] == ["GET"], "no sleep, one look"
+
+
+class WrittenOutputs(BatchProvider):
+    """A provider whose output file holds the lines given, as other providers write them."""
+
+    def __init__(self, lines: list[dict[str, Any]]) -> None:
+        super().__init__()
+        self.lines = lines
+
+    def finish_outputs(self) -> None:
+        self.files["file-out"] = "\n".join(json.dumps(line) for line in self.lines).encode()
+        self.batch.update(output_file_id="file-out")
+
+
+def test_batch_results_read_each_way_a_line_says_how_its_request_went(server: LoopbackServer) -> None:
+    lines: list[dict[str, Any]] = [
+        {"custom_id": "request-0", "response": {"body": completion("no status code given")}},
+        {"custom_id": "request-1", "response": None, "error": {"code": "batch_expired", "message": "row expired"}},
+        {"custom_id": "request-2", "error": "a plain text error"},
+        {"custom_id": "request-3", "response": {"status_code": 503, "request_id": "req-3"},
+         "error": {"message": "server overloaded"}},
+    ]
+    server.handler = WrittenOutputs(lines)
+    job = Client(server.url, model="m").submit_batch(["a", "b", "c", "d"])
+    job.wait(poll=0.01, timeout=10)
+    first, second, third, fourth = job.results()
+    assert first["choices"][0]["message"]["content"] == "no status code given"
+    assert isinstance(second, BatchItemError) and str(second) == "the request failed in the batch: row expired"
+    assert isinstance(third, BatchItemError) and str(third) == "the request failed in the batch: a plain text error"
+    assert isinstance(fourth, InternalServerError) and fourth.request_id == "req-3"
+    assert fourth.message == "server overloaded"
+
+
+def test_a_batch_takes_whole_bodies_of_each_endpoint_and_refuses_what_is_neither(server: LoopbackServer) -> None:
+    provider = BatchProvider()
+    server.handler = provider
+    conversation = [{"role": "user", "content": "Hi"}]
+    Client(server.url, model="m").submit_batch([{"input": "embed me"}, {"prompt": "Once"}, conversation],
+                                               endpoint="/v1/embeddings")
+    bodies = [json.loads(line)["body"] for line in provider.files["file-in"].splitlines()]
+    assert bodies == [{"input": "embed me", "model": "m"}, {"prompt": "Once", "model": "m"},
+                      {"messages": conversation, "model": "m"}]
+    with pytest.raises(TypeError) as info:
+        Client(server.url, model="m").submit_batch(["a", {"model": "m"}])
+    assert str(info.value) == "submit_batch(): request 1 must be a prompt or a request body dict"
+    with pytest.raises(ValueError) as empty:
+        Client(server.url, model="m").submit_batch([])
+    assert str(empty.value) == "submit_batch(): there are no requests"
+    with pytest.raises(ValueError) as no_model:
+        Client(server.url).submit_batch(["x"])
+    assert str(no_model.value) == "submit_batch(): no model: pass model=... or Client(model=...)"
+
+
+def test_a_batch_created_without_an_id_is_an_answer_error(server: LoopbackServer) -> None:
+    provider = BatchProvider()
+
+    def answer(request: Request, wire: Wire) -> None:
+        if request.path == "/v1/batches":
+            wire.json({"object": "batch", "status": "validating"})
+        else:
+            provider(request, wire)
+
+    server.handler = answer
+    with pytest.raises(APIResponseError) as info:
+        Client(server.url, model="m").submit_batch(["a"])
+    assert info.value.message == "the server answered /batches without a batch id"
+    assert info.value.body == {"object": "batch", "status": "validating"}
 
 
 # -- a distributed engine ---------------------------------------------------------------------------------------

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import inspect
 import pickle
+from functools import partial
 from typing import Any
 
 import pytest
 
 from openai_compat import (
     APIConnectionError,
+    APIResponseError,
     APIStatusError,
     AzureClient,
     Client,
@@ -58,15 +60,19 @@ def test_the_attempts_note_appears_from_the_second_attempt(server: LoopbackServe
         assert str(info.value).endswith("busy" + note), str(info.value)
 
 
+def _answer_with_id(body: dict[str, Any], request: Request, wire: Wire) -> None:
+    wire.json(body, headers={"x-request-id": "req-42"})
+
+
 def test_typed_answer_errors_carry_the_request_id(client: Client, server: LoopbackServer) -> None:
     thinking_only = completion("", finish_reason="length")
     thinking_only["choices"][0]["message"]["reasoning_content"] = "Let me think..."
     refused = completion("")
     refused["choices"][0]["message"].update(content=None, refusal="I can't help with that.")
-    answers = {EmptyAnswerError: thinking_only, RefusalError: refused,
+    answers: dict[type[APIResponseError], dict[str, Any]] = {EmptyAnswerError: thinking_only, RefusalError: refused,
                ContentFilterError: completion("", finish_reason="content_filter")}
     for kind, body in answers.items():
-        server.handler = lambda req, wire, body=body: wire.json(body, headers={"x-request-id": "req-42"})
+        server.handler = partial(_answer_with_id, body)
         with pytest.raises(kind) as info:
             client.chat("hi", max_tokens=5)
         assert info.value.request_id == "req-42", kind.__name__
@@ -261,7 +267,7 @@ def test_openai_keeps_both_token_fields_when_the_caller_sends_both(server: Loopb
 
 
 def test_a_template_takes_the_text_parts_of_a_message_and_refuses_other_content() -> None:
-    messages = [
+    messages: list[dict[str, Any]] = [
         {"role": "system", "content": "Be brief."},
         {"role": "system", "content": [{"type": "text", "text": "Be kind."}]},
         {"role": "user", "content": [{"type": "text", "text": "Hi "}, {"type": "image_url", "image_url": {}},
