@@ -20,6 +20,7 @@ from openai_compat import (
     OpenAICompatError,
     PermissionDeniedError,
     RateLimitError,
+    RetryPolicy,
     UnprocessableEntityError,
 )
 
@@ -171,3 +172,60 @@ def test_a_servers_python_traceback_stays_in_the_body_not_the_message(client: Cl
         client.chat("x")
     assert str(info.value) == "HTTP 500: Internal error: boom"
     assert info.value.body["error"]["message"] == message, "nothing is lost"
+
+
+EXACT_BODIES = {
+    "msg instead of message": (b'{"error": {"msg": "bad thing"}}', "bad thing", None),
+    "an error object with no words": (b'{"error": {"type": "server_error"}}', '{"type": "server_error"}',
+                                      "server_error"),
+    "a code of 0": (b'{"error": {"message": "odd", "code": 0, "type": "t"}}', "odd", "0"),
+    "vllm without a code": (b'{"object": "error", "message": "no such model", "type": "NotFoundError"}',
+                            "no such model", "NotFoundError"),
+    "a number for error": (b'{"error": 429, "message": "slow down"}', "slow down", None),
+    "a message and no error": (b'{"message": "just words", "status": 400}', '{"message": "just words", "status": 400}',
+                               None),
+    "detail list of each kind": (b'{"detail": [{"loc": ["body", "messages", 0], "msg": "field required"},'
+                                 b' {"msg": "no place"}, "plain words"]}',
+                                 "body.messages.0: field required; no place; plain words", None),
+    "detail object": (b'{"detail": {"reason": "quota"}}', '{"reason": "quota"}', None),
+    "html without a title": (b"<p>Service <b>down</b> now</p>", "Service down now", None),
+    "a title not in UTF-8": (b"<html><title>caf\xe9 closed</title></html>", "caf\ufffd closed", None),
+    "text not in UTF-8": (b"caf\xe9 closed", "caf\ufffd closed", None),
+    "a traceback after the message": (b'{"error": {"message": "boom\\n  File \\"a.py\\", line 1\\n  File \\"b.py\\""}}',
+                                      "boom", None),
+    "an invalid request with its param": (
+        b'{"error": {"message": "1 validation error: too hot", "type": "invalid_request_error",'
+        b' "param": "temperature"}}',
+        "the server rejected the request: temperature: 1 validation error: too hot", "invalid_request_error"),
+    "an invalid request without a param": (
+        b'{"error": {"message": "1 validation error: too hot", "type": "invalid_request_error"}}',
+        "the server rejected the request: 1 validation error: too hot", "invalid_request_error"),
+    "pydantic's dump without an input": (
+        b'{"error": {"message": "1 validation error for Request\\n[{\'type\': \'missing\', \'loc\': (\'body\','
+        b' \'model\'), \'msg\': \'Field required\'}]", "type": "internal_server_error"}}',
+        "the server rejected the request: model: Field required", "internal_server_error"),
+}
+
+
+@pytest.mark.parametrize("shape", list(EXACT_BODIES))
+@pytest.mark.parametrize("status", [400, 500])
+def test_each_error_body_gives_exactly_its_message_and_code(server: LoopbackServer, status: int, shape: str) -> None:
+    raw, message, code = EXACT_BODIES[shape]
+    server.handler = lambda req, wire: wire.body(raw, status, {"Content-Type": "application/json"})
+    with pytest.raises(APIStatusError) as info:
+        Client(server.url, model="m", max_retries=0).chat("hi")
+    assert (info.value.message, info.value.code) == (message, code)
+
+
+@pytest.mark.parametrize("body, final", [
+    (b'{"error": {"message": "out of credit", "type": "insufficient_quota"}}', True),
+    (b'{"error": {"message": "out of credit", "code": "insufficient_quota"}}', True),
+    (b'{"detail": [{"loc": ["body", "n"], "msg": "too large", "input": 99}]}', True),
+    (b'{"error": {"message": "overloaded", "type": "server_error"}}', False),
+    (b"<html><title>503 Service Unavailable</title></html>", False),
+], ids=["quota by type", "quota by code", "a validation list", "overloaded", "html"])
+def test_a_5xx_that_waiting_cannot_change_is_not_retried(server: LoopbackServer, body: bytes, final: bool) -> None:
+    server.handler = lambda req, wire: wire.body(body, 500, {"Content-Type": "application/json"})
+    with pytest.raises(InternalServerError):
+        Client(server.url, model="m", max_retries=1, retry=RetryPolicy(backoff_start=0.01)).chat("hi")
+    assert len(server.requests) == (1 if final else 2)

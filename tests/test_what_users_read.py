@@ -317,3 +317,21 @@ def test_a_header_value_may_hold_a_tab_but_no_other_control_character(server: Lo
     with pytest.raises(ValueError) as info:
         Client("http://127.0.0.1:9/v1", headers={"X-Note": "a\x0bb"})
     assert str(info.value) == "Client: header 'X-Note' must be a str without line breaks or control characters"
+
+
+def test_a_client_option_that_does_not_exist_names_the_one_meant_or_lists_them_all() -> None:
+    import inspect as signature_reader
+
+    parameters = signature_reader.signature(Client.__init__).parameters
+    options = [p for p in parameters if p not in ("self", "unknown_options")]
+    cases = {
+        "max_retry": ": did you mean max_retries?",  # one letter short
+        "Timeout": ": did you mean timeout?",  # another case
+        "retrys": ": did you mean retry?",  # closest by difflib
+        "banana": f"; it takes {', '.join(options)}",
+    }
+    for name, hint in cases.items():
+        with pytest.raises(TypeError) as info:
+            Client("http://127.0.0.1:9/v1", **{name: 1})  # type: ignore[arg-type]
+        assert str(info.value) == f"Client() got an unexpected keyword argument {name!r}{hint}"
+    assert options[:3] == ["base_url", "api_key", "headers"] and "trust" in options
