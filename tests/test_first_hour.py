@@ -231,6 +231,6 @@ def test_a_schema_error_is_printed_once(server: LoopbackServer, tmp_path: object
 
 def test_two_letters_changed_is_no_typo_but_a_providers_own_field(client: Client, server: LoopbackServer) -> None:
     with pytest.raises(TypeError, match="'usre': did you mean user\\?"):  # two neighbours swapped
-        client.chat("Hi", usre="u1")  # type: ignore[call-overload]
+        client.chat("Hi", usre="u1")
     client.chat("Hi", usax="u1", logprabz=1)  # two neighbours changed; two letters apart changed
     assert (server.requests[0].json["usax"], server.requests[0].json["logprabz"]) == ("u1", 1)
