@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from openai_compat import (
     APIResponseError,
     Client,
     NotFoundError,
+    RefusalError,
     RequestEvent,
     UnhandledToolCallsError,
     Usage,
@@ -233,3 +235,97 @@ def test_respond_reads_cached_input_tokens(client: Client, server: LoopbackServe
     client.respond("Hi")
     assert client.last is not None and client.last.usage == Usage(2000, 30, 2030, 1920, 12, None)
     assert client.usage.cached_tokens == 1920
+
+
+def _answer_with_id(body: dict[str, Any], request: Request, wire: Wire) -> None:
+    wire.json(body, headers={"x-request-id": "req-r"})
+
+
+def test_a_blocking_response_that_did_not_finish_says_why_with_its_body_and_request_id(server: LoopbackServer) -> None:
+    client = Client(server.url, model="m", max_retries=0)
+    cases: list[tuple[dict[str, Any], str, str | None]] = [
+        (response("failed", error={"code": "server_error", "message": "The model crashed"}),
+         "The model crashed", "server_error"),
+        (response("failed"), "the response failed", None),
+        (response("queued"), "the response is queued, not finished: it runs in the background; fetch it later with"
+                             " client.get_json('/responses/resp_1')", "queued"),
+        (response("incomplete", incomplete_details={"reason": "content_filter"}),
+         "the response is incomplete (content_filter): what came is in .body", "content_filter"),
+        (response("incomplete"), "the response is incomplete (no reason given): what came is in .body", None),
+    ]
+    for body, message, code in cases:
+        server.handler = partial(_answer_with_id, body)
+        with pytest.raises(APIResponseError) as info:
+            client.respond("Hi")
+        assert (info.value.message, info.value.code, info.value.request_id) == (message, code, "req-r")
+        assert info.value.body == body
+
+
+def test_a_blocking_response_joins_only_its_output_text_parts(client: Client, server: LoopbackServer) -> None:
+    second = {"id": "msg_2", "type": "message", "role": "assistant", "content": [
+        {"type": "output_text", "text": None}, {"type": "input_text", "text": "(echoed input)"},
+        {"type": "output_text", "text": " again"}]}
+    server.handler = lambda req, wire: wire.json(response(output=[MESSAGE, second]))
+    assert client.respond("Hi") == "Hello there again"
+
+
+def test_a_blocking_refusal_in_parts_is_joined_and_carries_the_text_and_request_id(
+    client: Client, server: LoopbackServer
+) -> None:
+    refusing = {"id": "msg_1", "type": "message", "role": "assistant", "content": [
+        {"type": "output_text", "text": "Well"}, {"type": "refusal", "refusal": "I can't"},
+        {"type": "refusal", "refusal": None}, {"type": "output_text", "text": "x", "refusal": "not this"},
+        {"type": "refusal", "refusal": " help."}]}
+    server.handler = lambda req, wire: wire.json(response(output=[refusing]), headers={"x-request-id": "req-f"})
+    with pytest.raises(RefusalError) as info:
+        client.respond("Hi")
+    assert (str(info.value), info.value.refusal, info.value.text) == (
+        "the model refused: I can't help. (request id req-f)", "I can't help.", "Wellx")
+
+
+def test_a_function_call_without_a_call_id_or_arguments_is_handed_back_whole(
+    client: Client, server: LoopbackServer
+) -> None:
+    bare = {"type": "function_call", "id": "fc_9", "name": "now", "status": "completed"}
+    server.handler = lambda req, wire: wire.json(response(output=[bare]))
+    with pytest.raises(UnhandledToolCallsError) as info:
+        client.respond("Time?")
+    assert info.value.assistant_message == {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "fc_9", "type": "function", "function": {"name": "now", "arguments": ""}}]}
+
+
+def test_reasoning_parts_without_text_add_nothing(client: Client, server: LoopbackServer) -> None:
+    thinking = {"id": "rs_1", "type": "reasoning", "summary": [{"type": "summary_text", "text": None},
+                                                               {"type": "summary_text", "text": "Be kind."}]}
+    server.handler = lambda req, wire: wire.json(response(output=[thinking, MESSAGE]))
+    client.respond("Hi")
+    assert client.last is not None and client.last.reasoning == "Be kind."
+
+
+def test_a_done_line_before_any_ending_is_a_cut_off_stream(client: Client, server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.sse([*text_stream("Hel", "lo")[:-1], "data: [DONE]\n\n"])
+    with pytest.raises(APIConnectionError, match=r"ended before response\.completed"):
+        list(client.respond("x", stream=True))
+
+
+def test_an_event_with_neither_a_type_nor_a_name_has_an_empty_type(client: Client, server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.sse([
+        "data: {\"note\": \"keep-alive\"}\n\n", named({"type": "response.completed", "response": response()})])
+    assert [e["type"] for e in client.create_response(input="x", stream=True)] == ["", "response.completed"]
+
+
+def test_a_streamed_call_announced_and_done_is_one_call(client: Client, server: LoopbackServer) -> None:
+    events: list[dict[str, Any]] = [
+        {"type": "response.output_item.added", "output_index": 0, "item": dict(CALL_ITEM, arguments="")},
+        {"type": "response.output_item.done", "output_index": 0, "item": CALL_ITEM},
+        {"type": "response.completed", "response": response(output=[CALL_ITEM])}]
+    server.handler = lambda req, wire: wire.sse([named(e) for e in events], headers={"x-request-id": "req-s"})
+    with pytest.raises(UnhandledToolCallsError) as info:
+        list(client.respond("Weather?", stream=True))
+    assert len(info.value.tool_calls) == 1
+    server.handler = lambda req, wire: wire.sse(text_stream("Hi", ending={
+        "type": "response.failed", "response": response("failed", error={"message": "boom"})}),
+        headers={"x-request-id": "req-s"})
+    with pytest.raises(APIResponseError) as failed:
+        list(client.respond("x", stream=True))
+    assert (failed.value.message, failed.value.request_id) == ("boom", "req-s")
