@@ -102,13 +102,6 @@ def _partial_suffix(text: str, tag: str) -> int:
     return 0
 
 
-def split_think(content: str) -> tuple[str, str]:
-    """``(reasoning, answer)`` of a whole content string with an inline think block."""
-    splitter = ThinkSplitter()
-    pieces = splitter.feed(content) + splitter.end()
-    return ("".join(t for k, t in pieces if k == "reasoning"), "".join(t for k, t in pieces if k == "answer"))
-
-
 def delta_pieces(delta: dict[str, Any], splitter: ThinkSplitter | None) -> Pieces:
     """The labelled pieces of one delta (or message): reasoning fields, thinking parts, text.
 
