@@ -15,10 +15,10 @@ import logging
 import os
 import re
 import threading
-import warnings
 from typing import Any, Dict, Tuple
 
 from ._errors import APIStatusError
+from ._warnings import warn
 
 logger = logging.getLogger("openai_compat")
 
@@ -96,8 +96,8 @@ class Adaptations:
             self._save()
         done = f"renamed {field} to {RENAMES[field]}" if rule[0] == "rename" else f"dropped {field}"
         if field in SAMPLING:
-            warnings.warn(f"{self._host or 'the server'} refused {field} for {model}: {done}, so the answer is"
-                          f" sampled the server's way ({error.message[:200]})", stacklevel=2)
+            warn(f"{self._host or 'the server'} refused {field} for {model}: {done}, so the answer is sampled the"
+                 f" server's way ({error.message[:200]})")
         logger.info("the server refused %s for %s (HTTP %s: %s): %s from now on", field, model, error.status_code,
                     error.message[:200], done)
         return self.apply(body)

@@ -130,10 +130,10 @@ def check_params(owner: str, named: dict[str, Any], extra: dict[str, Any], known
         if name in KNOWN_EXTRAS:
             continue
         if name in OTHER_LIMIT_NAMES:
-            import warnings
+            from ._warnings import warn  # only a mistake needs it
 
-            warnings.warn(f"{owner}(): {name} is another API's name for the output limit, sent as given; most"
-                          " OpenAI-compatible servers ignore it: the limit is max_tokens", stacklevel=4)
+            warn(f"{owner}(): {name} is another API's name for the output limit, sent as given; most"
+                 " OpenAI-compatible servers ignore it: the limit is max_tokens")
             continue
         close = [k for k in (*known, *KNOWN_EXTRAS) if _one_edit_apart(name, k)]
         if close:

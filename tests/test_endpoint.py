@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 import subprocess
 import sys
+import warnings
 from typing import Any
 
 import pytest
@@ -283,3 +285,80 @@ def test_a_server_that_refuses_both_spellings_is_not_asked_back_and_forth(server
         Client(server.url, model="m", max_retries=0).chat("x", max_tokens=5)
     assert [sorted(set(r.json) & {"max_tokens", "max_completion_tokens"}) for r in server.requests] == [
         ["max_tokens"], ["max_completion_tokens"]]
+
+
+LONG_WORDS = "Unsupported value: 'temperature' does not support 0.2 with this model. " + "Only the default (1). " * 20
+
+
+def test_a_dropped_sampling_field_warns_at_the_callers_line_and_logs_what_it_did(
+    server: LoopbackServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.handler = refusing("temperature", message=LONG_WORDS)
+    client = Client(server.url, model="o3", max_retries=0)
+    host = server.url.split("/")[2]
+    with pytest.warns(UserWarning) as caught, caplog.at_level(logging.INFO, logger="openai_compat"):
+        assert client.chat("x", temperature=0.2) == "ok"
+    assert str(caught[0].message) == (f"{host} refused temperature for o3: dropped temperature, so the answer is"
+                                      f" sampled the server's way ({LONG_WORDS[:200]})")
+    assert caught[0].filename == __file__
+    assert f"the server refused temperature for o3 (HTTP 400: {LONG_WORDS[:200]}): dropped temperature from now on" \
+        in [r.getMessage() for r in caplog.records]
+
+
+@pytest.mark.parametrize(("words", "code", "sent_again"), [
+    ("max_tokens is too large for this model; temperature is fine", "invalid_request_error", "max_completion_tokens"),
+    ("temperature is fine; max_tokens is too large for this model", "invalid_request_error", "temperature dropped"),
+    ("max_tokens is too large for this model; temperature is fine", None, None),
+    ("temperature and top_p cannot both be specified for this model", "invalid_request_error", None),
+], ids=["first-named-rename", "first-named-drop", "two-named-without-a-code", "two-named-neither-a-rename"])
+def test_words_that_name_two_fields_adapt_only_when_they_say_a_field_is_refused(
+    server: LoopbackServer, words: str, code: str | None, sent_again: str | None
+) -> None:
+    def handler(req: Request, wire: Wire) -> None:
+        if len(server.requests) == 1:
+            wire.json({"error": {"message": words, "type": code}}, status=400)
+        else:
+            wire.json(completion("ok"))
+
+    server.handler = handler
+    client = Client(server.url, model="m", max_retries=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if sent_again is None:
+            with pytest.raises(BadRequestError):
+                client.chat("x", max_tokens=5, temperature=0.2, top_p=0.9)
+            assert len(server.requests) == 1
+            return
+        assert client.chat("x", max_tokens=5, temperature=0.2, top_p=0.9) == "ok"
+    resent = server.requests[1].json
+    if sent_again == "max_completion_tokens":
+        assert resent["max_completion_tokens"] == 5 and "max_tokens" not in resent and resent["temperature"] == 0.2
+    else:
+        assert "temperature" not in resent and resent["max_tokens"] == 5
+
+
+def test_the_capabilities_cache_adds_to_what_it_holds_and_keeps_other_hosts(server: LoopbackServer,
+                                                                            tmp_path: Any) -> None:
+    cache = tmp_path / "capabilities.json"
+    cache.write_text(json.dumps({"other.example:443": {"big": [["drop", "seed"]]}}))
+    host = server.url.split("/")[2]
+
+    def handler(req: Request, wire: Wire) -> None:
+        refused = next((f for f in ("seed", "n") if f in req.json), None)
+        if refused:
+            wire.json({"error": {"message": f"{refused} is not supported", "param": refused}}, status=400)
+        else:
+            wire.json(completion("ok"))
+
+    server.handler = handler
+    client = Client(server.url, model="m", capabilities_cache=cache, max_retries=0)
+    client.chat("x", seed=1, n=1)
+    assert cache.read_text() == json.dumps({"other.example:443": {"big": [["drop", "seed"]]},
+                                            host: {"m": [["drop", "seed"], ["drop", "n"]]}}, indent=1)
+
+
+def test_a_client_unpickled_still_learns(server: LoopbackServer) -> None:
+    server.handler = refusing("seed")
+    client = pickle.loads(pickle.dumps(Client(server.url, model="m", max_retries=0)))
+    assert client.chat("x", seed=1) == "ok"
+    assert ["seed" in r.json for r in server.requests] == [True, False]

@@ -234,3 +234,16 @@ def test_two_letters_changed_is_no_typo_but_a_providers_own_field(client: Client
         client.chat("Hi", usre="u1")
     client.chat("Hi", usax="u1", logprabz=1)  # two neighbours changed; two letters apart changed
     assert (server.requests[0].json["usax"], server.requests[0].json["logprabz"]) == ("u1", 1)
+
+
+@pytest.mark.parametrize("name", ["max_new_tokens", "num_predict", "max_output_tokens"])
+def test_another_apis_limit_name_warns_at_the_callers_line_and_is_sent(
+    client: Client, server: LoopbackServer, name: str
+) -> None:
+    with pytest.warns(UserWarning) as caught:
+        client.chat("Hi", **{name: 20})  # type: ignore[call-overload]
+    assert str(caught[0].message) == (
+        f"chat(): {name} is another API's name for the output limit, sent as given; most OpenAI-compatible"
+        " servers ignore it: the limit is max_tokens")
+    assert caught[0].filename == __file__, "the warning points at the call, not into the SDK"
+    assert server.requests[0].json[name] == 20
