@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 
 import pytest
@@ -15,6 +16,7 @@ from openai_compat import (
     BadRequestError,
     Client,
     ConflictError,
+    ContextLengthError,
     InternalServerError,
     NotFoundError,
     OpenAICompatError,
@@ -200,6 +202,14 @@ EXACT_BODIES = {
     "an invalid request without a param": (
         b'{"error": {"message": "1 validation error: too hot", "type": "invalid_request_error"}}',
         "the server rejected the request: 1 validation error: too hot", "invalid_request_error"),
+    "an openai invalid request without validation words": (
+        b'{"error": {"message": "bad model", "type": "invalid_request_error", "param": "model"}}', "bad model",
+        "invalid_request_error"),
+    "a message of exactly the shown length": (b'{"error": {"message": "' + b"x" * 500 + b'"}}', "x" * 500, None),
+    "pydantic's dump of two errors": (
+        json.dumps({"error": {"message": "2 validation errors for Request\n[{'loc': ('body', 'n'), 'msg': 'too big',"
+                                         " 'input': 9}, {'loc': ('body', 'stop'), 'msg': 'bad'}]"}}).encode(),
+        "the server rejected the request: n: too big (got 9); stop: bad", None),
     "pydantic's dump without an input": (
         b'{"error": {"message": "1 validation error for Request\\n[{\'type\': \'missing\', \'loc\': (\'body\','
         b' \'model\'), \'msg\': \'Field required\'}]", "type": "internal_server_error"}}',
@@ -215,6 +225,13 @@ def test_each_error_body_gives_exactly_its_message_and_code(server: LoopbackServ
     with pytest.raises(APIStatusError) as info:
         Client(server.url, model="m", max_retries=0).chat("hi")
     assert (info.value.message, info.value.code) == (message, code)
+
+
+@pytest.mark.parametrize("code", ["context_length_exceeded", "exceed_context_size_error"])
+def test_a_context_code_alone_makes_a_context_length_error(server: LoopbackServer, code: str) -> None:
+    server.handler = lambda req, wire: wire.json({"error": {"message": "Too long.", "code": code}}, status=400)
+    with pytest.raises(ContextLengthError):
+        Client(server.url, model="m", max_retries=0).chat("hi")
 
 
 @pytest.mark.parametrize("body, final", [
