@@ -132,7 +132,7 @@ class EventStream(Generic[Item]):
 
     def _summary(self) -> CallSummary:
         """What the stream said so far: its usage, model, finish reasons, thinking."""
-        return CallSummary(complete=self.complete)
+        raise NotImplementedError
 
     def pieces(self) -> Generator[tuple[str, str], None, None]:
         """The answer's labelled pieces, ``("answer", text)`` or ``("reasoning", text)``, as they

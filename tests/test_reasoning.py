@@ -446,3 +446,15 @@ def test_a_delta_with_both_reasoning_fields_gives_the_thinking_once(client: Clie
         "role": "assistant", "content": "4", **both}}]})
     assert client.chat("x") == "4"
     assert client.last is not None and client.last.reasoning == "let me see"
+
+
+def test_a_completions_think_block_is_kept_as_the_calls_reasoning(client: Client, server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.json(completion("<think>Count.</think>4", chat=False))
+    assert client.complete("2+2=") == "4"
+    assert client.last is not None and client.last.reasoning == "Count."
+    parts = completion("", chat=False)
+    parts["choices"][0]["text"] = [{"type": "text", "text": "<think>Add."}, {"type": "text", "text": None},
+                                   {"type": "text", "text": "</think>5"}]
+    server.handler = lambda req, wire: wire.json(parts)
+    assert client.complete("2+3=") == "5"
+    assert client.last is not None and client.last.reasoning == "Add."

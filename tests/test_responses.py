@@ -329,3 +329,9 @@ def test_a_streamed_call_announced_and_done_is_one_call(client: Client, server: 
     with pytest.raises(APIResponseError) as failed:
         list(client.respond("x", stream=True))
     assert (failed.value.message, failed.value.request_id) == ("boom", "req-s")
+
+
+def test_a_responses_stream_without_a_single_event_says_so(client: Client, server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.sse([])
+    with pytest.raises(APIConnectionError, match="ended the stream without a single event"):
+        list(client.respond("x", stream=True))

@@ -16,6 +16,7 @@ from openai_compat import (
     APIResponseError,
     APITimeoutError,
     Client,
+    ContentFilterError,
     UnhandledToolCallsError,
     merge_chunks,
 )
@@ -681,3 +682,87 @@ def test_with_n_choices_a_stream_cut_off_while_one_is_unfinished_raises(
     with pytest.raises(APIConnectionError, match="the stream ended before"):
         list(client.chat_choices("x", n=2, stream=True))
     assert client.last is not None and client.last.partial is True
+
+
+# -- what a stream says in its own words --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("data", "message", "code"), [
+    ('{"message": "overloaded", "code": "busy"}', "overloaded", "busy"),
+    ('{"error": {"message": "quota gone", "type": "insufficient_quota"}}', "quota gone", "insufficient_quota"),
+    ("upstream died", "the server sent an error event: 'upstream died'", None),
+], ids=["message and code", "an error object", "plain text"])
+def test_an_error_event_raises_with_the_servers_words(client: Client, server: LoopbackServer, data: str,
+                                                      message: str, code: str | None) -> None:
+    server.handler = lambda req, wire: wire.sse([event(chunk("Hel")), f"event: error\ndata: {data}\n\n"],
+                                                headers={"x-request-id": "req-e"})
+    pieces = []
+    with pytest.raises(APIResponseError) as info:
+        for piece in client.chat("hi", stream=True):
+            pieces.append(piece)
+    assert pieces == ["Hel"]
+    assert (info.value.message, info.value.code, info.value.request_id) == (message, code, "req-e")
+
+
+def test_labelled_pieces_of_a_raw_stream_come_unchecked(client: Client, server: LoopbackServer) -> None:
+    thinking = chunk()
+    thinking["choices"][0]["delta"] = {"reasoning_content": "Hmm."}
+    server.handler = lambda req, wire: wire.sse([event(thinking), event(chunk(finish_reason="length")),
+                                                 "data: [DONE]\n\n"])
+    stream = client.create_chat_completion(messages=[{"role": "user", "content": "hi"}], stream=True)
+    assert list(stream.pieces()) == [("reasoning", "Hmm.")], "no EmptyAnswerError: the caller asked for pieces"
+
+
+def test_content_parts_in_a_stream_give_their_text(client: Client, server: LoopbackServer) -> None:
+    parts = chunk()
+    parts["choices"][0]["delta"] = {"content": [{"type": "text", "text": "Hel"}, {"type": "text", "text": None},
+                                                "stray", {"type": "text", "text": "lo"}]}
+    server.handler = lambda req, wire: wire.sse([event(parts), event(chunk(finish_reason="stop")), "data: [DONE]\n\n"])
+    assert "".join(client.chat("hi", stream=True)) == "Hello"
+    assert list(client.chat_choices("hi", n=1, stream=True)) == [(0, "Hello")]
+
+
+def test_a_think_block_split_at_every_character_is_told_apart_piece_by_piece(
+    client: Client, server: LoopbackServer
+) -> None:
+    pieces = ["<think>ab<", "/think>Hel", "lo"]
+    server.handler = lambda req, wire: wire.sse(stream_of(pieces))
+    assert list(client.chat("hi", stream=True, labelled=True)) == [
+        ("reasoning", "ab"), ("answer", "Hel"), ("answer", "lo")]
+
+
+def test_a_content_filter_says_where_it_cut_in(client: Client, server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.sse([event(chunk("Once")), event(chunk(finish_reason="content_filter")),
+                                                 "data: [DONE]\n\n"])
+    with pytest.raises(ContentFilterError) as streamed:
+        list(client.chat("hi", stream=True))
+    assert streamed.value.message == ('the server\'s content filter stopped the answer (finish_reason'
+                                      ' "content_filter"), after the text already handed on')
+    server.handler = lambda req, wire: wire.json(completion("Once", finish_reason="content_filter"))
+    with pytest.raises(ContentFilterError) as blocking:
+        client.chat("hi")
+    assert blocking.value.message == ('the server\'s content filter stopped the answer (finish_reason'
+                                      ' "content_filter"), what came before it is in .text')
+    server.handler = lambda req, wire: wire.json(completion("", finish_reason="content_filter"))
+    with pytest.raises(ContentFilterError) as nothing:
+        client.chat("hi")
+    assert nothing.value.message.endswith('"content_filter"), before any text came')
+
+
+def test_streamed_tool_calls_come_back_as_an_assistant_message(client: Client, server: LoopbackServer) -> None:
+    first = chunk()
+    first["choices"][0]["delta"] = {"role": "assistant", "tool_calls": [
+        {"index": 0, "id": "call_1", "type": "function", "function": {"name": "now", "arguments": "{}"}}]}
+    server.handler = lambda req, wire: wire.sse([event(first), event(chunk(finish_reason="tool_calls")),
+                                                 "data: [DONE]\n\n"])
+    with pytest.raises(UnhandledToolCallsError) as info:
+        list(client.chat("hi", stream=True))
+    assert info.value.assistant_message == {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "now", "arguments": "{}"}}]}
+
+
+def test_a_legacy_null_function_call_is_left_out_of_the_message(client: Client, server: LoopbackServer) -> None:
+    answer = completion("hi")
+    answer["choices"][0]["message"]["function_call"] = None
+    server.handler = lambda req, wire: wire.json(answer)
+    assert client.chat_message("hi") == {"role": "assistant", "content": "hi"}
