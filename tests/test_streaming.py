@@ -766,3 +766,16 @@ def test_a_legacy_null_function_call_is_left_out_of_the_message(client: Client, 
     answer["choices"][0]["message"]["function_call"] = None
     server.handler = lambda req, wire: wire.json(answer)
     assert client.chat_message("hi") == {"role": "assistant", "content": "hi"}
+
+
+def test_a_stream_that_finishes_and_closes_without_done_is_whole(client: Client, server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.sse(stream_of(["a", "b"], done=False), framing="close")
+    assert list(client.chat("hi", stream=True)) == ["a", "b"]
+    assert client.last is not None and not client.last.partial
+
+
+def test_choices_streamed_as_messages_or_as_text_are_read(client: Client, server: LoopbackServer) -> None:
+    chunks = [{"choices": [{"index": 0, "message": {"content": "Hi"}}, {"index": 1, "text": "Yo"}]},
+              {"choices": [{"index": 0, "finish_reason": "stop"}, {"index": 1, "finish_reason": "stop"}]}]
+    server.handler = lambda req, wire: wire.sse([event(c) for c in chunks] + ["data: [DONE]\n\n"])
+    assert list(client.chat_choices("hi", n=2, stream=True)) == [(0, "Hi"), (1, "Yo")]

@@ -92,13 +92,14 @@ def test_tool_calls_a_str_cannot_hold_are_named_in_the_error(client: Client, ser
         {"id": "3", "type": "custom", "custom": {"name": "run_sql", "input": "SELECT 1"}},
         {"id": "4", "type": "function", "function": {"arguments": "{}"}},
         {"id": "5", "type": "custom", "function": {"name": "odd_one", "arguments": "{}"}},
+        {"id": "6", "type": "function"},
     ]
     answer = completion("", finish_reason="tool_calls")
     answer["choices"][0]["message"].update(content=None, tool_calls=calls)
     server.handler = lambda req, wire: wire.json(answer)
     with pytest.raises(UnhandledToolCallsError) as info:
         client.chat("hi")
-    assert "get_weather, get_time, run_sql (custom), unnamed, odd_one (custom)" in str(info.value)
+    assert "get_weather, get_time, run_sql (custom), unnamed, odd_one (custom), unnamed" in str(info.value)
 
 
 # -- embeddings and reasoning switches -------------------------------------------------------------
