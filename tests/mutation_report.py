@@ -10,6 +10,8 @@ reported and fails the run.
 
     python tests/mutation_report.py            # print the score and the survivors' verdicts
     python tests/mutation_report.py --write    # ... and update docs/contributing.md
+    python tests/mutation_report.py --again    # forget the survivors' results, so that the next
+                                               # make mutate runs them again (after new tests)
 """
 
 from __future__ import annotations
@@ -112,7 +114,27 @@ def short_name(mutant: str) -> str:
     return f"{module}.{function[2:] if function.startswith('x_') else function}"
 
 
+def forget_survivors() -> int:
+    """Clear the result of every survivor and every suspect timeout: the next run runs them."""
+    cleared = 0
+    suspects = set(suspect_timeouts())
+    for meta in sorted(MUTANTS.glob("*.py.meta")):
+        data = json.loads(meta.read_text(encoding="utf-8"))
+        results = data["exit_code_by_key"]
+        again = [name for name, code in results.items()
+                 if (code is not None and code not in KILLED) or name in suspects]
+        for name in again:
+            results[name] = None
+        if again:
+            meta.write_text(json.dumps(data), encoding="utf-8")
+        cleared += len(again)
+    print(f"{cleared} mutants will run again")
+    return 0
+
+
 def main() -> int:
+    if "--again" in sys.argv:
+        return forget_survivors()
     reasons, verdicts = read_verdicts()
     survivors: list[Survivor] = []
     table = ["| module | mutants | killed | equivalent | elsewhere | gaps | score | score without the equivalent |",
@@ -141,7 +163,7 @@ def main() -> int:
         table += ["", f"Not run yet (mutants): {', '.join(not_run)}."]
     print("\n".join(table))
 
-    for name in suspect_timeouts():
+    for name in sorted(set(suspect_timeouts())):
         print(f"stopped as a timeout sooner than its tests take (run it again: mutmut run {name})")
     unclassified = [s for s in survivors if s.reason is None]
     # A verdict is stale once its mutant is gone (its function changed) or has run and died.
