@@ -147,3 +147,12 @@ def test_tool_calls_the_cli_cannot_print_exit_non_zero(server: LoopbackServer) -
     result = cli("chat", "--base-url", server.url, "--model", "m", "--no-stream", "weather?")
     assert result.returncode == 1
     assert "get_weather" in result.stderr and result.stdout == ""
+
+
+def test_a_blocking_answers_thinking_in_two_forms_is_shown_whole_on_stderr(server: LoopbackServer) -> None:
+    answer = completion("<think>and then b.</think>It is c.")
+    answer["choices"][0]["message"]["reasoning_content"] = "First a, "
+    server.handler = lambda req, wire: wire.json(answer)
+    result = cli("chat", "--base-url", server.url, "--model", "m", "--no-stream", "--reasoning", "x")
+    assert result.returncode == 0, result.stderr
+    assert (result.stdout, result.stderr) == ("It is c.\n", "First a, and then b.\n")

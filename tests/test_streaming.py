@@ -729,6 +729,9 @@ def test_a_think_block_split_at_every_character_is_told_apart_piece_by_piece(
     server.handler = lambda req, wire: wire.sse(stream_of(pieces))
     assert list(client.chat("hi", stream=True, labelled=True)) == [
         ("reasoning", "ab"), ("answer", "Hel"), ("answer", "lo")]
+    server.handler = lambda req, wire: wire.sse(stream_of(["<think>abc", "d</think>", "Hi"]))
+    assert list(client.chat("hi", stream=True, labelled=True)) == [
+        ("reasoning", "abc"), ("reasoning", "d"), ("answer", "Hi")], "nothing held back that cannot start a tag"
 
 
 def test_a_content_filter_says_where_it_cut_in(client: Client, server: LoopbackServer) -> None:
