@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import enum
 import json
 import sys
@@ -12,7 +13,7 @@ from typing import Any, Dict, List, Literal, Optional, Tuple, TypedDict
 
 import pytest
 
-from openai_compat import Client, ToolLoopError
+from openai_compat import APIResponseError, Client, ToolLoopError
 from openai_compat._function_schema import build_arguments, function_schema, parse_docstring
 
 from .server import LoopbackServer, Request, Wire, chunk, completion, event
@@ -374,3 +375,126 @@ def test_a_system_message_goes_first_and_a_list_keeps_its_own(client: Client, se
     assert server.requests[0].json["messages"][0] == {"role": "system", "content": "Be brief."}
     with pytest.raises(ValueError, match="put the system message in the list"):
         client.run_tools([{"role": "user", "content": "Hello"}], tools=[add], system="Be brief.")
+
+
+def test_past_the_default_eight_turns_the_error_says_so_in_full(client: Client, server: LoopbackServer) -> None:
+    server.handler = scripted([tool_call("add", {"a": 1, "b": 1})])
+    with pytest.raises(ToolLoopError) as info:
+        client.run_tools("loop", tools=[add])
+    assert len(server.requests) == 8
+    assert str(info.value) == ("the model was still calling tools after 8 turns (max_turns); the conversation is in"
+                               " .messages")
+
+
+def test_calls_run_on_the_callers_thread_unless_parallel_and_more_than_one(client: Client,
+                                                                           server: LoopbackServer) -> None:
+    threads: list[str] = []
+
+    def where(tag: str) -> str:
+        """Notes the thread it runs on."""
+        threads.append(threading.current_thread().name)
+        return tag
+
+    here = threading.current_thread().name
+    server.handler = scripted([tool_call("where", {"tag": "a"}, "c1"), tool_call("where", {"tag": "b"}, "c2")], "ok")
+    client.run_tools("x", tools=[where])
+    assert threads == [here, here], "one after the other by default"
+
+
+def test_a_single_call_runs_on_the_callers_thread_even_when_parallel(client: Client, server: LoopbackServer) -> None:
+    threads: list[str] = []
+
+    def where(tag: str) -> str:
+        """Notes the thread it runs on."""
+        threads.append(threading.current_thread().name)
+        return tag
+
+    server.handler = scripted([tool_call("where", {"tag": "a"}, "c1")], "ok")
+    client.run_tools("x", tools=[where], parallel=True)
+    assert threads == [threading.current_thread().name], "a single call needs no pool"
+
+
+def test_run_tools_sends_the_callers_parameters_every_turn_and_words_results(client: Client,
+                                                                            server: LoopbackServer) -> None:
+    def report(city: str) -> Any:
+        """A report as a dict, in the city's own letters."""
+        return {"city": city, "at": datetime.date(2026, 1, 2)}
+
+    server.handler = scripted([dict(tool_call("report", {"city": "Zürich"}), id="")], "Done.")
+    assert client.run_tools("x", tools=[report], temperature=0.1, tool_choice="auto") == "Done."
+    first, second = (r.json for r in server.requests)
+    assert (first["temperature"], first["tool_choice"], second["temperature"]) == (0.1, "auto", 0.1)
+    assert "tool_choice" not in second
+    assert second["messages"][-1] == {"role": "tool", "tool_call_id": "",
+                                      "content": '{"city": "Zürich", "at": "2026-01-02"}'}
+
+
+def test_a_streamed_loop_keeps_each_turns_text_in_the_conversation(client: Client, server: LoopbackServer) -> None:
+    def answer(request: Request, wire: Wire) -> None:
+        if request.number == 1:
+            first = chunk("Let me add. ")
+            call = dict(tool_call("add", {"a": 2, "b": 3}), index=0)
+            second = chunk()
+            second["choices"][0]["delta"] = {"tool_calls": [call]}
+            wire.sse([event(first), event(second), event(chunk(finish_reason="tool_calls")), "data: [DONE]\n\n"])
+        else:
+            wire.sse([event(chunk("It is ")), event(chunk("5.")), event(chunk(finish_reason="stop")),
+                      "data: [DONE]\n\n"])
+
+    server.handler = answer
+    messages: list[Any] = [{"role": "user", "content": "2+3?"}]
+    assert list(client.run_tools(messages, tools=[add], stream=True)) == ["Let me add. ", "It is ", "5."]
+    assert messages[1]["content"] == "Let me add. " and messages[1]["tool_calls"][0]["id"] == "call_1"
+    assert messages[-1] == {"role": "assistant", "content": "It is 5."}
+
+
+@pytest.mark.parametrize(("kwargs", "error", "message"), [
+    ({"tools": {"add": add}}, TypeError, "run_tools(): tools must be a list of functions"),
+    ({"tools": [add, 3]}, TypeError, "run_tools(): tools must be a list of functions"),
+    ({"tools": [add], "max_turns": True}, ValueError, "run_tools(): max_turns must be a whole number >= 1, got True"),
+    ({"tools": [add], "max_turns": -1}, ValueError, "run_tools(): max_turns must be a whole number >= 1, got -1"),
+    ({"tools": [add], "system": "Be brief.", "prompt": [{"role": "user", "content": "x"}]}, ValueError,
+     "run_tools(): with a message list, put the system message in the list"),
+])
+def test_bad_input_to_run_tools_is_refused_in_full(client: Client, server: LoopbackServer, kwargs: dict[str, Any],
+                                                   error: type, message: str) -> None:
+    prompt = kwargs.pop("prompt", "x")
+    with pytest.raises(error) as info:
+        client.run_tools(prompt, **kwargs)
+    assert str(info.value) == message and server.requests == []
+
+
+def test_chat_message_takes_every_setting_of_chat(server: LoopbackServer, tmp_path: Any) -> None:
+    from .test_media import SAMPLES
+
+    picture = SAMPLES["image/png"]
+
+    def answer(request: Request, wire: Wire) -> None:
+        if request.path == "/cat.png":
+            wire.body(picture, headers={"Content-Type": "image/png"})
+        elif len([r for r in server.requests if r.path.endswith("/completions")]) == 1:
+            wire.json({"error": {"message": "busy"}}, status=503)
+        else:
+            wire.json(completion("a cat"))
+
+    server.handler = answer
+    client = Client(server.url, model="m", max_retries=0)
+    image_url = server.url.replace("/v1", "/cat.png")
+    reply = client.chat_message("What is this?", system="Be brief.", model="vision", images=[image_url],
+                                detail="low", inline_urls=True, max_retries=1, timeout=5, deadline=30)
+    assert reply == {"role": "assistant", "content": "a cat"}
+    sent = server.requests[-1]
+    assert sent.path == "/v1/chat/completions" and sent.json["model"] == "vision"
+    system, user = sent.json["messages"]
+    assert system == {"role": "system", "content": "Be brief."}
+    image = user["content"][1]["image_url"]
+    assert image["url"].startswith("data:image/png;base64,") and image["detail"] == "low"
+    assert len([r for r in server.requests if r.path.endswith("/completions")]) == 2, "max_retries=1 held"
+
+
+def test_chat_message_with_no_message_in_the_answer_says_so(client: Client, server: LoopbackServer) -> None:
+    body = {"choices": [{"index": 0, "finish_reason": "stop", "text": "hi"}]}
+    server.handler = lambda req, wire: wire.json(body)
+    with pytest.raises(APIResponseError) as info:
+        client.chat_message("hi")
+    assert (info.value.message, info.value.body) == ("the response's first choice has no message", body)
