@@ -119,7 +119,7 @@ def image_part(item: Media, detail: str | None, fetch: Callable[[str], bytes] | 
         url = item
     else:
         data, name = _read(item, "image", fetch)
-        mime = _checked(data, name, "image", item)
+        mime = _checked(data, name, "image")
         url = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
     image: dict[str, Any] = {"url": url}
     if detail is not None:
@@ -137,12 +137,12 @@ def audio_part(item: Media, fetch: Callable[[str], bytes] | None) -> dict[str, A
                              + _RAW_AUDIO_PART % mime.split("/")[-1])
         return {"type": "input_audio", "input_audio": {"data": encoded, "format": AUDIO_FORMATS[mime]}}
     data, name = _read(item, "audio", fetch)
-    mime = _checked(data, name, "audio", item)
+    mime = _checked(data, name, "audio")
     return {"type": "input_audio", "input_audio": {"data": base64.b64encode(data).decode("ascii"),
                                                    "format": AUDIO_FORMATS[mime]}}
 
 
-def _checked(data: bytes, name: str, what: str, item: Media) -> str:
+def _checked(data: bytes, name: str, what: str) -> str:
     shown = name or f"{len(data)} bytes"
     if not data:
         raise ValueError(f"{what} {shown!r} is empty")

@@ -87,23 +87,86 @@ def test_the_file_name_tells_the_type_when_the_bytes_do_not(client: Client, answ
         b"not a real jpeg header").decode(), "detail": "low"}
 
 
-@pytest.mark.parametrize(("kwargs", "error", "words"), [
-    ({"images": [b"\x00\x01 no known header"]}, ValueError, "is not PNG, JPEG, GIF or WebP"),
-    ({"images": ["/no/such/cat.png"]}, ValueError, "cannot read image '/no/such/cat.png'"),
-    ({"images": [b""]}, ValueError, "is empty"),
-    ({"audio": [SAMPLES["image/png"]]}, ValueError, "is not WAV or MP3"),
-    ({"audio": [SAMPLES["audio/flac"]]}, ValueError, r"is not WAV or MP3 \(its type is audio/flac\); convert it, or"
-                                                     r' send it anyway as a content part of your own: .*"flac"'),
-    ({"audio": [data_url("audio/ogg")]}, ValueError, r"audio data URL of type 'audio/ogg': the API takes wav or mp3"),
-    ({"audio": ["https://example.com/a.mp3"]}, ValueError, "pass inline_urls=True"),
-    ({"images": "cat.png"}, TypeError, "must be a list"),
-    ({"images": [42]}, TypeError, "must be a path, bytes, a URL"),
+RAW_PART = ('send it anyway as a content part of your own: {"type": "input_audio", "input_audio": {"data": <base64>,'
+            ' "format": "%s"}}')
+
+
+@pytest.mark.parametrize(("kwargs", "error", "message"), [
+    ({"images": [b"\x00\x01 no known header"]}, ValueError,
+     "image '18 bytes' is not PNG, JPEG, GIF or WebP (its type is unknown)"),
+    ({"images": [SAMPLES["audio/wav"]]}, ValueError, "image '36 bytes' is not PNG, JPEG, GIF or WebP (its type is"
+                                                      " audio/wav)"),
+    ({"images": [b"RIFF\x24\x00\x00\x00AVI LIST" + b"\x00" * 8]}, ValueError,
+     "image '24 bytes' is not PNG, JPEG, GIF or WebP (its type is unknown)"),
+    ({"images": ["/no/such/cat.png"]}, ValueError, "cannot read image '/no/such/cat.png': No such file or directory"),
+    ({"audio": ["/no/such/purr.wav"]}, ValueError, "cannot read audio '/no/such/purr.wav': No such file or directory"),
+    ({"images": [b""]}, ValueError, "image '0 bytes' is empty"),
+    ({"audio": [SAMPLES["image/png"]]}, ValueError, "audio '36 bytes' is not WAV or MP3 (its type is image/png);"
+                                                     " convert it, or " + RAW_PART % "png"),
+    ({"audio": [b"\x00\x00 who knows"]}, ValueError, "audio '12 bytes' is not WAV or MP3 (its type is unknown)"),
+    ({"audio": [SAMPLES["audio/flac"]]}, ValueError, "audio '28 bytes' is not WAV or MP3 (its type is audio/flac);"
+                                                      " convert it, or " + RAW_PART % "flac"),
+    ({"audio": [data_url("audio/ogg")]}, ValueError,
+     "audio data URL of type 'audio/ogg': the API takes wav or mp3 audio; convert it, or " + RAW_PART % "ogg"),
+    ({"audio": ["https://example.com/a.mp3"]}, ValueError,
+     "audio 'https://example.com/a.mp3' is a URL: pass inline_urls=True to send it inline"),
+    ({"images": "cat.png"}, TypeError, "images must be a list of items, got str"),
+    ({"audio": b"RIFF"}, TypeError, "audio must be a list of items, got bytes"),
+    ({"images": [42]}, TypeError, "image must be a path, bytes, a URL or an image with save(), got int"),
+    ({"audio": [4.2]}, TypeError, "audio must be a path, bytes, a URL or an image with save(), got float"),
 ])
 def test_bad_media_is_refused_before_anything_is_sent(client: Client, answering: LoopbackServer, kwargs: dict,
-                                                      error: type, words: str) -> None:
-    with pytest.raises(error, match=words):
+                                                      error: type, message: str) -> None:
+    with pytest.raises(error) as info:
         client.chat("x", **kwargs)
+    assert str(info.value) == message
     assert answering.requests == []
+
+
+class SavesSomethingElse:
+    """An object with save() whose first bytes are no known header."""
+
+    def save(self, buffer: io.BytesIO, format: str) -> None:
+        buffer.write(b"\x00 not an image")
+
+
+def test_a_file_of_the_wrong_kind_is_named_and_an_image_object_is_taken_for_png(client: Client, answering: LoopbackServer,
+                                                                        tmp_path: Path) -> None:
+    clip = tmp_path / "purr.flac"
+    clip.write_bytes(SAMPLES["audio/flac"])
+    with pytest.raises(ValueError) as info:
+        client.chat("x", audio=[clip])
+    assert str(info.value) == (f"audio {str(clip)!r} is not WAV or MP3 (its type is audio/flac); convert it, or "
+                               + RAW_PART % "flac")
+    client.chat("x", images=[SavesSomethingElse()])  # saved as PNG, whatever its first bytes say
+    assert sent_parts(answering)[1]["image_url"]["url"].startswith("data:image/png;base64,")
+    with pytest.raises(ValueError) as alone:
+        client.chat([{"role": "system", "content": "Describe."}], images=[SAMPLES["image/png"]])
+    assert str(alone.value) == "images and audio go with a user message, and there is none"
+
+
+@pytest.mark.parametrize("sync", [b"\xff\xfb", b"\xff\xf3", b"\xff\xf2"], ids=["mpeg1", "mpeg2", "mpeg2.5"])
+def test_each_mp3_frame_sync_is_known(client: Client, answering: LoopbackServer, sync: bytes) -> None:
+    frame = sync + b"\x90\x64" + b"\x00" * 40
+    client.chat("x", audio=[frame])
+    assert sent_parts(answering)[1]["input_audio"]["format"] == "mp3"
+
+
+def test_a_wav_known_only_by_its_name_and_a_data_url_with_inline_urls(client: Client, answering: LoopbackServer,
+                                                                       tmp_path: Path) -> None:
+    clip = tmp_path / "purr.wav"
+    clip.write_bytes(b"headerless pcm")
+    client.chat("x", audio=[clip], images=[data_url("image/gif")], inline_urls=True)
+    picture, sound = sent_parts(answering)[1:]
+    assert picture == {"type": "image_url", "image_url": {"url": data_url("image/gif")}}
+    assert sound["input_audio"]["format"] == "wav"
+
+
+def test_images_go_to_an_empty_user_message_without_an_empty_text_part(client: Client,
+                                                                       answering: LoopbackServer) -> None:
+    client.chat([{"role": "user", "content": "", "name": "ann"}], images=[SAMPLES["image/gif"]])
+    assert answering.requests[0].json["messages"] == [{"role": "user", "name": "ann", "content": [
+        {"type": "image_url", "image_url": {"url": data_url("image/gif")}}]}]
 
 
 def test_parts_join_the_last_user_message_and_the_callers_list_is_left_alone(
@@ -214,3 +277,38 @@ def test_an_mp3_without_an_id3_tag_is_known_by_its_frame_sync(client: Client, an
     client.chat("what is this?", audio=[frame])
     assert sent_parts(answering)[1] == {"type": "input_audio", "input_audio": {
         "data": base64.b64encode(frame).decode(), "format": "mp3"}}
+
+
+def test_a_download_of_exactly_the_cap_is_whole_and_one_byte_more_is_refused(
+    answering: LoopbackServer, image_host: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cap = 2 * 1024 * 1024
+    monkeypatch.setattr(_media, "MAX_DOWNLOAD_BYTES", cap)
+    picture = SAMPLES["image/png"] + bytes(range(256)) * ((cap - len(SAMPLES["image/png"])) // 256)
+    picture += b"\x00" * (cap - len(picture))
+    image_host.handler = lambda req, wire: wire.body(picture if req.path == "/fits.png" else picture + b"!",
+                                                     headers={"Content-Type": "image/png"})
+    url = f"http://{image_host.host}:{image_host.port}"
+    client = Client(answering.url, model="m")
+    client.chat("x", images=[f"{url}/fits.png"], inline_urls=True)
+    sent = sent_parts(answering)[1]["image_url"]["url"]
+    assert base64.b64decode(sent.split(",", 1)[1]) == picture, "every piece of the download is kept"
+    with pytest.raises(ValueError) as info:
+        client.chat("x", images=[f"{url}/too-big.png"], inline_urls=True)
+    assert str(info.value) == f"{url}/too-big.png is larger than 2 MB"
+
+
+def test_a_download_that_fails_says_which_url_and_why(answering: LoopbackServer, image_host: LoopbackServer) -> None:
+    image_host.handler = lambda req, wire: wire.json({"error": "gone"}, status=404)
+    url = f"http://{image_host.host}:{image_host.port}/gone.png"
+    with pytest.raises(ValueError) as info:
+        Client(answering.url, model="m").chat("x", images=[url], inline_urls=True)
+    assert str(info.value).startswith(f"cannot download {url}: 404 Client Error")
+
+
+def test_a_downloaded_files_type_may_come_from_its_url_path(answering: LoopbackServer,
+                                                            image_host: LoopbackServer) -> None:
+    image_host.handler = lambda req, wire: wire.body(b"headerless pcm", headers={"Content-Type": "audio/wav"})
+    url = f"http://{image_host.host}:{image_host.port}/purr.wav?sig=a?b"
+    Client(answering.url, model="m").chat("x", audio=[url], inline_urls=True)
+    assert sent_parts(answering)[1]["input_audio"]["format"] == "wav"
