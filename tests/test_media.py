@@ -130,8 +130,9 @@ class SavesSomethingElse:
         buffer.write(b"\x00 not an image")
 
 
-def test_a_file_of_the_wrong_kind_is_named_and_an_image_object_is_taken_for_png(client: Client, answering: LoopbackServer,
-                                                                        tmp_path: Path) -> None:
+def test_a_file_of_the_wrong_kind_is_named_and_an_image_object_is_taken_for_png(
+    client: Client, answering: LoopbackServer, tmp_path: Path
+) -> None:
     clip = tmp_path / "purr.flac"
     clip.write_bytes(SAMPLES["audio/flac"])
     with pytest.raises(ValueError) as info:
