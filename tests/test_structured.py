@@ -77,6 +77,8 @@ def test_with_jsonschema_installed_it_does_the_checking(monkeypatch: pytest.Monk
     assert check({"n": 4}, schema) == []
     errors = check({"n": 3}, schema)
     assert errors == [f"$.n: {next(jsonschema.Draft202012Validator(schema).iter_errors({'n': 3})).message}"]
+    nested = {"type": "object", "properties": {"rows": {"type": "array", "items": {"type": "integer"}}}}
+    assert check({"rows": [1, 2, "x"]}, nested) == ["$.rows[2]: 'x' is not of type 'integer'"]
 
 
 @pytest.fixture
@@ -264,12 +266,63 @@ CHECKS = [
      ["$[1].x: expected number, got string 'a'"]),
     ({"type": "object", "properties": {"p": {"type": "object", "properties": {"q": {"type": "boolean"}}}}},
      {"p": {"q": "yes"}}, ["$.p.q: expected boolean, got string 'yes'"]),
+    ({"type": ["integer", "null"]}, "x", ["$: expected integer or null, got string 'x'"]),
+    ({"type": "decimal"}, "1.5", []),  # a type the checker does not know is let through
+    ({"oneOf": [{"type": "string"}, {"type": "integer"}]}, [], ["$: [] matches none of the allowed shapes"]),
+    (dict(DEFS, anyOf=[{"$ref": "#/$defs/Point"}, {"type": "null"}]), {"x": 1}, []),
+    (dict(DEFS, type="object", additionalProperties={"$ref": "#/$defs/Point"}), {"a": {"x": "no"}},
+     ["$.a.x: expected number, got string 'no'"]),
+    ({"$defs": {"a/b": {"type": "integer"}}, "$ref": "#/$defs/a~1b"}, "x", ["$: expected integer, got string 'x'"]),
+    ({"$defs": {"c~d": {"type": "string"}}, "$ref": "#/$defs/c~0d"}, 1, ["$: expected string, got integer 1"]),
+    ({"items": {"type": "integer"}}, {"a": 1}, []),  # items says nothing about an object
+    ({"type": "string"}, [1], ["$: expected string, got array [1]"]),
+    ({"type": "string"}, {"a": 1}, ["$: expected string, got object {'a': 1}"]),
+    ({"type": "string"}, b"x", ["$: expected string, got bytes b'x'"]),
 ]
 
 
 @pytest.mark.parametrize(("schema", "value", "errors"), CHECKS)
 def test_the_checker_keyword_by_keyword(schema: dict[str, Any], value: Any, errors: list[str]) -> None:
     assert check(value, schema) == errors
+
+
+@pytest.mark.parametrize(("ref", "message"), [
+    ("http://example.com/city.json", "only references within the schema are supported, got"
+                                     " 'http://example.com/city.json'"),
+    ("#/$defs/Missing", "the schema refers to '#/$defs/Missing', which it does not define"),
+    ("#/$defs/Point/properties/x/nothing", "the schema refers to '#/$defs/Point/properties/x/nothing', which it"
+                                           " does not define"),
+])
+def test_a_reference_the_checker_cannot_follow_is_named(ref: str, message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        check({"x": 1}, dict(DEFS, **{"$ref": ref}))
+    assert str(info.value) == message
+
+
+class Base(TypedDict):
+    city: str
+
+
+class Partial(Base, total=False):
+    note: str
+
+
+@pytest.mark.skipif(sys.version_info < (3, 9), reason="__required_keys__ came in Python 3.9")
+def test_a_typeddict_keeps_the_keys_its_bases_require() -> None:
+    assert schema_of(Partial).schema["required"] == ["city"]
+
+
+def test_a_dataclass_builds_nested_lists_and_optional_members_and_keeps_other_values() -> None:
+    @dataclass
+    class Leg:
+        to: City
+        via: Optional[City] = None  # noqa: UP045
+        stops: Optional[List[str]] = None  # noqa: UP006, UP045
+
+    spec = schema_of(Leg)
+    built = spec.build({"to": GOOD, "via": {"name": "Bergen", "population": 1}, "stops": ["Voss"]})
+    assert built == Leg(City("Oslo", 709037), City("Bergen", 1), ["Voss"])
+    assert spec.build({"to": GOOD, "via": None}) == Leg(City("Oslo", 709037), None)
 
 
 def test_a_dataclass_schema_nests_and_allows_none() -> None:
@@ -318,6 +371,33 @@ def test_strict_mode_is_not_asked_for_a_schema_with_optional_properties(server: 
     assert client.chat_json("Oslo?", schema=City) == City("Oslo", 709037)  # country may be left out
     sent = server.requests[0].json["response_format"]["json_schema"]
     assert "strict" not in sent and sent["schema"]["required"] == ["name", "population"]
+
+
+CLOSED = {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"], "additionalProperties": False}
+
+
+@pytest.mark.parametrize(("schema", "strict"), [
+    (CLOSED, True),
+    ({"properties": {"a": {"type": "string"}}, "required": [], "additionalProperties": False}, False),
+    ({"type": "object", "additionalProperties": True}, False),
+    ({"type": "object", "properties": {"inner": {"properties": {"b": {"type": "integer"}}}}, "required": ["inner"],
+      "additionalProperties": False}, False),
+    ({"type": "object", "properties": {"pick": {"anyOf": [CLOSED, {"type": "object", "properties": {}}]}},
+      "required": ["pick"], "additionalProperties": False}, False),
+    ({"type": "object", "properties": {"kind": {"enum": [{"properties": {}}]}, "fixed": {"const": {"x": 1}}},
+      "required": ["kind", "fixed"], "additionalProperties": False}, True),
+], ids=["closed", "untyped with an optional property", "open", "an open object inside", "an open object in anyOf",
+        "objects as enum and const values"])
+def test_strict_mode_only_for_schemas_every_object_of_which_is_closed_and_required(
+    server: LoopbackServer, client: Client, schema: dict[str, Any], strict: bool
+) -> None:
+    server.handler = lambda req, wire: wire.json(completion(json.dumps({"a": "x"})))
+    try:
+        client.chat_json("x", schema=schema)
+    except JSONOutputError:
+        pass  # only the request counts here
+    sent = server.requests[0].json["response_format"]["json_schema"]
+    assert sent.get("strict", False) is strict
 
 
 def _ignoring_formats(refuse_tools: bool = False) -> Any:
