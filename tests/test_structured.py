@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import pickle
 import subprocess
 import sys
 import threading
@@ -467,3 +469,129 @@ def test_chat_json_streamed_steps_down_on_a_refusal_before_returning(server: Loo
     values = retrying_client.chat_json("x", schema=City, stream=True)
     assert len(server.requests) == 2, "sent, and stepped down, before the first value is read"
     assert list(values)[-1] == City("Oslo", 1)
+
+
+# -- the ladder, request by request ------------------------------------------------------------------------
+
+CITY_TEXT = "Answer with JSON only, no other text, matching this JSON Schema:\n" + json.dumps(
+    schema_of(City).schema, separators=(",", ":"))
+
+
+def _refusing_every_format(answer: str = json.dumps(GOOD)) -> Any:
+    def handler(req: Request, wire: Wire) -> None:
+        if "response_format" in req.json:
+            wire.json({"error": {"message": "response_format is not supported"}}, status=400)
+        elif req.json.get("stream"):
+            from .server import chunk, event
+
+            wire.sse([event(chunk(answer)), event(chunk(finish_reason="stop")), "data: [DONE]\n\n"])
+        else:
+            wire.json(completion(answer))
+    return handler
+
+
+def test_each_rung_sends_its_own_format_and_instructions_and_says_so(
+    server: LoopbackServer, client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.handler = _refusing_every_format()
+    with caplog.at_level(logging.INFO, logger="openai_compat"):
+        assert client.chat_json([{"role": "system", "content": "Be exact."}, {"role": "user", "content": "x"}],
+                                schema=City) == City("Oslo", 709037)
+    schema = schema_of(City).schema
+    formats = [r.json.get("response_format") for r in server.requests]
+    assert formats == [{"type": "json_schema", "json_schema": {"name": "City", "schema": schema}},
+                       {"type": "json_object", "schema": schema}, {"type": "json_object"}, None]
+    systems = [r.json["messages"][0]["content"] for r in server.requests]
+    assert systems == ["Be exact.", *[f"Be exact.\n\n{CITY_TEXT}"] * 3]
+    assert [r.getMessage() for r in caplog.records] == [
+        f"the server refused the {low} format (response_format is not supported); trying {high}"
+        for low, high in (("json_schema", "json_object_with_schema"), ("json_object_with_schema", "json_object"),
+                          ("json_object", "prompt"))]
+    again = pickle.loads(pickle.dumps(client))
+    again.chat_json("y", schema=City)
+    assert "response_format" not in server.requests[-1].json, "the rung that worked is where the next call starts"
+
+
+def test_without_a_schema_the_ladder_is_json_object_then_the_prompt(server: LoopbackServer, client: Client) -> None:
+    server.handler = _refusing_every_format('{"ok": true}')
+    assert client.chat_json("x") == {"ok": True}
+    first, second = (r.json for r in server.requests)
+    assert first["response_format"] == {"type": "json_object"} and first["messages"][0]["role"] == "user"
+    assert second["messages"][0] == {"role": "system", "content": "Answer with a JSON value only, no other text."}
+    assert list(client.chat_json("y", stream=True))[-1] == {"ok": True}
+    assert "response_format" not in server.requests[-1].json
+
+
+def test_a_streamed_ladder_steps_down_every_rung_and_remembers(server: LoopbackServer, client: Client) -> None:
+    server.handler = _refusing_every_format()
+    assert list(client.chat_json("x", schema=City, stream=True))[-1] == City("Oslo", 709037)
+    assert [rung_of(r.json) for r in server.requests] == ["json_schema", "json_object_with_schema", "json_object",
+                                                         "prompt"]
+    assert list(client.chat_json("x", schema=City, stream=True))[-1] == City("Oslo", 709037)
+    assert rung_of(server.requests[-1].json) == "prompt" and len(server.requests) == 5
+
+
+def test_asking_again_says_what_was_wrong_and_stops_after_the_retries(
+    server: LoopbackServer, client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    answers = iter([json.dumps({"name": "Oslo"})] * 3 + [json.dumps(GOOD)])
+    server.handler = lambda req, wire: wire.json(completion(next(answers)))
+    with caplog.at_level(logging.INFO, logger="openai_compat"):
+        assert client.chat_json("x", schema=City, retries=3) == City("Oslo", 709037)
+    assert len(server.requests) == 4
+    assert server.requests[1].json["messages"][-1] == {"role": "user", "content": (
+        "That answer does not fit the JSON Schema: $: 'population' is required. Answer again with JSON only.")}
+    assert "the answer broke the schema ($: 'population' is required); asking once more" in [
+        r.getMessage() for r in caplog.records]
+    answers = iter([json.dumps({"name": "Oslo"})] * 2)
+    with pytest.raises(JSONOutputError) as info:
+        client.chat_json("x", schema=City, retries=1)
+    assert len(server.requests) == 6
+    assert str(info.value) == "the model's answer does not fit the schema: $: 'population' is required"
+
+
+@pytest.mark.parametrize(("answer", "value"), [
+    ('```json\n{"code": "```py```"}\n```\nHope this helps.', {"code": "```py```"}),
+    ('```{"a": 1}```', {"a": 1}),
+    ('  ```\n[1, 2]\n```  ', [1, 2]),
+], ids=["a fence inside a string", "a fence on one line", "a bare fence"])
+def test_json_in_a_code_fence_is_read(server: LoopbackServer, client: Client, answer: str, value: Any) -> None:
+    server.handler = lambda req, wire: wire.json(completion(answer))
+    assert client.chat_json("x", response_format={"type": "json_object"}) == value
+
+
+def test_an_answer_that_is_not_json_or_is_cut_off_says_so_in_full(server: LoopbackServer, client: Client) -> None:
+    server.handler = lambda req, wire: wire.json(completion("Sure! Here"))
+    with pytest.raises(JSONOutputError) as info:
+        client.chat_json("x", response_format={"type": "json_object"})
+    problem = "the model's answer is not JSON (Expecting value: line 1 column 1 (char 0))"
+    assert (str(info.value), info.value.errors) == (f"{problem}: 'Sure! Here'", [problem])
+    server.handler = lambda req, wire: wire.json(completion('{"name": "Os', finish_reason="length"))
+    for max_tokens, limit in ((20, "(20)"), (None, "(the server's default)")):
+        with pytest.raises(JSONOutputError) as cut:
+            client.chat_json("x", schema=City, max_tokens=max_tokens)
+        problem = (f"the model's answer was cut off at max_tokens {limit} before its JSON ended"
+                   ' (finish_reason "length")')
+        assert (str(cut.value), cut.value.errors) == (
+            f"{problem}: raise max_tokens, or ask for a smaller object; the text that came is in .text", [problem])
+
+
+def test_a_forced_function_call_is_described_and_its_refusal_sends_the_ladder_back_to_formats(
+    server: LoopbackServer, retrying_client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    server.handler = _ignoring_formats()
+    assert retrying_client.chat_json("x", schema=City) == City("Oslo", 709037)
+    forced = server.requests[-1].json
+    assert forced["tools"] == [{"type": "function", "function": {
+        "name": "City", "parameters": schema_of(City).schema,
+        "description": "Give the answer as this function's arguments."}}]
+    assert forced["tool_choice"] == {"type": "function", "function": {"name": "City"}}
+    server.handler = _ignoring_formats(refuse_tools=True)
+    with caplog.at_level(logging.INFO, logger="openai_compat"), pytest.raises(JSONOutputError):
+        retrying_client.chat_json("x", schema=City)
+    assert "the server refused a forced function call (tool_choice is not supported); back to formats" in [
+        r.getMessage() for r in caplog.records]
+    requests = len(server.requests)
+    with pytest.raises(JSONOutputError):
+        retrying_client.chat_json("x", schema=City)
+    assert "tools" not in server.requests[requests].json, "a refused forced call is not tried again"
