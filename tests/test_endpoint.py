@@ -197,10 +197,14 @@ OPENAI_MAX_TOKENS = ("Unsupported parameter: 'max_tokens' is not supported with 
                      " Use 'max_completion_tokens' instead.")
 
 
-def test_adapt_renames_max_tokens_when_openai_names_both_fields(server: LoopbackServer) -> None:
+def test_adapt_renames_max_tokens_when_openai_names_both_fields(server: LoopbackServer,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
     server.handler = refusing("max_tokens", message=OPENAI_MAX_TOKENS)
     client = Client(server.url, model="m", adapt=True, timeout=(2, 5))
-    assert client.chat("x", max_tokens=5) == "ok"
+    with caplog.at_level(logging.INFO, logger="openai_compat"):
+        assert client.chat("x", max_tokens=5) == "ok"
+    assert f"the server refused max_tokens for m (HTTP 400: {OPENAI_MAX_TOKENS}): renamed max_tokens to" \
+        " max_completion_tokens from now on" in [r.getMessage() for r in caplog.records]
     assert [r.json.get("max_tokens") for r in server.requests] == [5, None]
     assert server.requests[1].json["max_completion_tokens"] == 5
     assert client.chat("y", max_tokens=7) == "ok"

@@ -202,6 +202,13 @@ EXACT_BODIES = {
     "an invalid request without a param": (
         b'{"error": {"message": "1 validation error: too hot", "type": "invalid_request_error"}}',
         "the server rejected the request: 1 validation error: too hot", "invalid_request_error"),
+    "an html page with a title": (b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>",
+                                   "502 Bad Gateway", None),
+    "pydantic's dump with a deep field and a long input": (
+        json.dumps({"error": {"message": "1 validation error for Request\n[{'loc': ('body', 'messages', 0, 'content'),"
+                                         " 'msg': 'bad', 'input': '" + "y" * 60 + "'}, {'loc': ('body',), 'msg':"
+                                         " 'empty'}]"}}).encode(),
+        "the server rejected the request: messages.0.content: bad (got '" + "y" * 38 + "…); request: empty", None),
     "an openai invalid request without validation words": (
         b'{"error": {"message": "bad model", "type": "invalid_request_error", "param": "model"}}', "bad model",
         "invalid_request_error"),
@@ -240,9 +247,19 @@ def test_a_context_code_alone_makes_a_context_length_error(server: LoopbackServe
     (b'{"detail": [{"loc": ["body", "n"], "msg": "too large", "input": 99}]}', True),
     (b'{"error": {"message": "overloaded", "type": "server_error"}}', False),
     (b"<html><title>503 Service Unavailable</title></html>", False),
-], ids=["quota by type", "quota by code", "a validation list", "overloaded", "html"])
+    (b'{"error": {"message": "out of credit", "type": "insufficient_quota", "code": "quota_429"}}', True),
+    (b'{"detail": ["a msg in plain text"]}', False),
+], ids=["quota by type", "quota by code", "a validation list", "overloaded", "html", "quota by type beside a code",
+        "a detail list of text"])
 def test_a_5xx_that_waiting_cannot_change_is_not_retried(server: LoopbackServer, body: bytes, final: bool) -> None:
     server.handler = lambda req, wire: wire.body(body, 500, {"Content-Type": "application/json"})
     with pytest.raises(InternalServerError):
         Client(server.url, model="m", max_retries=1, retry=RetryPolicy(backoff_start=0.01)).chat("hi")
     assert len(server.requests) == (1 if final else 2)
+
+
+def test_a_body_that_is_not_json_is_kept_as_text_with_bad_bytes_replaced(server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.body(b"caf\xe9 closed\n  for   now", 502)
+    with pytest.raises(APIStatusError) as info:
+        Client(server.url, model="m", max_retries=0).chat("hi")
+    assert info.value.body == "caf\ufffd closed for now"
