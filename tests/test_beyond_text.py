@@ -145,7 +145,7 @@ def test_an_embeddings_answer_that_cannot_be_used_says_what_was_wrong_and_keeps_
         "no data": {"object": "list"},
         "no vector": {"data": [{"index": 0, "object": "embedding"}]},
         "not an object": {"data": ["oops"]},
-        "not numbers": {"data": [{"index": 0, "embedding": [0.5, "x"]}]},
+        "not numbers": {"data": [{"index": 0, "embedding": [0.5] * 150 + ["x"]}]},
         "per token": {"data": [{"index": 0, "embedding": [[0.1] * 3] * 40}]},
     }
     expected = {
@@ -167,7 +167,7 @@ def test_an_embeddings_answer_that_cannot_be_used_says_what_was_wrong_and_keeps_
         else:  # a vector per token can be megabytes: an excerpt of the JSON is kept
             text = json.dumps(body)
             assert info.value.body == (text if len(text) <= 500 else text[:499] + "…"), case
-    assert len(json.dumps(answers["per token"])) > 500
+    assert len(json.dumps(answers["per token"])) > 500 and len(json.dumps(answers["not numbers"])) > 500
 
 
 def test_embeddings_without_an_index_count_as_index_0(client: Client, server: LoopbackServer) -> None:
