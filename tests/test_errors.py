@@ -263,3 +263,11 @@ def test_a_body_that_is_not_json_is_kept_as_text_with_bad_bytes_replaced(server:
     with pytest.raises(APIStatusError) as info:
         Client(server.url, model="m", max_retries=0).chat("hi")
     assert info.value.body == "caf\ufffd closed for now"
+
+
+def test_a_text_body_keeps_two_thousand_characters_and_shows_five_hundred(server: LoopbackServer) -> None:
+    text = "word " * 300  # 1,500 characters of a proxy's plain-text page
+    server.handler = lambda req, wire: wire.body(text.encode(), 502)
+    with pytest.raises(APIStatusError) as info:
+        Client(server.url, model="m", max_retries=0).chat("hi")
+    assert info.value.body == text.strip() and len(info.value.message) == 500
