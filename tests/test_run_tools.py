@@ -458,9 +458,10 @@ def test_a_streamed_loop_keeps_each_turns_text_in_the_conversation(client: Clien
 ])
 def test_bad_input_to_run_tools_is_refused_in_full(client: Client, server: LoopbackServer, kwargs: dict[str, Any],
                                                    error: type, message: str) -> None:
-    prompt = kwargs.pop("prompt", "x")
+    given = dict(kwargs)  # the parameters are shared by every run of the test
+    prompt = given.pop("prompt", "x")
     with pytest.raises(error) as info:
-        client.run_tools(prompt, **kwargs)
+        client.run_tools(prompt, **given)
     assert str(info.value) == message and server.requests == []
 
 
