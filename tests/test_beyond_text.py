@@ -191,6 +191,37 @@ def test_several_choices_blocking_and_streamed(client: Client, server: LoopbackS
         client.chat_choices("x", n=0)
 
 
+def test_several_choices_take_the_settings_of_chat(server: LoopbackServer) -> None:
+    answer = completion("zero")
+    answer["choices"] = [{"message": {"role": "assistant", "content": "first"}, "finish_reason": "stop"},
+                         {"index": 1, "message": {"role": "assistant", "content": "second"}, "finish_reason": "stop"}]
+    calls = []
+
+    def handler(request: Request, wire: Wire) -> None:
+        calls.append(request)
+        if len(calls) == 1:
+            wire.json({"error": {"message": "busy"}}, status=503)
+        else:
+            wire.json(answer)
+
+    server.handler = handler
+    client = Client(server.url, model="m", max_retries=0, timeout=0.001)
+    choices = client.chat_choices("name a cat", n=2, system="Be brief.", model="big", max_retries=1, timeout=5,
+                                  deadline=30, unknown_field="kept")
+    assert choices == ["first", "second"], "a choice without an index is the first"
+    sent = calls[-1]
+    assert sent.path == "/v1/chat/completions" and len(calls) == 2
+    assert sent.json["model"] == "big" and sent.json["unknown_field"] == "kept"
+    assert sent.json["messages"] == [{"role": "system", "content": "Be brief."},
+                                     {"role": "user", "content": "name a cat"}]
+    assert list(client.chat_choices("x", n=2, stream=True)) == [(0, "first"), (1, "second")]
+    assert calls[-1].path == "/v1/chat/completions" and calls[-1].json["stream"] is True
+    with pytest.raises(TypeError, match="chat_choices\\(\\)"):
+        client.chat_choices("x", n=2, stream="yes")  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="'max_tokesn': did you mean max_tokens"):
+        client.chat_choices("x", n=2, max_tokesn=3)
+
+
 def test_streamed_choices_take_the_delta_and_default_to_index_0(client: Client, server: LoopbackServer) -> None:
     # Together repeats a chat delta's content in "text"; a minimal server leaves out "index".
     server.handler = lambda req, wire: wire.sse([

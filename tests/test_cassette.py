@@ -227,3 +227,48 @@ def test_a_retried_call_replays_each_recorded_answer_in_turn(server: LoopbackSer
     replaying = Client(CLOSED, model="m", max_retries=1, cassette=Cassette(tape, "replay"))
     assert replaying.chat("hi") == "second answer"
     assert replaying.last is not None and replaying.last.attempts == 2
+
+
+def test_a_miss_says_every_difference_in_full(server: LoopbackServer, tmp_path: Path) -> None:
+    server.handler = talkative
+    tape = tmp_path / "miss.jsonl"
+    recorder = Client(server.url, model="m", cassette=Cassette(tape, "record"))
+    recorder.chat("plain", temperature=0.5, stop=["x" * 100])
+    replay = Client(CLOSED, model="m", cassette=Cassette(tape, "replay", ignore=("seed",)))
+    with pytest.raises(CassetteError) as info:
+        replay.chat("plain", top_p=0.9, stop=["y" * 100], seed=7)
+    long_was, long_now = json.dumps(["x" * 100])[:80], json.dumps(["y" * 100])[:80]
+    assert str(info.value) == (
+        f"POST /v1/chat/completions is not in the cassette {tape}; the closest recorded call differs in:\n"
+        f"  body.stop: {long_was} recorded, {long_now} now\n  body.temperature: 0.5 recorded, null now\n"
+        "  body.top_p: null recorded, 0.9 now\n"
+        "Record again (mode='record'), or pass ignore=(...) for fields that change from run to run")
+    with pytest.raises(CassetteError) as other_path:
+        replay.embed("plain")
+    assert "  path: '/v1/chat/completions' recorded, '/v1/embeddings' now\n" in str(other_path.value)
+    assert replay.chat("plain", temperature=0.5, stop=["x" * 100]) == "you said plain"
+    with pytest.raises(CassetteError) as used:
+        replay.chat("plain", temperature=0.5, stop=["x" * 100])
+    assert "(the same request, but every recorded answer to it was used already)" in str(used.value)
+
+
+def test_a_cassette_says_what_it_is_and_refuses_an_unknown_mode(server: LoopbackServer, tmp_path: Path) -> None:
+    with pytest.raises(ValueError) as info:
+        Cassette(tmp_path / "t.jsonl", "rewind")
+    assert str(info.value) == "cassette mode must be one of record, replay, once, got 'rewind'"
+    tape = tmp_path / "deep" / "dir" / "t.jsonl"
+    cassette = Cassette(tape)
+    assert repr(cassette) == f"Cassette({str(tape)!r}, mode='record', 0 calls)"
+    server.handler = talkative
+    Client(server.url, model="m", cassette=cassette).chat("plain café")
+    assert "café" in tape.read_text(encoding="utf-8"), "written as UTF-8 text, not escaped"
+    assert repr(Cassette(tape)) == f"Cassette({str(tape)!r}, mode='replay', 1 calls)"
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(CassetteError) as nothing:
+        Client(CLOSED, model="m", cassette=Cassette(empty, "replay")).chat("x")
+    assert str(nothing.value) == f"the cassette {empty} holds no calls, and replay never calls the server"
+    with pytest.raises(CassetteError) as missing:
+        Cassette(tmp_path / "none.jsonl", "replay")
+    assert str(missing.value) == (f"cannot replay {tmp_path / 'none.jsonl'}: No such file or directory"
+                                  " (record it first)")
