@@ -84,7 +84,7 @@ def test_the_schema_comes_from_the_signature_hints_and_docstring() -> None:
     "Look a city up.\n\nParameters\n----------\ncity : str\n    The city.\nlimit : int\n    How many.\n\n"
     "Returns\n-------\nlist",
     "Look a city up.\n\n:param city: The city.\n:param int limit: How many.\n:returns: The rows.",
-])
+], ids=["google", "numpy", "rest"])
 def test_google_numpy_and_rest_docstrings_describe_the_parameters(doc: str) -> None:
     assert parse_docstring(doc) == ("Look a city up.", {"city": "The city.", "limit": "How many."})
 
@@ -162,6 +162,28 @@ def test_arguments_build_nested_and_optional_types_and_leave_the_rest() -> None:
                                    "place": {"city": "Bergen"}, "extra": 1})
     assert built == {"trip": Trip(Place("Oslo"), Unit.CELSIUS), "note": "hi", "place": Place("Bergen"), "extra": 1}
     assert build_arguments(plan, {"place": None, "note": {"city": "x"}}) == {"place": None, "note": {"city": "x"}}
+    assert build_arguments(forecast, {"unit": None, "tags": ["a"]}) == {"unit": None, "tags": ["a"]}
+    assert build_arguments(tally, {"units": ["C", "F"]}) == {"units": ["C", "F"]}, "a list is left as it came"
+
+
+def tally(units: List[Unit]) -> int:
+    """Counts units."""
+    return len(units)
+
+
+class Bag(dict):
+    """A dict subclass that is no TypedDict."""
+
+
+def test_a_dict_subclass_is_no_typed_dict_and_cls_is_left_out() -> None:
+    def pack(bag: Bag) -> None: ...
+
+    with pytest.raises(TypeError, match="no JSON schema for the type"):
+        function_schema(pack)
+
+    def build(cls, size: int) -> None: ...  # a classmethod's function, unbound
+
+    assert list(function_schema(build)["function"]["parameters"]["properties"]) == ["size"]
 
 
 def test_a_type_without_a_schema_is_refused_by_name() -> None:
