@@ -10,7 +10,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 import pytest
 
@@ -280,6 +280,8 @@ CHECKS = [
     ({"type": "string"}, [1], ["$: expected string, got array [1]"]),
     ({"type": "string"}, {"a": 1}, ["$: expected string, got object {'a': 1}"]),
     ({"type": "string"}, b"x", ["$: expected string, got bytes b'x'"]),
+    ({"$defs": {"A": {"$ref": "#/$defs/B"}, "B": {"type": "integer"}}, "$ref": "#/$defs/A"}, "x",
+     ["$: expected integer, got string 'x'"]),
 ]
 
 
@@ -294,6 +296,7 @@ def test_the_checker_keyword_by_keyword(schema: dict[str, Any], value: Any, erro
     ("#/$defs/Missing", "the schema refers to '#/$defs/Missing', which it does not define"),
     ("#/$defs/Point/properties/x/nothing", "the schema refers to '#/$defs/Point/properties/x/nothing', which it"
                                            " does not define"),
+    ("#/$defs/Point/required/0", "the schema refers to '#/$defs/Point/required/0', which it does not define"),
 ])
 def test_a_reference_the_checker_cannot_follow_is_named(ref: str, message: str) -> None:
     with pytest.raises(ValueError) as info:
@@ -321,6 +324,11 @@ def test_a_dataclass_builds_nested_lists_and_optional_members_and_keeps_other_va
         via: Optional[City] = None  # noqa: UP045
         stops: Optional[List[str]] = None  # noqa: UP006, UP045
 
+    @dataclass
+    class Atlas:
+        by_name: Dict[str, City]  # noqa: UP006
+
+    assert schema_of(Atlas).build({"by_name": {"oslo": GOOD}}) == Atlas({"oslo": GOOD}), "a dict is left as it came"
     spec = schema_of(Leg)
     built = spec.build({"to": GOOD, "via": {"name": "Bergen", "population": 1}, "stops": ["Voss"]})
     assert built == Leg(City("Oslo", 709037), City("Bergen", 1), ["Voss"])
@@ -386,7 +394,7 @@ CLOSED = {"type": "object", "properties": {"a": {"type": "string"}}, "required":
       "additionalProperties": False}, False),
     ({"type": "object", "properties": {"pick": {"anyOf": [CLOSED, {"type": "object", "properties": {}}]}},
       "required": ["pick"], "additionalProperties": False}, False),
-    ({"type": "object", "properties": {"kind": {"enum": [{"properties": {}}]}, "fixed": {"const": {"x": 1}}},
+    ({"type": "object", "properties": {"kind": {"enum": [{"properties": {}}]}, "fixed": {"const": {"type": "object"}}},
       "required": ["kind", "fixed"], "additionalProperties": False}, True),
 ], ids=["closed", "untyped with an optional property", "open", "an open object inside", "an open object in anyOf",
         "objects as enum and const values"])
