@@ -603,3 +603,31 @@ def test_a_forced_function_call_is_described_and_its_refusal_sends_the_ladder_ba
     with pytest.raises(JSONOutputError):
         retrying_client.chat_json("x", schema=City)
     assert "tools" not in server.requests[requests].json, "a refused forced call is not tried again"
+
+
+def test_chat_json_streams_with_a_format_of_your_own_sent_as_given(server: LoopbackServer, client: Client) -> None:
+    from .server import chunk, event
+
+    server.handler = lambda req, wire: wire.sse([event(chunk('{"name": "Os')), event(chunk('lo", "population": 1}')),
+                                                 event(chunk(finish_reason="stop")), "data: [DONE]\n\n"])
+    own = {"type": "json_schema", "json_schema": {"name": "mine", "schema": {"type": "object"}}}
+    values = list(client.chat_json("x", response_format=own, stream=True))
+    assert values[0] == {"name": "Os"} and values[-1] == {"name": "Oslo", "population": 1}
+    assert server.requests[0].json["response_format"] == own and server.requests[0].json["stream"] is True
+    with pytest.raises(TypeError, match=r"chat_json\(\)"):
+        client.chat_json("x", stream="yes")  # type: ignore[call-overload]
+
+
+@pytest.mark.parametrize("retries", [-1, True, 1.5])
+def test_chat_json_refuses_retries_that_are_no_count(client: Client, server: LoopbackServer, retries: Any) -> None:
+    with pytest.raises(ValueError) as info:
+        client.chat_json("x", retries=retries)
+    assert str(info.value) == f"chat_json(): retries must be a whole number >= 0, got {retries!r}"
+    assert server.requests == []
+
+
+def test_by_default_a_bad_answer_is_not_asked_again(server: LoopbackServer, client: Client) -> None:
+    server.handler = lambda req, wire: wire.json(completion(json.dumps({"name": "Oslo"})))
+    with pytest.raises(JSONOutputError):
+        client.chat_json("x", schema=City)
+    assert len(server.requests) == 1
