@@ -172,6 +172,21 @@ def test_a_checkpoint_resumes_where_the_last_run_stopped(server: LoopbackServer,
     assert changed[2] == "NEW", "a changed prompt is asked again"
 
 
+def test_a_checkpoint_knows_a_prompt_by_its_content_and_skips_lines_it_cannot_use(server: LoopbackServer,
+                                                                                 tmp_path: Path) -> None:
+    server.handler = echo
+    saved = tmp_path / "answers.jsonl"
+    client = Client(server.url, model="m", max_retries=0)
+    first = [[{"role": "user", "content": "café"}], [{"role": "user", "content": "tea"}]]
+    assert client.batch(first, checkpoint=saved) == ["café", "tea"]
+    assert "café" in saved.read_text(encoding="utf-8"), "kept as readable UTF-8"
+    with saved.open("a", encoding="utf-8") as file:
+        file.write('{"index": 7, "key": "0", "answer": "out of range"}\n{"answer": "no index"}\n{"index": 1, "ke')
+    reordered = [[{"content": "café", "role": "user"}], [{"content": "tea", "role": "user"}]]
+    assert client.batch(reordered, checkpoint=saved) == ["café", "tea"]
+    assert len(server.requests) == 2, "the same messages in another key order are the same prompts"
+
+
 # -- provider batch jobs ----------------------------------------------------------------------------------------
 
 
