@@ -10,8 +10,8 @@ reported and fails the run.
 
     python tests/mutation_report.py            # print the score and the survivors' verdicts
     python tests/mutation_report.py --write    # ... and update docs/contributing.md
-    python tests/mutation_report.py --again    # forget the survivors' results, so that the next
-                                               # make mutate runs them again (after new tests)
+    python tests/mutation_report.py --again    # forget the results of survivors with no verdict or
+                                               # a gap, so the next make mutate runs them again
 """
 
 from __future__ import annotations
@@ -115,14 +115,17 @@ def short_name(mutant: str) -> str:
 
 
 def forget_survivors() -> int:
-    """Clear the result of every survivor and every suspect timeout: the next run runs them."""
+    """Clear the result of every survivor that a test might kill now (one with no verdict, or a
+    gap) and of every suspect timeout: the next run runs them."""
+    reasons, verdicts = read_verdicts()
+    settled = {name for name, reason in verdicts.items() if reasons[reason].kind != "gap"}
     cleared = 0
     suspects = set(suspect_timeouts())
     for meta in sorted(MUTANTS.glob("*.py.meta")):
         data = json.loads(meta.read_text(encoding="utf-8"))
         results = data["exit_code_by_key"]
         again = [name for name, code in results.items()
-                 if (code is not None and code not in KILLED) or name in suspects]
+                 if (code is not None and code not in KILLED and name not in settled) or name in suspects]
         for name in again:
             results[name] = None
         if again:
