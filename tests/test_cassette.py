@@ -272,3 +272,32 @@ def test_a_cassette_says_what_it_is_and_refuses_an_unknown_mode(server: Loopback
         Cassette(tmp_path / "none.jsonl", "replay")
     assert str(missing.value) == (f"cannot replay {tmp_path / 'none.jsonl'}: No such file or directory"
                                   " (record it first)")
+
+
+@pytest.mark.parametrize("kind", ["deflate", "gzip-chunked", "gzip-lower-case-headers"])
+def test_a_key_inside_every_compressed_answer_is_masked_and_the_entry_framed_anew(
+    server: LoopbackServer, tmp_path: Path, kind: str
+) -> None:
+    import zlib
+
+    text = json.dumps(completion(f"your key is {KEY}")).encode()
+
+    def compressed(req: Request, wire: Wire) -> None:
+        if kind == "deflate":
+            wire.body(zlib.compress(text), headers={"Content-Type": "application/json", "Content-Encoding": "deflate"})
+        elif kind == "gzip-chunked":
+            wire.sse([gzip.compress(text)], headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+        else:
+            wire.head(200, {"content-type": "application/json", "content-encoding": "gzip",
+                            "content-length": str(len(gzip.compress(text, mtime=0)))})
+            wire.write(gzip.compress(text, mtime=0))
+
+    server.handler = compressed
+    tape = tmp_path / f"{kind}.jsonl"
+    Client(server.url, model="m", api_key=KEY, cassette=Cassette(tape, "record")).chat("hi")
+    assert KEY not in tape.read_text()
+    recorded = json.loads(tape.read_text().splitlines()[0])["response"]
+    framing = {k.lower(): v for k, v in recorded["headers"].items()}
+    assert "content-encoding" not in framing and "transfer-encoding" not in framing
+    assert framing["content-length"] == str(len(text))
+    assert Client(CLOSED, model="m", cassette=Cassette(tape, "replay")).chat("hi") == "your key is " + "*" * len(KEY)
