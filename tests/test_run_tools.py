@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Literal, Optional, Tuple, TypedDict
 
 import pytest
 
-from openai_compat import APIResponseError, Client, ToolLoopError
+from openai_compat import APIResponseError, APITimeoutError, Client, ToolLoopError
 from openai_compat._function_schema import build_arguments, function_schema, parse_docstring
 
 from .server import LoopbackServer, Request, Wire, chunk, completion, event
@@ -521,3 +521,31 @@ def test_chat_message_with_no_message_in_the_answer_says_so(client: Client, serv
     with pytest.raises(APIResponseError) as info:
         client.chat_message("hi")
     assert (info.value.message, info.value.body) == ("the response's first choice has no message", body)
+
+
+def test_chat_message_holds_its_own_timeout_and_deadline_and_names_itself(server: LoopbackServer) -> None:
+    release = threading.Event()
+
+    def slow(request: Request, wire: Wire) -> None:
+        release.wait(2)
+        wire.json(completion("late"))
+
+    server.handler = slow
+    client = Client(server.url, model="m", max_retries=0)
+    try:
+        for setting in ({"timeout": 0.3}, {"deadline": 0.3}):
+            with pytest.raises(APITimeoutError):
+                client.chat_message("x", **setting)
+    finally:
+        release.set()
+    with pytest.raises(TypeError) as info:
+        client.chat_message("x", max_tokesn=3)
+    assert str(info.value).startswith("chat_message() got an unexpected keyword 'max_tokesn': did you mean max_tokens?")
+
+
+def test_a_streamed_loop_sends_the_callers_parameters_every_turn(client: Client, server: LoopbackServer) -> None:
+    server.handler = scripted([tool_call("add", {"a": 1, "b": 2})], "3.", stream=True)
+    assert list(client.run_tools("1+2?", tools=[add], stream=True, temperature=0.2, tool_choice="required")) == ["3."]
+    first, second = (r.json for r in server.requests)
+    assert (first["temperature"], second["temperature"], first["tool_choice"]) == (0.2, 0.2, "required")
+    assert "tool_choice" not in second and second["tools"] == first["tools"] == [function_schema(add)]
