@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import threading
 import time
 from pathlib import Path
@@ -426,3 +427,18 @@ def test_a_dask_cluster_of_worker_processes_maps_a_client_over_prompts(server: L
         futures = dask.map(ask, [shipped] * 12, [f"p{i}" for i in range(12)])
         assert dask.gather(futures) == [f"p{i}" for i in range(12)]
     assert all(r.headers["authorization"] == "Bearer sk-dask-0123456789" for r in server.requests)
+
+
+def test_batch_progress_counts_calls_and_tokens_on_one_line(
+    server: LoopbackServer, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.handler = echo
+    client = Client(server.url, model="m", max_retries=0)
+    monkeypatch.setitem(sys.modules, "tqdm.auto", None)  # as where tqdm is not installed
+    assert client.batch(["a", "b", "c"], progress=True, max_workers=1) == ["a", "b", "c"]
+    assert capsys.readouterr().err == ("\r1/3 done (100 tokens in 1 call)\r2/3 done (200 tokens in 2 calls)"
+                                       "\r3/3 done (300 tokens in 3 calls)\n")
+    monkeypatch.delitem(sys.modules, "tqdm.auto")
+    pytest.importorskip("tqdm", reason="tqdm draws the bar where it is installed")
+    client.batch(["a", "b"], progress=True, max_workers=1)
+    assert "2/2" in capsys.readouterr().err
