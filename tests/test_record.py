@@ -190,7 +190,7 @@ def test_batch_progress_shows_the_running_totals(client: Client, server: Loopbac
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     server.handler = lambda req, wire: wire.json(completion("hi"))
     client.batch(["a", "b", "c"], progress=True)
-    assert "3/3 done (15 tokens in 3 calls)" in capsys.readouterr().err
+    assert "15 tokens in 3 calls" in capsys.readouterr().err, "beside the bar, with tqdm or without"
 
 
 def test_a_stream_keeps_the_last_of_a_running_usage(client: Client, server: LoopbackServer) -> None:
