@@ -249,7 +249,11 @@ def test_a_miss_says_every_difference_in_full(server: LoopbackServer, tmp_path: 
     assert replay.chat("plain", temperature=0.5, stop=["x" * 100]) == "you said plain"
     with pytest.raises(CassetteError) as used:
         replay.chat("plain", temperature=0.5, stop=["x" * 100])
-    assert "(the same request, but every recorded answer to it was used already)" in str(used.value)
+    assert "differs in:\n  (the same request, but every recorded answer to it was used already)\n" in str(used.value)
+    with pytest.raises(CassetteError) as bodiless:
+        replay.get_json("/models")
+    assert "  method: 'POST' recorded, 'GET' now\n  path: '/v1/chat/completions' recorded, '/v1/models' now\n" in str(
+        bodiless.value)
 
 
 def test_a_cassette_says_what_it_is_and_refuses_an_unknown_mode(server: LoopbackServer, tmp_path: Path) -> None:

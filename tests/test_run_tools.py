@@ -143,7 +143,9 @@ def test_what_is_no_named_function_is_refused() -> None:
     (":param city: The city,\n    in English.\n:param unit: C or F.",
      ("", {"city": "The city, in English.", "unit": "C or F."})),
     ("Arguments:\n    city: The city.", ("", {"city": "The city."})),
-], ids=["blank-line-inside", "numpy-without-types", "rest-over-lines", "no-summary"])
+    ("Args:\n    city: The city.\nThat is all.", ("", {"city": "The city."})),
+    ("Args:\n    city: The city.\n    -- more to come", ("", {"city": "The city."})),
+], ids=["blank-line-inside", "numpy-without-types", "rest-over-lines", "no-summary", "text-after", "not-a-parameter"])
 def test_docstrings_without_a_summary_and_with_odd_layouts(doc: str, expected: Any) -> None:
     assert parse_docstring(doc) == expected
 
@@ -173,6 +175,14 @@ def tally(units: List[Unit]) -> int:
 
 class Bag(dict):
     """A dict subclass that is no TypedDict."""
+
+
+def test_hints_that_cannot_be_read_are_named() -> None:
+    def lookup(city: "Nowhere") -> None: ...  # type: ignore[name-defined]  # noqa: F821, UP037
+
+    with pytest.raises(TypeError) as info:
+        function_schema(lookup)
+    assert str(info.value) == "the type hints of lookup() cannot be read: name 'Nowhere' is not defined"
 
 
 def test_a_dict_subclass_is_no_typed_dict_and_cls_is_left_out() -> None:
