@@ -178,7 +178,7 @@ class Bag(dict):
 
 
 def test_hints_that_cannot_be_read_are_named() -> None:
-    def lookup(city: "Nowhere") -> None: ...  # type: ignore[name-defined]  # noqa: F821, UP037
+    def lookup(city: Nowhere) -> None: ...  # type: ignore[name-defined]  # noqa: F821
 
     with pytest.raises(TypeError) as info:
         function_schema(lookup)
