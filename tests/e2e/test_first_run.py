@@ -17,8 +17,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_make_serve_keeps_a_server_until_ctrl_c() -> None:
     port = free_port()
+    # Started as from a shell, whatever the runner does with SIGINT: an ignored signal (a job
+    # started in the background, a mutation worker) would be inherited.
     process = subprocess.Popen([sys.executable, "-m", "tests.e2e.serve"], cwd=ROOT, stderr=subprocess.PIPE,
-                               text=True, env=dict(os.environ, OPENAI_COMPAT_PORT=str(port)))
+                               text=True, env=dict(os.environ, OPENAI_COMPAT_PORT=str(port)),
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert process.stderr is not None
     try:
         # The banner comes last, once the server answers: everything before it is the build's.
