@@ -214,7 +214,7 @@ def test_several_choices_take_the_settings_of_chat(server: LoopbackServer) -> No
     assert sent.json["model"] == "big" and sent.json["unknown_field"] == "kept"
     assert sent.json["messages"] == [{"role": "system", "content": "Be brief."},
                                      {"role": "user", "content": "name a cat"}]
-    assert list(client.chat_choices("x", n=2, stream=True)) == [(0, "first"), (1, "second")]
+    assert list(client.chat_choices("x", n=2, stream=True, timeout=5)) == [(0, "first"), (1, "second")]
     assert calls[-1].path == "/v1/chat/completions" and calls[-1].json["stream"] is True
     with pytest.raises(TypeError, match="chat_choices\\(\\)"):
         client.chat_choices("x", n=2, stream="yes")  # type: ignore[call-overload]
