@@ -144,11 +144,13 @@ def main() -> int:
              "|---|---|---|---|---|---|---|---|"]
     totals = [0, 0, 0, 0, 0]
     known: set[str] = set()
+    ran_names: set[str] = set()
     not_run: list[str] = []
     for meta in sorted(MUTANTS.glob("*.py.meta")):
         results = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
         known.update(results)
         ran = {name: code for name, code in results.items() if code is not None}
+        ran_names.update(ran)
         if not ran:
             not_run.append(f"`{meta.stem}` ({len(results)})")
             continue
@@ -170,11 +172,8 @@ def main() -> int:
         print(f"stopped as a timeout sooner than its tests take (run it again: mutmut run {name})")
     unclassified = [s for s in survivors if s.reason is None]
     # A verdict is stale once its mutant is gone (its function changed) or has run and died.
-    ran_names = {name for meta in MUTANTS.glob("*.py.meta")
-                 for name, code in json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"].items()
-                 if code is not None}
-    stale = sorted(name for name in verdicts
-                   if name not in known or (name in ran_names and name not in {s.name for s in survivors}))
+    surviving = {s.name for s in survivors}
+    stale = sorted(name for name in verdicts if name not in known or (name in ran_names and name not in surviving))
     for survivor in unclassified:
         print(f"no verdict: {survivor.name}  {survivor.change}")
     for name in stale:

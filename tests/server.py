@@ -359,3 +359,8 @@ def points_at(filename: str, test_file: str) -> bool:
     if f"{os.sep}mutants{os.sep}" not in package:
         return filename == test_file
     return not os.path.abspath(filename).startswith(package + os.sep)
+
+
+def json_with_id(body: Any, request_id: str) -> Handler:
+    """A handler answering every request with ``body`` and an ``x-request-id`` header."""
+    return lambda request, wire: wire.json(body, headers={"x-request-id": request_id})

@@ -6,7 +6,6 @@ import base64
 import json
 import struct
 import threading
-from functools import partial
 from typing import Any
 
 import pytest
@@ -20,7 +19,7 @@ from openai_compat import (
 )
 from openai_compat._templates import TEMPLATES, render
 
-from .server import LoopbackServer, Request, Wire, chunk, completion, event
+from .server import LoopbackServer, Request, Wire, chunk, completion, event, json_with_id
 
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {
     "type": "object", "properties": {"city": {"type": "string"}}}}}]
@@ -134,10 +133,6 @@ def test_embed_refuses_bad_input_and_short_answers(client: Client, server: Loopb
         client.embed(["a", "b"])
 
 
-def _answer_with_id(body: dict[str, Any], request: Request, wire: Wire) -> None:
-    wire.json(body, headers={"x-request-id": "req-emb"})
-
-
 def test_an_embeddings_answer_that_cannot_be_used_says_what_was_wrong_and_keeps_the_evidence(
     client: Client, server: LoopbackServer
 ) -> None:
@@ -158,7 +153,7 @@ def test_an_embeddings_answer_that_cannot_be_used_says_what_was_wrong_and_keeps_
                      " start llama.cpp's llama-server with --pooling mean",
     }
     for case, body in answers.items():
-        server.handler = partial(_answer_with_id, body)
+        server.handler = json_with_id(body, "req-emb")
         with pytest.raises(APIResponseError) as info:
             client.embed("hello")
         assert (info.value.message, info.value.request_id) == (expected[case], "req-emb"), case

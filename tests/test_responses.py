@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from functools import partial
 from typing import Any
 
 import pytest
@@ -19,7 +18,7 @@ from openai_compat import (
     Usage,
 )
 
-from .server import LoopbackServer, Request, Wire
+from .server import LoopbackServer, Request, Wire, json_with_id
 
 
 def named(obj: dict[str, Any], with_name: bool = True) -> str:
@@ -237,10 +236,6 @@ def test_respond_reads_cached_input_tokens(client: Client, server: LoopbackServe
     assert client.usage.cached_tokens == 1920
 
 
-def _answer_with_id(body: dict[str, Any], request: Request, wire: Wire) -> None:
-    wire.json(body, headers={"x-request-id": "req-r"})
-
-
 def test_a_blocking_response_that_did_not_finish_says_why_with_its_body_and_request_id(server: LoopbackServer) -> None:
     client = Client(server.url, model="m", max_retries=0)
     cases: list[tuple[dict[str, Any], str, str | None]] = [
@@ -254,7 +249,7 @@ def test_a_blocking_response_that_did_not_finish_says_why_with_its_body_and_requ
         (response("incomplete"), "the response is incomplete (no reason given): what came is in .body", None),
     ]
     for body, message, code in cases:
-        server.handler = partial(_answer_with_id, body)
+        server.handler = json_with_id(body, "req-r")
         with pytest.raises(APIResponseError) as info:
             client.respond("Hi")
         assert (info.value.message, info.value.code, info.value.request_id) == (message, code, "req-r")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import inspect
 import pickle
-from functools import partial
 from typing import Any
 
 import pytest
@@ -35,7 +34,7 @@ from openai_compat._reasoning import thinking_params
 from openai_compat._secrets import MaskedHeaders, Secret, Secrets, masked_headers
 from openai_compat._templates import render
 
-from .server import LoopbackServer, Request, Wire, chunk, completion, event
+from .server import LoopbackServer, Request, Wire, chunk, completion, event, json_with_id
 
 # -- errors -----------------------------------------------------------------------------------------
 
@@ -60,10 +59,6 @@ def test_the_attempts_note_appears_from_the_second_attempt(server: LoopbackServe
         assert str(info.value).endswith("busy" + note), str(info.value)
 
 
-def _answer_with_id(body: dict[str, Any], request: Request, wire: Wire) -> None:
-    wire.json(body, headers={"x-request-id": "req-42"})
-
-
 def test_typed_answer_errors_carry_the_request_id(client: Client, server: LoopbackServer) -> None:
     thinking_only = completion("", finish_reason="length")
     thinking_only["choices"][0]["message"]["reasoning_content"] = "Let me think..."
@@ -72,7 +67,7 @@ def test_typed_answer_errors_carry_the_request_id(client: Client, server: Loopba
     answers: dict[type[APIResponseError], dict[str, Any]] = {EmptyAnswerError: thinking_only, RefusalError: refused,
                ContentFilterError: completion("", finish_reason="content_filter")}
     for kind, body in answers.items():
-        server.handler = partial(_answer_with_id, body)
+        server.handler = json_with_id(body, "req-42")
         with pytest.raises(kind) as info:
             client.chat("hi", max_tokens=5)
         assert info.value.request_id == "req-42", kind.__name__
