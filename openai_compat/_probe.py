@@ -18,9 +18,9 @@ CONTEXT_FIELDS = ("context_length", "max_model_len", "context_window", "max_cont
                   "context_size", "max_input_tokens")
 
 
-def models_of(listing: Any) -> list[dict[str, Any]]:
+def models_of(listing: dict[str, Any]) -> list[dict[str, Any]]:
     """The models in a ``/models`` answer, each as the server sent it plus ``context_length``."""
-    data = listing.get("data") if isinstance(listing, dict) else listing
+    data = listing.get("data")
     models = []
     for item in data if isinstance(data, list) else ():
         if isinstance(item, dict):
@@ -92,7 +92,7 @@ SAY_HI = [{"role": "user", "content": "Say hi."}]
 JSON_SCHEMA = {"type": "json_schema", "json_schema": {"name": "probe", "schema": {
     "type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}}}
 NOOP_TOOL = [{"type": "function", "function": {"name": "noop", "parameters": {"type": "object", "properties": {}}}}]
-AFTER_CHAT = ("streaming chat", "[DONE]", "usage in blocking answers", "stream_options.include_usage", "n > 1",
+AFTER_CHAT = ("usage in blocking answers", "streaming chat", "[DONE]", "stream_options.include_usage", "n > 1",
               "json_object", "json_schema", "tools", "max_completion_tokens", "reasoning field", "/completions",
               "/embeddings", "/responses")
 

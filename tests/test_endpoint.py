@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from openai_compat import AuthenticationError, BadRequestError, Client
+from openai_compat import APIConnectionError, AuthenticationError, BadRequestError, Client
 
 from .server import LoopbackServer, Request, Wire, chunk, completion, event, points_at
 
@@ -26,6 +26,11 @@ LISTINGS = {
     "groq": ({"id": "llama", "context_window": 131072}, 131072),
     "lmstudio": ({"id": "m", "max_context_length": 8192}, 8192),
     "none": ({"id": "m", "object": "model", "owned_by": "me"}, None),
+    "llama.cpp n_ctx": ({"id": "m", "meta": {"n_ctx": 2048, "n_ctx_train": 4096}}, 2048),
+    "metadata": ({"id": "m", "metadata": {"context_size": 1024}}, 1024),
+    "gemini-like": ({"id": "m", "max_input_tokens": 1048576}, 1048576),
+    "not a number": ({"id": "m", "context_length": True, "max_model_len": "8k", "context_window": 0}, None),
+    "a later place": ({"id": "m", "context_length": -1, "top_provider": {"context_length": 4000}}, 4000),
 }
 
 
@@ -35,6 +40,17 @@ def test_models_keep_the_servers_fields_and_find_the_context_length(client: Clie
     assert server.requests[0].method == "GET" and server.requests[0].path == "/v1/models"
     assert [m["context_length"] for m in models] == [length for _, length in LISTINGS.values()]
     assert models[1]["meta"] == {"n_ctx_train": 4096, "n_params": 1}
+
+
+@pytest.mark.parametrize(("listing", "ids"), [
+    ({"object": "list", "data": [{"id": "a"}, "b", {"id": "c"}]}, ["a", "c"]),
+    ({"object": "list", "data": {"id": "a"}}, []),
+    ({"models": [{"id": "a"}]}, []),
+], ids=["an-entry-not-a-model", "data-not-a-list", "no-data"])
+def test_models_skips_what_is_not_a_model(client: Client, server: LoopbackServer,
+                                                                 listing: Any, ids: list[str]) -> None:
+    server.handler = lambda req, wire: wire.json(listing)
+    assert [(m["id"], m["context_length"]) for m in client.models()] == [(i, None) for i in ids]
 
 
 # -- probe(): two servers that disagree on everything ------------------------------------------------------
@@ -111,12 +127,184 @@ def test_each_report_item_tells_what_the_server_really_does(server: LoopbackServ
         assert "{error: {message}} (OpenAI style)" in reasons["error body"]
 
 
+FULL_TABLE = """\
+blocking chat                 ok      HTTP 200: 'hi'
+usage in blocking answers     ok      {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens"…
+streaming chat                ok      2 chunks
+[DONE]                        ok      sent
+stream_options.include_usage  ok      accepted and honoured: a usage chunk came
+n > 1                         ok      2 choices
+json_object                   ok      accepted
+json_schema                   ok      accepted
+tools                         ok      accepted
+max_completion_tokens         ok      accepted and honoured (2 tokens)
+reasoning field               ok      reasoning_content seen
+/completions                  ok      accepted
+/embeddings                   ok      accepted
+/responses                    ok      accepted
+error body                    ok      HTTP 400, {error: {message}} (OpenAI style): messages must be a list"""
+
+BARE_TABLE = """\
+blocking chat                 ok      HTTP 200: 'hi'
+usage in blocking answers     no      no usage object
+streaming chat                ok      2 chunks
+[DONE]                        no      the stream ended without it (by finish_reason or by closing)
+stream_options.include_usage  no      HTTP 422: body.stream_options: Extra inputs are not permitted
+n > 1                         no      ignored: 1 choice came
+json_object                   no      HTTP 400: unsupported: ['model', 'messages', 'max_tokens', 'response_…
+json_schema                   no      HTTP 400: unsupported: ['model', 'messages', 'max_tokens', 'response_…
+tools                         no      HTTP 400: unsupported: ['model', 'messages', 'max_tokens', 'tools']
+max_completion_tokens         no      accepted but ignored (8 tokens for a limit of 4)
+reasoning field               no      none seen in these short answers
+/completions                  no      HTTP 404: 404 Not Found (POST {url}/completions)
+/embeddings                   no      HTTP 404: 404 Not Found (POST {url}/embeddings)
+/responses                    no      {responses}
+error body                    ok      HTTP 500, an HTML page: 500"""
+
+
+@pytest.mark.parametrize(("handler", "table", "statuses"), [
+    (full_server, FULL_TABLE, [200] * 14 + [400]),
+    (bare_server, BARE_TABLE, [200, 200, 200, 200, 422, 200, 400, 400, 400, 200, 200, 404, 404, 404, 500]),
+], ids=["full", "bare"])
+def test_the_report_reads_exactly_what_each_answer_showed(server: LoopbackServer, handler: Any, table: str,
+                                                         statuses: list[int]) -> None:
+    server.handler = handler
+    report = Client(server.url).probe("m")
+    responses = (f"404 Not Found (POST {server.url}/responses; this server may have no Responses API: chat()"
+                 " works on /chat/completions)")
+    responses = "HTTP 404: " + responses[:59] + "…"
+    assert report.table() == table.replace("{url}", server.url).replace("{responses}", responses)
+    assert [item.status for item in report.items] == statuses
+    assert report.as_dict() == {"base_url": server.url, "model": "m", "ok": True,
+                                "items": [item._asdict() for item in report.items]}
+
+
+def test_each_probe_is_one_small_request_and_none_is_retried(server: LoopbackServer) -> None:
+    server.handler = full_server
+    Client(server.url, max_retries=2).probe("m")
+    say_hi = {"model": "m", "messages": [{"role": "user", "content": "Say hi."}]}
+    schema = {"type": "json_schema", "json_schema": {"name": "probe", "schema": {
+        "type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}}}
+    noop = [{"type": "function", "function": {"name": "noop", "parameters": {"type": "object", "properties": {}}}}]
+    assert [(r.path, r.json) for r in server.requests] == [
+        ("/v1/chat/completions", {**say_hi, "max_tokens": 8}),
+        ("/v1/chat/completions", {**say_hi, "max_tokens": 8, "stream": True}),
+        ("/v1/chat/completions", {**say_hi, "max_tokens": 8, "stream_options": {"include_usage": True}, "stream": True}),
+        ("/v1/chat/completions", {**say_hi, "max_tokens": 4, "n": 2}),
+        ("/v1/chat/completions", {"model": "m", "messages": [{"role": "user", "content": "Answer in JSON."}],
+                                  "max_tokens": 8, "response_format": {"type": "json_object"}}),
+        ("/v1/chat/completions", {**say_hi, "max_tokens": 8, "response_format": schema}),
+        ("/v1/chat/completions", {**say_hi, "max_tokens": 8, "tools": noop}),
+        ("/v1/chat/completions", {**say_hi, "max_completion_tokens": 4, "max_tokens": 8}),
+        ("/v1/completions", {"model": "m", "prompt": "Hi", "max_tokens": 4}),
+        ("/v1/embeddings", {"model": "m", "input": "hi"}),
+        ("/v1/responses", {"model": "m", "input": "Say hi.", "max_output_tokens": 16}),
+        ("/v1/chat/completions", {"model": "m", "messages": "this should be a list", "max_tokens": 1}),
+    ]
+    server.requests.clear()
+    server.handler = lambda req, wire: wire.json({"error": {"message": "busy"}}, status=503)
+    Client(server.url, max_retries=2).probe("m")
+    assert len(server.requests) == 2, "a 503 is an answer to note, not to retry"
+
+
 def test_a_model_that_cannot_be_asked_skips_the_rest_and_says_why(server: LoopbackServer) -> None:
     server.handler = lambda req, wire: wire.json({"error": {"message": "model 'nope' does not exist"}}, status=404)
     report = Client(server.url).probe("nope")
-    assert not report.ok
-    assert report.items[0].result == "no" and "does not exist" in report.items[0].reason
-    assert {item.result for item in report.items[1:-1]} == {"skipped"}
+    failure = f"HTTP 404: model 'nope' does not exist (POST {server.url}/chat/completions)"
+    assert report.items[0] == ("blocking chat", "no", failure, 404), "the reason in full, not cut short"
+    names = [item.name for item in report.items]
+    assert names == [name for name, _ in EXPECTED.items()], "the same rows in the same order as a probe that ran"
+    assert report.items[1:-1] == [(name, "skipped", "see blocking chat", None) for name in names[1:-1]]
+    assert report.items[-1].result == "ok" and report.items[-1].status == 404
+    assert (report.ok, report.as_dict()["ok"]) == (False, False)
+
+
+def answering_chat_but(bad_request: Any) -> Any:
+    """A server that answers every chat, and ``bad_request`` for the probe's malformed one."""
+
+    def handler(req: Request, wire: Wire) -> None:
+        if isinstance(req.json.get("messages"), str):
+            bad_request(wire)
+        elif req.json.get("stream"):
+            wire.sse([event(chunk("hi", finish_reason="stop")), "data: [DONE]\n\n"])
+        else:
+            wire.json(completion("hi"))
+
+    return handler
+
+
+@pytest.mark.parametrize(("bad_request", "item"), [
+    (lambda wire: wire.json({"error": "messages: not a list"}, status=400),
+     ("ok", "HTTP 400, {error: text}: messages: not a list", 400)),
+    (lambda wire: wire.json({"object": "error", "message": "not a list", "type": "BadRequestError", "code": 400},
+                            status=400),
+     ("ok", "HTTP 400, {object: error, message} (vLLM style): not a list", 400)),
+    (lambda wire: wire.json({"detail": "Unprocessable"}, status=422),
+     ("ok", "HTTP 422, {detail} (FastAPI style): Unprocessable", 422)),
+    (lambda wire: wire.json({"reason": "bad"}, status=400), ("ok", "HTTP 400, a JSON object of its own:", 400)),
+    (lambda wire: wire.body(b"messages must be a list", 400, {"Content-Type": "text/plain"}),
+     ("ok", "HTTP 400, plain text: messages must be a list", 400)),
+    (lambda wire: wire.body(b"", 400, {"Content-Type": "text/plain"}), ("ok", "HTTP 400, an empty body:", 400)),
+    (lambda wire: wire.json(completion("sure")), ("no", "a bad request was accepted (HTTP 2xx)", 200)),
+], ids=["error-text", "vllm", "fastapi", "own-object", "plain-text", "empty", "accepted"])
+def test_the_error_body_row_names_the_shape_of_the_servers_errors(server: LoopbackServer, bad_request: Any,
+                                                                  item: tuple[str, str, int]) -> None:
+    server.handler = answering_chat_but(bad_request)
+    last = Client(server.url).probe("m").items[-1]
+    assert last.name == "error body"
+    assert (last.result, last.reason[: len(item[1])], last.status) == item
+
+
+def test_an_error_row_that_is_not_an_answer_says_what_happened(server: LoopbackServer) -> None:
+    def handler(req: Request, wire: Wire) -> None:
+        if isinstance(req.json.get("messages"), str):
+            wire.close()
+        else:
+            answering_chat_but(lambda wire: None)(req, wire)
+
+    server.handler = handler
+    client = Client(server.url)
+    last = client.probe("m").items[-1]
+    with pytest.raises(APIConnectionError) as raised:
+        client.post_json("/chat/completions", {"model": "m", "messages": "x"}, max_retries=0)
+    assert (last.name, last.result, last.status) == ("error body", "no", None)
+    assert last.reason == str(raised.value)[:59] + "…", "the error's own words, cut to 60 characters"
+
+
+@pytest.mark.parametrize(("answer", "row"), [
+    ({"reasoning": "hm"}, ("reasoning field", "ok", "reasoning seen")),
+    ({"content": None}, ("blocking chat", "ok", "HTTP 200: 'null'")),
+    ({"content": "x" * 60}, ("blocking chat", "ok", f"HTTP 200: {'x' * 60!r}")),
+    ({"content": "x" * 61}, ("blocking chat", "ok", f"HTTP 200: {'x' * 59 + chr(0x2026)!r}")),
+], ids=["reasoning-in-the-blocking-answer", "null-content", "sixty-characters", "cut-at-sixty"])
+def test_what_a_blocking_answer_shows(server: LoopbackServer, answer: dict[str, Any], row: tuple[str, str, str]) -> None:
+    def handler(req: Request, wire: Wire) -> None:
+        if req.json.get("stream"):
+            wire.sse([event(chunk("hi", finish_reason="stop")), "data: [DONE]\n\n"])
+        else:
+            reply = completion("hi")
+            reply["choices"][0]["message"].update(answer)
+            wire.json(reply)
+
+    server.handler = handler
+    items = {item.name: item for item in Client(server.url).probe("m").items}
+    assert items[row[0]][:3] == row
+
+
+def test_max_completion_tokens_without_usage_is_unknown(server: LoopbackServer) -> None:
+    def handler(req: Request, wire: Wire) -> None:
+        if req.json.get("stream"):
+            wire.sse([event(chunk("hi", finish_reason="stop")), "data: [DONE]\n\n"])
+        else:
+            answer = completion("hi")
+            del answer["usage"]
+            wire.json(answer)
+
+    server.handler = handler
+    items = {item.name: item for item in Client(server.url).probe("m").items}
+    assert items["max_completion_tokens"] == ("max_completion_tokens", "unknown",
+                                              "accepted; no usage to tell whether it was honoured", 200)
+    assert items["usage in blocking answers"] == ("usage in blocking answers", "no", "no usage object", 200)
 
 
 def test_doctor_prints_the_table_or_json_and_exits_by_what_works(server: LoopbackServer) -> None:
