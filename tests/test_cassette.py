@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from openai_compat import (
     UnhandledToolCallsError,
 )
 
+from .command import run_command
 from .server import LoopbackServer, Request, Wire, chunk, completion, event
 
 KEY = "sk-cassette-0123456789abcdef"
@@ -182,11 +181,9 @@ def test_the_pytest_fixture_gives_each_test_its_own_file(server: LoopbackServer,
 def test_the_cli_records_and_replays(server: LoopbackServer, tmp_path: Path) -> None:
     server.handler = talkative
     tape = str(tmp_path / "cli.jsonl")
-    base = [sys.executable, "-m", "openai_compat", "chat", "--model", "m"]
-    live = subprocess.run([*base, "--base-url", server.url, "--record", tape, "chunked"], capture_output=True,
-                          text=True, timeout=30)
-    replayed = subprocess.run([*base, "--base-url", CLOSED, "--replay", tape, "chunked"], capture_output=True,
-                              text=True, timeout=30)
+    base = ["chat", "--model", "m"]
+    live = run_command(*base, "--base-url", server.url, "--record", tape, "chunked")
+    replayed = run_command(*base, "--base-url", CLOSED, "--replay", tape, "chunked")
     assert live.stdout == replayed.stdout == "Hello\n"
     assert json.loads(Path(tape).read_text())["request"]["body"]["stream"] is True
 

@@ -1,4 +1,5 @@
-"""The openai-compat command, run as a subprocess against the loopback server."""
+"""The openai-compat command against the loopback server: in this process, and as a real one where
+Ctrl-C, a closed pipe or the console script is the point."""
 
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from .command import run_command
 from .server import LoopbackServer, Request, Wire, chunk, completion, event, stream_of
 
 
-def cli(*args: str, stdin: str = "", timeout: float = 30) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "openai_compat", *args], input=stdin, capture_output=True,
-                          text=True, timeout=timeout)
+def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return run_command(*args, stdin=stdin)
 
 
 def test_chat_streams_to_stdout(server: LoopbackServer) -> None:

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import pickle
-import subprocess
-import sys
 import warnings
 from typing import Any
 
@@ -15,6 +13,7 @@ import pytest
 
 from openai_compat import APIConnectionError, AuthenticationError, BadRequestError, Client
 
+from .command import run_command
 from .server import LoopbackServer, Request, Wire, chunk, completion, event, points_at
 
 # -- models() -----------------------------------------------------------------------------------------
@@ -189,7 +188,8 @@ def test_each_probe_is_one_small_request_and_none_is_retried(server: LoopbackSer
     assert [(r.path, r.json) for r in server.requests] == [
         ("/v1/chat/completions", {**say_hi, "max_tokens": 8}),
         ("/v1/chat/completions", {**say_hi, "max_tokens": 8, "stream": True}),
-        ("/v1/chat/completions", {**say_hi, "max_tokens": 8, "stream_options": {"include_usage": True}, "stream": True}),
+        ("/v1/chat/completions", {**say_hi, "max_tokens": 8, "stream_options": {"include_usage": True},
+                                  "stream": True}),
         ("/v1/chat/completions", {**say_hi, "max_tokens": 4, "n": 2}),
         ("/v1/chat/completions", {"model": "m", "messages": [{"role": "user", "content": "Answer in JSON."}],
                                   "max_tokens": 8, "response_format": {"type": "json_object"}}),
@@ -277,7 +277,8 @@ def test_an_error_row_that_is_not_an_answer_says_what_happened(server: LoopbackS
     ({"content": "x" * 60}, ("blocking chat", "ok", f"HTTP 200: {'x' * 60!r}")),
     ({"content": "x" * 61}, ("blocking chat", "ok", f"HTTP 200: {'x' * 59 + chr(0x2026)!r}")),
 ], ids=["reasoning-in-the-blocking-answer", "null-content", "sixty-characters", "cut-at-sixty"])
-def test_what_a_blocking_answer_shows(server: LoopbackServer, answer: dict[str, Any], row: tuple[str, str, str]) -> None:
+def test_what_a_blocking_answer_shows(server: LoopbackServer, answer: dict[str, Any],
+                                      row: tuple[str, str, str]) -> None:
     def handler(req: Request, wire: Wire) -> None:
         if req.json.get("stream"):
             wire.sse([event(chunk("hi", finish_reason="stop")), "data: [DONE]\n\n"])
@@ -309,20 +310,19 @@ def test_max_completion_tokens_without_usage_is_unknown(server: LoopbackServer) 
 
 def test_doctor_prints_the_table_or_json_and_exits_by_what_works(server: LoopbackServer) -> None:
     server.handler = full_server
-    base = [sys.executable, "-m", "openai_compat", "doctor", "--base-url", server.url, "--model", "m"]
-    table = subprocess.run(base, capture_output=True, text=True, timeout=60)
+    base = ["doctor", "--base-url", server.url, "--model", "m"]
+    table = run_command(*base)
     assert table.returncode == 0, table.stderr
     assert "blocking chat" in table.stdout and "[DONE]" in table.stdout
-    as_json = subprocess.run([*base, "--json"], capture_output=True, text=True, timeout=60)
+    as_json = run_command(*base, "--json")
     assert json.loads(as_json.stdout)["ok"] is True
     server.handler = lambda req, wire: wire.json({"error": {"message": "no such model"}}, status=404)
-    failing = subprocess.run(base, capture_output=True, text=True, timeout=60)
+    failing = run_command(*base)
     assert failing.returncode == 1 and "skipped" in failing.stdout
 
 
 def test_doctor_errors_are_one_line(server: LoopbackServer) -> None:
-    result = subprocess.run([sys.executable, "-m", "openai_compat", "doctor", "--model", "m"], capture_output=True,
-                            text=True, timeout=60)
+    result = run_command("doctor", "--model", "m")
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "--provider NAME or --base-url URL" in result.stderr
 

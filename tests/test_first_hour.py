@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pytest
 
 from openai_compat import APIResponseError, Client, InternalServerError, NotFoundError
 
+from .command import run_command
 from .server import LoopbackServer, Request, Wire, completion, points_at
 
 # -- a base URL without its version --------------------------------------------------------------
@@ -67,8 +67,7 @@ def test_named_parameters_are_checked_before_sending(client: Client, server: Loo
 
 
 def test_the_cli_refuses_a_negative_max_tokens(server: LoopbackServer) -> None:
-    result = subprocess.run([sys.executable, "-m", "openai_compat", "chat", "--base-url", server.url, "--model", "m",
-                             "--max-tokens", "-5", "hi"], capture_output=True, text=True, timeout=30)
+    result = run_command("chat", "--base-url", server.url, "--model", "m", "--max-tokens", "-5", "hi")
     assert result.returncode == 1
     assert "max_tokens must be >= 1" in result.stderr
     assert server.requests == []
@@ -194,8 +193,7 @@ def test_a_stream_timeout_names_its_value_and_url(server: LoopbackServer) -> Non
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "openai_compat", *args], capture_output=True, text=True,
-                          timeout=60)
+    return run_command(*args)
 
 
 def test_the_cli_has_a_version() -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import io
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -14,6 +12,7 @@ import requests
 
 from openai_compat import Client, _media
 
+from .command import run_command
 from .server import LoopbackServer, completion
 
 # The first bytes of each format (enough for sniffing; the servers here never decode them).
@@ -254,9 +253,8 @@ def test_the_cli_sends_images_and_audio(answering: LoopbackServer, tmp_path: Pat
     image, clip = tmp_path / "cat.png", tmp_path / "purr.wav"
     image.write_bytes(SAMPLES["image/png"])
     clip.write_bytes(SAMPLES["audio/wav"])
-    result = subprocess.run([sys.executable, "-m", "openai_compat", "chat", "--base-url", answering.url, "--model", "m",
-                             "--no-stream", "--image", str(image), "--image", "https://example.com/b.png",
-                             "--audio", str(clip), "What is this?"], capture_output=True, text=True, timeout=30)
+    result = run_command("chat", "--base-url", answering.url, "--model", "m", "--no-stream", "--image", str(image),
+                         "--image", "https://example.com/b.png", "--audio", str(clip), "What is this?")
     assert result.returncode == 0, result.stderr
     kinds = [p["type"] for p in sent_parts(answering)]
     assert kinds == ["text", "image_url", "image_url", "input_audio"]

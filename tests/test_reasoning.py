@@ -18,6 +18,7 @@ from openai_compat import (
 )
 from openai_compat._delta import message_reasoning
 
+from .command import run_command
 from .server import LoopbackServer, Request, Wire, completion, event
 
 DONE = "data: [DONE]\n\n"
@@ -257,22 +258,20 @@ def test_the_cli_keeps_stdout_for_the_answer_and_shows_thinking_on_request(serve
     blocking_answer["choices"][0]["message"] = message
     server.handler = lambda req, wire: (wire.sse([*events, DONE]) if req.json.get("stream")
                                         else wire.json(blocking_answer))
-    base = [sys.executable, "-m", "openai_compat", "chat", "--base-url", server.url, "--model", "m"]
-    quiet = subprocess.run([*base, "2+2?"], capture_output=True, text=True, timeout=30)
+    base = ["chat", "--base-url", server.url, "--model", "m"]
+    quiet = run_command(*base, "2+2?")
     assert (quiet.returncode, quiet.stdout, quiet.stderr) == (0, ANSWER + "\n", "")
-    shown = subprocess.run([*base, "--reasoning", "2+2?"], capture_output=True, text=True, timeout=30)
+    shown = run_command(*base, "--reasoning", "2+2?")
     assert (shown.returncode, shown.stdout) == (0, ANSWER + "\n")
     assert shown.stderr == THOUGHT + "\n", "the thinking, then a line break before the answer"
-    blocking = subprocess.run([*base, "--reasoning", "--no-stream", "2+2?"], capture_output=True, text=True,
-                              timeout=30)
+    blocking = run_command(*base, "--reasoning", "--no-stream", "2+2?")
     assert blocking.stdout == ANSWER + "\n" and blocking.stderr == THOUGHT + "\n"
 
 
 def test_the_cli_sends_the_thinking_switch(server: LoopbackServer) -> None:
     server.handler = lambda req, wire: wire.json(completion("ok"))
-    result = subprocess.run([sys.executable, "-m", "openai_compat", "chat", "--provider", "deepseek", "--base-url",
-                             server.url, "--api-key-env", "PATH", "--model", "m", "--thinking", "off",
-                             "--no-stream", "hi"], capture_output=True, text=True, timeout=30)
+    result = run_command("chat", "--provider", "deepseek", "--base-url", server.url, "--api-key-env", "PATH",
+                         "--model", "m", "--thinking", "off", "--no-stream", "hi")
     assert result.returncode == 0, result.stderr
     assert json.loads(server.requests[0].raw_body)["thinking"] == {"type": "disabled"}
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 from typing import Any
 
@@ -11,6 +9,7 @@ import pytest
 
 from openai_compat import Client, RateLimitError, RequestEvent, Usage
 
+from .command import run_command
 from .server import LoopbackServer, Request, Wire, chunk, completion, event
 
 DONE = "data: [DONE]\n\n"
@@ -178,8 +177,7 @@ def test_the_event_hook_gets_the_normalised_usage(server: LoopbackServer) -> Non
 def test_the_cli_prints_a_usage_line(server: LoopbackServer) -> None:
     server.handler = lambda req, wire: wire.sse([event(chunk("hi", finish_reason="stop")), event(
         {"choices": [], "usage": USAGES["openai cached and reasoning"][0]}), DONE])
-    result = subprocess.run([sys.executable, "-m", "openai_compat", "chat", "--base-url", server.url, "--model", "m",
-                             "--usage", "x"], capture_output=True, text=True, timeout=30)
+    result = run_command("chat", "--base-url", server.url, "--model", "m", "--usage", "x")
     assert result.returncode == 0 and result.stdout == "hi\n"
     assert result.stderr.startswith("usage: 1200 prompt (1024 cached) + 300 completion (256 reasoning) = 1500 tokens,")
     assert "tokens/s" in result.stderr

@@ -16,6 +16,7 @@ import pytest
 from openai_compat import APIResponseError, APITimeoutError, Client, ToolLoopError
 from openai_compat._function_schema import build_arguments, function_schema, parse_docstring
 
+from .command import run_command
 from .server import LoopbackServer, Request, Wire, chunk, completion, event
 
 
@@ -336,18 +337,14 @@ def test_bad_input_is_refused_before_sending(client: Client, server: LoopbackSer
 
 
 def test_the_cli_runs_tools_and_shows_each_call_on_stderr(server: LoopbackServer, tmp_path: Any) -> None:
-    import subprocess
-
     (tmp_path / "mytools.py").write_text("def add(a: int, b: int) -> int:\n    '''Add.'''\n    return a + b\n")
     server.handler = scripted([tool_call("add", {"a": 2, "b": 3})], "It is 5.", stream=True)
-    command = [sys.executable, "-m", "openai_compat", "chat", "--base-url", server.url, "--model", "m",
-               "--tool", "mytools:add", "2+3?"]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    command = ["chat", "--base-url", server.url, "--model", "m", "--tool", "mytools:add", "2+3?"]
+    result = run_command(*command, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout == "It is 5.\n"
     assert '[tool] add({"a": 2, "b": 3}) -> 5' in result.stderr
-    bad = subprocess.run([*command[:-3], "--tool", "mytools", "x"], capture_output=True, text=True, timeout=60,
-                         cwd=tmp_path)
+    bad = run_command(*command[:-3], "--tool", "mytools", "x", cwd=tmp_path)
     assert bad.returncode == 1 and "give it as MODULE:FUNCTION" in bad.stderr
 
 

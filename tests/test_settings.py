@@ -20,6 +20,7 @@ from openai_compat import (
     PerplexityClient,
 )
 
+from .command import run_command
 from .server import LoopbackServer, Request, Wire, chunk, completion, event
 from .test_media import SAMPLES
 
@@ -382,11 +383,7 @@ def test_a_failed_call_can_be_shown_as_curl_too(server: LoopbackServer) -> None:
 
 
 def test_the_cli_prints_the_call_as_curl(server: LoopbackServer) -> None:
-    import subprocess
-    import sys
-
-    result = subprocess.run([sys.executable, "-m", "openai_compat", "chat", "--base-url", server.url, "--model", "m",
-                             "--no-stream", "--curl", "hi"], capture_output=True, text=True, timeout=60)
+    result = run_command("chat", "--base-url", server.url, "--model", "m", "--no-stream", "--curl", "hi")
     assert result.returncode == 0, result.stderr
     assert result.stderr.startswith("curl -X POST ") and '"messages"' in result.stderr
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import pickle
-import subprocess
 import sys
 import threading
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ import pytest
 from openai_compat import APITimeoutError, BadRequestError, Client, JSONOutputError, NotFoundError
 from openai_compat._schema import check, schema_of
 
+from .command import run_command
 from .server import LoopbackServer, Request, Wire, completion
 
 try:
@@ -356,13 +356,12 @@ def test_the_cli_prints_checked_json(server: LoopbackServer, tmp_path: Path) -> 
     schema = tmp_path / "city.json"
     schema.write_text(json.dumps(schema_of(City).schema))
     server.handler = format_server({"json_schema"}, "deepseek")
-    base = [sys.executable, "-m", "openai_compat", "chat", "--base-url", server.url, "--model", "m",
-            "--json-schema", str(schema), "Largest city of Norway?"]
-    result = subprocess.run(base, capture_output=True, text=True, timeout=30)
+    base = ["chat", "--base-url", server.url, "--model", "m", "--json-schema", str(schema), "Largest city of Norway?"]
+    result = run_command(*base)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == GOOD
     server.handler = format_server({"json_schema"}, "deepseek", {"name": "Oslo"})
-    result = subprocess.run(base, capture_output=True, text=True, timeout=30)
+    result = run_command(*base)
     assert result.returncode == 1
     assert "population" in result.stderr and "required" in result.stderr  # either checker's words
 
