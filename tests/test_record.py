@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import shlex
 import threading
 from typing import Any
 
 import pytest
+import requests
 
-from openai_compat import Client, RateLimitError, RequestEvent, Usage
+from openai_compat import Client, GroqClient, RateLimitError, RequestEvent, Usage
 
 from .command import run_command
-from .server import LoopbackServer, Request, Wire, chunk, completion, event
+from .server import LoopbackServer, Request, Wire, chunk, completion, event, json_with_id
 
 DONE = "data: [DONE]\n\n"
 
@@ -258,3 +260,54 @@ def test_the_most_specific_request_id_wins_whatever_order_the_headers_come_in(
     with pytest.raises(RateLimitError) as info:
         client.chat("x")
     assert info.value.request_id == "oai-3"
+
+
+def test_a_record_and_the_totals_show_what_they_hold(server: LoopbackServer) -> None:
+    server.handler = json_with_id(completion("ok", usage={"prompt_tokens": 3, "completion_tokens": 2,
+                                                          "total_tokens": 5, "cost": 0.25}), "req-7")
+    client = Client(server.url, model="m")
+    client.chat("hi")
+    record = client.last
+    assert record is not None
+    assert repr(record) == (f"CallRecord(endpoint='/chat/completions', request_id='req-7', model='test-model',"
+                            f" finish_reason='stop', attempts=1, elapsed={record.elapsed!r}, usage={record.usage!r},"
+                            f" partial=False)")
+    assert repr(client.usage) == ("UsageTotals(calls=1, prompt_tokens=3, completion_tokens=2, total_tokens=5,"
+                                  " cached_tokens=0, reasoning_tokens=0, cost=0.25)")
+
+
+def _curl_defaults() -> str:
+    """requests' own headers, as as_curl() shows them (it leaves Connection out)."""
+    return " ".join(f"-H {shlex.quote(f'{name}: {value}')}" for name, value in requests.utils.default_headers().items()
+                    if name != "Connection")
+
+
+def test_as_curl_writes_the_exact_command(server: LoopbackServer) -> None:
+    client = Client(server.url, model="m", api_key="sk-curl-secret-1", default_query={"api-version": "1"})
+    client.chat("It's 5 o'clock", max_tokens=3, extra_headers={"X-Trace": "t"})
+    assert client.last is not None and client.last.as_curl() == (
+        f"curl -X POST '{server.url}/chat/completions?api-version=1' {_curl_defaults()}"
+        " -H \"Authorization: Bearer $OPENAI_API_KEY\" -H 'X-Trace: t' -H 'Content-Type: application/json'"
+        " --data-raw '{\"model\": \"m\", \"messages\": [{\"role\": \"user\", \"content\": \"It'\"'\"'s 5"
+        " o'\"'\"'clock\"}], \"max_tokens\": 3}'")
+
+
+def test_as_curl_names_a_variable_for_each_secret_header_and_leaves_out_what_it_cannot_show(
+        server: LoopbackServer) -> None:
+    client = Client(server.url, model="m", headers={"x-api-key": "k-123456789012345", "api-key": "sk-az-0123456789"})
+    keys = " -H \"x-api-key: $X_API_KEY\" -H \"api-key: $OPENAI_API_KEY\""
+    server.handler = lambda req, wire: wire.json({"object": "list", "data": []})
+    client.models()
+    assert client.last is not None
+    assert client.last.as_curl() == f"curl -X GET {server.url}/models {_curl_defaults()}{keys}", "no body, no data"
+    server.handler = lambda req, wire: wire.json({"id": "file-1", "object": "file"})
+    client.upload_file(b"\xff\xfe\x00 not text", "a.jsonl", "batch")
+    sent = server.requests[-1]
+    assert client.last.as_curl() == (
+        f"curl -X POST {server.url}/files {_curl_defaults()}{keys}"
+        f" -H 'Content-Type: {sent.headers['content-type']}'"
+        f" # a body of {len(sent.raw_body)} bytes (a file upload), not shown")
+    groq = GroqClient(server.url, api_key="gsk-0123456789abcdef", model="m")
+    server.handler = lambda req, wire: wire.json(completion("ok"))
+    groq.chat("hi")
+    assert groq.last is not None and '"Authorization: Bearer $GROQ_API_KEY"' in groq.last.as_curl()
