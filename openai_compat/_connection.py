@@ -7,7 +7,6 @@ nothing of retries, records or events: the call pipeline (``_pipeline.py``) does
 
 from __future__ import annotations
 
-import errno
 import http.client
 import os
 import re
@@ -226,9 +225,8 @@ def closed_before_answer(exc: BaseException) -> bool:
     connection is safe, as the server read nothing it answered."""
     seen: BaseException | None = exc
     while seen is not None:
+        # An OSError with ECONNRESET or EPIPE is always one of these two (PEP 3151).
         if isinstance(seen, (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)):
-            return True
-        if isinstance(seen, OSError) and seen.errno in (errno.ECONNRESET, errno.EPIPE):
             return True
         args = getattr(seen, "args", ())
         nested = next((a for a in args if isinstance(a, BaseException)), None)

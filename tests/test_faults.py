@@ -482,6 +482,35 @@ def test_a_kept_alive_connection_closed_as_it_is_reused_is_sent_again_at_once(se
     assert [e.status_code for e in seen if e.kind == "response"] == [200, None, 200, None, 200]
 
 
+def test_a_garbled_answer_on_a_kept_alive_connection_is_not_sent_again(server: LoopbackServer) -> None:
+    served: dict[int, int] = {}
+
+    def handler(req: Request, wire: Wire) -> None:
+        served[req.connection] = served.get(req.connection, 0) + 1
+        if served[req.connection] > 1:
+            wire.write(b"HELLO THERE\r\n\r\n")  # the server answered, wrongly: sending again is not free
+            wire.close()
+        else:
+            wire.json(completion("ok"))
+
+    server.handler = handler
+    client = Client(server.url, model="m", max_retries=0)
+    assert client.chat("hi") == "ok"
+    with pytest.raises(APIConnectionError, match="could not reach"):
+        client.chat("hi")
+    assert len(server.requests) == 2
+
+
+def test_a_refused_connection_says_where_and_why_in_one_line() -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    with pytest.raises(APIConnectionError) as raised:
+        Client(f"http://127.0.0.1:{port}/v1", model="m", max_retries=0).chat("hi")
+    assert str(raised.value) == (f"could not reach http://127.0.0.1:{port}/v1/chat/completions: Failed to establish"
+                                 " a new connection: [Errno 111] Connection refused")
+
+
 def test_a_server_that_closes_every_new_connection_gets_no_free_resend(server: LoopbackServer) -> None:
     server.handler = lambda req, wire: wire.close()
     with pytest.raises(APIConnectionError, match="could not reach"):

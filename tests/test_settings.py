@@ -313,6 +313,27 @@ def test_with_options_derives_a_client_on_the_same_pool(server: LoopbackServer) 
         client.with_options(api_key="x")
 
 
+def test_with_options_headers_join_the_clients_own_and_its_key_blocking_and_streamed(server: LoopbackServer) -> None:
+    client = Client(server.url, model="m", api_key="sk-own-0123456789", headers={"X-Team": "a"})
+    other = client.with_options(headers={"X-Trace": "t", "X-Api-Key": "sk-added-0123456789"})
+    other.chat("hi")
+    "".join(other.chat("hi", stream=True))
+    for sent in server.requests:
+        assert (sent.headers["x-team"], sent.headers["x-trace"], sent.headers["x-api-key"]) == ("a", "t",
+                                                                                               "sk-added-0123456789")
+        assert sent.headers["authorization"] == "Bearer sk-own-0123456789"
+    assert server.requests[1].headers["accept"] == "text/event-stream"
+    server.handler = lambda req, wire: wire.json({"error": {"message": f"bad key {req.headers['x-api-key']}"}},
+                                                 status=400)
+    with pytest.raises(BadRequestError) as raised:
+        other.chat("hi")
+    assert "sk-added-0123456789" not in str(raised.value), "a key added by with_options() is masked too"
+    with pytest.raises(ValueError) as wrong:
+        client.with_options(headers={"X-Count": 1})
+    assert str(wrong.value) == ("Client.with_options(): header 'X-Count' must be a str without line breaks or"
+                                " control characters")
+
+
 def test_a_client_with_options_pickles(server: LoopbackServer) -> None:
     client = Client(server.url, model="m", api_key="secret-key-999").with_options(model="n")
     data = pickle.dumps(client)
