@@ -79,13 +79,14 @@ class ProbeReport(NamedTuple):
 
 
 def _short(value: Any, size: int = 60) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    """``value`` (a JSON value) as text of at most ``size`` characters."""
+    text = value if isinstance(value, str) else json.dumps(value)
     return text if len(text) <= size else text[: size - 1] + "…"
 
 
-def _refusal(exc: OpenAICompatError) -> ProbeItem:
+def _refusal(name: str, exc: OpenAICompatError) -> ProbeItem:
     status = exc.status_code if isinstance(exc, APIStatusError) else None
-    return ProbeItem("", "no", f"HTTP {status}: {_short(exc.message)}" if status else _short(str(exc)), status)
+    return ProbeItem(name, "no", f"HTTP {status}: {_short(exc.message)}" if status else _short(str(exc)), status)
 
 
 SAY_HI = [{"role": "user", "content": "Say hi."}]
@@ -117,7 +118,7 @@ class _Prober:
         try:
             answer = call()
         except OpenAICompatError as exc:
-            self.items.append(_refusal(exc)._replace(name=name))
+            self.items.append(_refusal(name, exc))
             self.failure = str(exc)
             return None
         self.items.append(ProbeItem(name, *judge(answer)))
@@ -128,7 +129,7 @@ class _Prober:
 
     def run(self) -> ProbeReport:
         blocking = self.ask("blocking chat", lambda: self.chat(messages=SAY_HI, max_tokens=8),
-                            lambda a: ("ok", f"HTTP 200: {_short(_text(a))!r}", 200))
+                            lambda a: ("ok", f"HTTP 200: {_short(_content(a))!r}", 200))
         if blocking is None:
             self.items[0] = self.items[0]._replace(reason=self.failure)  # the reason in full, once
             self.items += [ProbeItem(name, "skipped", "see blocking chat") for name in AFTER_CHAT]
@@ -186,7 +187,7 @@ class _Prober:
             self.items.append(ProbeItem("error body", "ok", f"HTTP {exc.status_code}, {_shape(exc.body)}:"
                                         f" {_short(exc.message)}", exc.status_code))
         except OpenAICompatError as exc:
-            reason = "see blocking chat" if str(exc) == self.failure else _refusal(exc).reason
+            reason = "see blocking chat" if str(exc) == self.failure else _refusal("error body", exc).reason
             self.items.append(ProbeItem("error body", "skipped" if str(exc) == self.failure else "no", reason))
         else:
             self.items.append(ProbeItem("error body", "no", "a bad request was accepted (HTTP 2xx)", 200))
@@ -207,16 +208,17 @@ def _stream(chat: Any, **body: Any) -> _StreamSeen:
     return _StreamSeen(chunks, stream.ended_with_done, any(c.get("usage") for c in chunks), reasoning)
 
 
-def _text(answer: dict[str, Any]) -> str:
-    choice = (answer.get("choices") or [{}])[0]
-    message = choice.get("message") if isinstance(choice, dict) else None
-    content = message.get("content") if isinstance(message, dict) else None
-    return content if isinstance(content, str) else json.dumps(content)
+# A blocking answer has a list of choices, each an object (``parse_completion()`` checks).
+
+
+def _content(answer: dict[str, Any]) -> Any:
+    message = answer["choices"][0].get("message")
+    return message.get("content") if isinstance(message, dict) else None
 
 
 def _reasoning_field(answer: dict[str, Any]) -> str | None:
-    for choice in answer.get("choices") or ():
-        message = choice.get("message") if isinstance(choice, dict) else None
+    for choice in answer["choices"]:
+        message = choice.get("message")
         for field in REASONING_FIELDS:
             if isinstance(message, dict) and message.get(field):
                 return field
@@ -243,5 +245,6 @@ def _shape(body: Any) -> str:
         if "detail" in body:
             return "{detail} (FastAPI style)"
         return "a JSON object of its own"
-    text = body if isinstance(body, str) else ""
-    return "an HTML page" if "<html" in text.lower() else ("plain text" if text else "an empty body")
+    if not isinstance(body, str):
+        return "a JSON value of its own"
+    return "an HTML page" if "<html" in body.lower() else ("plain text" if body else "an empty body")

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+import socket
 import warnings
 from typing import Any
 
 import pytest
 
-from openai_compat import APIConnectionError, AuthenticationError, BadRequestError, Client
+from openai_compat import APIConnectionError, AuthenticationError, BadRequestError, Client, ProbeReport
 
 from .command import run_command
 from .server import LoopbackServer, Request, Wire, chunk, completion, event, points_at
@@ -30,6 +31,7 @@ LISTINGS = {
     "gemini-like": ({"id": "m", "max_input_tokens": 1048576}, 1048576),
     "not a number": ({"id": "m", "context_length": True, "max_model_len": "8k", "context_window": 0}, None),
     "a later place": ({"id": "m", "context_length": -1, "top_provider": {"context_length": 4000}}, 4000),
+    "one token": ({"id": "m", "n_ctx": 1}, 1),
 }
 
 
@@ -245,8 +247,9 @@ def answering_chat_but(bad_request: Any) -> Any:
     (lambda wire: wire.body(b"messages must be a list", 400, {"Content-Type": "text/plain"}),
      ("ok", "HTTP 400, plain text: messages must be a list", 400)),
     (lambda wire: wire.body(b"", 400, {"Content-Type": "text/plain"}), ("ok", "HTTP 400, an empty body:", 400)),
+    (lambda wire: wire.json([{"error": "not a list"}], status=400), ("ok", "HTTP 400, a JSON value of its own:", 400)),
     (lambda wire: wire.json(completion("sure")), ("no", "a bad request was accepted (HTTP 2xx)", 200)),
-], ids=["error-text", "vllm", "fastapi", "own-object", "plain-text", "empty", "accepted"])
+], ids=["error-text", "vllm", "fastapi", "own-object", "plain-text", "empty", "json-list", "accepted"])
 def test_the_error_body_row_names_the_shape_of_the_servers_errors(server: LoopbackServer, bad_request: Any,
                                                                   item: tuple[str, str, int]) -> None:
     server.handler = answering_chat_but(bad_request)
@@ -276,7 +279,9 @@ def test_an_error_row_that_is_not_an_answer_says_what_happened(server: LoopbackS
     ({"content": None}, ("blocking chat", "ok", "HTTP 200: 'null'")),
     ({"content": "x" * 60}, ("blocking chat", "ok", f"HTTP 200: {'x' * 60!r}")),
     ({"content": "x" * 61}, ("blocking chat", "ok", f"HTTP 200: {'x' * 59 + chr(0x2026)!r}")),
-], ids=["reasoning-in-the-blocking-answer", "null-content", "sixty-characters", "cut-at-sixty"])
+    ({"content": [{"type": "text", "text": "hi"}]},
+     ("blocking chat", "ok", "HTTP 200: '[{\"type\": \"text\", \"text\": \"hi\"}]'")),
+], ids=["reasoning-in-the-blocking-answer", "null-content", "sixty-characters", "cut-at-sixty", "content-parts"])
 def test_what_a_blocking_answer_shows(server: LoopbackServer, answer: dict[str, Any],
                                       row: tuple[str, str, str]) -> None:
     def handler(req: Request, wire: Wire) -> None:
@@ -554,3 +559,64 @@ def test_a_client_unpickled_still_learns(server: LoopbackServer) -> None:
     client = pickle.loads(pickle.dumps(Client(server.url, model="m", max_retries=0)))
     assert client.chat("x", seed=1) == "ok"
     assert ["seed" in r.json for r in server.requests] == [True, False]
+
+
+@pytest.mark.parametrize(("choices", "row"), [
+    (["hi"], ("no", "the response has a choice that is not an object")),
+    ([{"index": 0, "message": "hi", "finish_reason": "stop"}], ("ok", "HTTP 200: 'null'")),
+], ids=["choice-not-an-object", "message-not-an-object"])
+def test_an_answer_of_an_odd_shape_is_noted_not_a_crash(server: LoopbackServer, choices: list[Any],
+                                                        row: tuple[str, str]) -> None:
+    def handler(req: Request, wire: Wire) -> None:
+        if req.json.get("stream"):
+            wire.sse([event(chunk("hi", finish_reason="stop")), "data: [DONE]\n\n"])
+        else:
+            wire.json(dict(completion("hi"), choices=choices))
+
+    server.handler = handler
+    items = {item.name: item[:3] for item in Client(server.url).probe("m").items}
+    assert items["blocking chat"][:2] == ("blocking chat", row[0]) and items["blocking chat"][2].startswith(row[1])
+
+
+def test_a_usage_chunk_asked_for_and_not_sent_and_a_limit_met_exactly(server: LoopbackServer) -> None:
+    def handler(req: Request, wire: Wire) -> None:
+        if req.json.get("stream"):
+            wire.sse([event(chunk("hi", finish_reason="stop")), "data: [DONE]\n\n"])  # never a usage chunk
+        else:
+            tokens = req.json.get("max_completion_tokens") or 2
+            wire.json(completion("hi", usage={"prompt_tokens": 3, "completion_tokens": tokens, "total_tokens": 7}))
+
+    server.handler = handler
+    items = {item.name: item for item in Client(server.url).probe("m").items}
+    assert items["stream_options.include_usage"] == ("stream_options.include_usage", "no",
+                                                     "accepted but ignored: no usage chunk", 200)
+    assert items["max_completion_tokens"] == ("max_completion_tokens", "ok", "accepted and honoured (4 tokens)", 200)
+
+
+def test_no_endpoint_probe_is_retried(server: LoopbackServer) -> None:
+    def handler(req: Request, wire: Wire) -> None:
+        if req.path.endswith("/chat/completions"):
+            answering_chat_but(lambda wire: wire.json({"error": {"message": "bad"}}, status=400))(req, wire)
+        else:
+            wire.json({"error": {"message": "busy"}}, status=503)
+
+    server.handler = handler
+    report = Client(server.url, max_retries=3).probe("m")
+    paths = [r.path for r in server.requests]
+    assert [paths.count(p) for p in ("/v1/completions", "/v1/embeddings", "/v1/responses")] == [1, 1, 1]
+    assert [report.result(p) for p in ("/completions", "/embeddings", "/responses")] == ["no", "no", "no"]
+    assert report.result("not probed") == "unknown"
+
+
+def test_an_unreachable_server_is_one_reason_shown_once() -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{unused.getsockname()[1]}/v1"
+    report = Client(url).probe("m")
+    assert report.items[0].reason.startswith(f"could not reach {url}/chat/completions: ")
+    assert len(report.items[0].reason) > 60, "the first row keeps the reason in full"
+    assert report.items[-1] == ("error body", "skipped", "see blocking chat", None)
+
+
+def test_an_empty_report_is_an_empty_table() -> None:
+    assert ProbeReport("http://127.0.0.1:9/v1", "m", []).table() == ""
