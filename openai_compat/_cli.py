@@ -34,6 +34,14 @@ The key comes from the provider's variable (FIREWORKS_API_KEY, TOGETHER_API_KEY,
 providers: """ + ", ".join(sorted(PROVIDERS))
 
 
+def _add_destination(command: argparse.ArgumentParser) -> None:
+    """Where a command sends its requests, and with which model."""
+    command.add_argument("--provider", choices=sorted(PROVIDERS), help="a known provider or local server")
+    command.add_argument("--base-url", help="any OpenAI-compatible base URL, ending in /v1 or similar")
+    command.add_argument("--api-key-env", metavar="VAR", help="the variable holding the key for --base-url")
+    command.add_argument("--model", required=True, help="the model to ask, as the server names it")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="openai-compat",
@@ -49,10 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub = commands.add_parser(name, help=what, description=what, epilog=EXAMPLES,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
         sub.add_argument("prompt", nargs="*", help="the prompt (read from standard input when left out)")
-        sub.add_argument("--provider", choices=sorted(PROVIDERS), help="a known provider or local server")
-        sub.add_argument("--base-url", help="any OpenAI-compatible base URL, ending in /v1 or similar")
-        sub.add_argument("--api-key-env", metavar="VAR", help="the variable holding the key for --base-url")
-        sub.add_argument("--model", required=True)
+        _add_destination(sub)
         if name == "chat":
             sub.add_argument("--system", help="a system message sent first")
             sub.add_argument("--reasoning", action="store_true",
@@ -65,8 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("--tool", action="append", metavar="MODULE:FUNCTION",
                              help="a Python function the model may call; each call and result is shown on"
                                   " standard error (repeatable)")
-        sub.add_argument("--max-tokens", type=int)
-        sub.add_argument("--temperature", type=float)
+        sub.add_argument("--max-tokens", type=int, metavar="N", help="stop the answer after N tokens")
+        sub.add_argument("--temperature", type=float, metavar="T", help="sampling temperature (0 for the likeliest)")
         sub.add_argument("--no-stream", action="store_true", help="wait for the whole answer")
         sub.add_argument("--usage", action="store_true",
                          help="after the answer, print tokens, cost, time and speed on standard error")
@@ -79,10 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = commands.add_parser("doctor", help="probe what a server really supports",
                                  description="Probe what a server really does with one tiny request per question:"
                                  " streaming, [DONE], usage, n, json_object, json_schema, tools, reasoning, ...")
-    doctor.add_argument("--provider", choices=sorted(PROVIDERS), help="a known provider or local server")
-    doctor.add_argument("--base-url", help="any OpenAI-compatible base URL, ending in /v1 or similar")
-    doctor.add_argument("--api-key-env", metavar="VAR", help="the variable holding the key for --base-url")
-    doctor.add_argument("--model", required=True)
+    _add_destination(doctor)
     doctor.add_argument("--json", action="store_true", help="the report as JSON")
     return parser
 

@@ -18,11 +18,17 @@ from typing import Mapping
 from openai_compat._cli import main
 
 
-def run_command(*args: str, stdin: str = "", cwd: str | Path | None = None,
-                env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``openai-compat ARGS`` with ``stdin`` as its input, in ``cwd`` with ``env`` if given;
-    its exit status and what it wrote, as ``subprocess.run(..., text=True)`` gives them."""
-    stdout, stderr = io.StringIO(), io.StringIO()
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def run_command(*args: str, stdin: str = "", cwd: str | Path | None = None, env: Mapping[str, str] | None = None,
+                terminal: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run ``openai-compat ARGS`` with ``stdin`` as its input, in ``cwd`` with ``env`` if given,
+    and its standard error a terminal if ``terminal``; its exit status and what it wrote, as
+    ``subprocess.run(..., text=True)`` gives them."""
+    stdout, stderr = io.StringIO(), _Terminal() if terminal else io.StringIO()
     saved_cwd, saved_env, saved_path, saved_stdin = os.getcwd(), dict(os.environ), list(sys.path), sys.stdin
     loaded = set(sys.modules)
     try:

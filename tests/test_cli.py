@@ -11,11 +11,12 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from .command import run_command
-from .server import LoopbackServer, Request, Wire, chunk, completion, event, stream_of
+from .server import LoopbackServer, Request, Wire, chunk, completion, event, json_with_id, stream_of
 
 
 def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -64,8 +65,14 @@ def test_a_provider_key_missing_is_named() -> None:
 
 
 def test_no_destination_and_no_prompt_are_usage_errors(server: LoopbackServer) -> None:
-    assert "--provider NAME or --base-url URL" in cli("chat", "--model", "m", "x").stderr
-    assert "prompt is empty" in cli("chat", "--base-url", server.url, "--model", "m", stdin="").stderr
+    nowhere = cli("chat", "--model", "m", "x")
+    assert (nowhere.returncode, nowhere.stderr) == (
+        1, "openai-compat: error: say where to send it: --provider NAME or --base-url URL\n")
+    empty = cli("chat", "--base-url", server.url, "--model", "m", stdin=" \n")
+    assert (empty.returncode, empty.stderr) == (
+        1, "openai-compat: error: the prompt is empty: give it as arguments or on standard input\n")
+    unset = cli("chat", "--base-url", server.url, "--api-key-env", "OPENAI_COMPAT_UNSET_VARIABLE", "--model", "m", "x")
+    assert (unset.returncode, unset.stderr) == (1, "openai-compat: error: OPENAI_COMPAT_UNSET_VARIABLE is not set\n")
     assert server.requests == []
 
 
@@ -109,6 +116,38 @@ def test_help_shows_examples_and_providers() -> None:
     assert result.returncode == 0
     assert "examples:" in result.stdout and "openai-compat chat --provider fireworks" in result.stdout
     assert "llamacpp" in result.stdout
+
+
+def _unexplained(help_text: str) -> list[str]:
+    """The options and commands ``--help`` lists with no words after them."""
+    lines = help_text.split("\n\nexamples:")[0].splitlines()
+    bare = []
+    for number, line in enumerate(lines):
+        entry = line.strip()
+        indent = len(line) - len(line.lstrip())
+        if indent not in (2, 4) or entry.startswith("{"):  # "{chat,...}" heads the commands listed below it
+            continue
+        following = lines[number + 1] if number + 1 < len(lines) else ""
+        explained_below = len(following) - len(following.lstrip()) > 8
+        if "  " not in entry and not explained_below:
+            bare.append(entry)
+    return bare
+
+
+@pytest.mark.parametrize("command", [[], ["chat"], ["complete"], ["doctor"]], ids=["top", "chat", "complete", "doctor"])
+def test_help_explains_every_option_and_names_the_program(command: list[str]) -> None:
+    shown = cli(*command, "--help")
+    assert shown.returncode == 0
+    assert shown.stdout.startswith(f"usage: {' '.join(['openai-compat', *command])} ")
+    assert _unexplained(shown.stdout) == []
+    if not command:
+        assert "\nTalk to any server that speaks the OpenAI HTTP API.\n" in shown.stdout
+        assert "{chat,complete,doctor}" in shown.stdout
+
+
+def test_the_command_is_required() -> None:
+    bare = cli()
+    assert bare.returncode == 2 and "required: {chat,complete,doctor}" in bare.stderr.replace("arguments are", "")
 
 
 def test_the_console_script_is_installed() -> None:
@@ -157,3 +196,178 @@ def test_a_blocking_answers_thinking_in_two_forms_is_shown_whole_on_stderr(serve
     result = cli("chat", "--base-url", server.url, "--model", "m", "--no-stream", "--reasoning", "x")
     assert result.returncode == 0, result.stderr
     assert (result.stdout, result.stderr) == ("It is c.\n", "First a, and then b.\n")
+
+
+# -- every way the command prints ----------------------------------------------------------------------
+
+
+def test_complete_prints_the_text_blocking_and_streamed_with_the_settings_sent(server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.sse(stream_of(["Grü", "ße"], chat=False))
+    streamed = cli("complete", "--base-url", server.url, "--model", "m", "--max-tokens", "5", "--temperature", "0",
+                   "Once")
+    assert (streamed.returncode, streamed.stdout, streamed.stderr) == (0, "Grüße\n", "")
+    server.handler = lambda req, wire: wire.json(completion("Grüße", chat=False))
+    blocking = cli("complete", "--base-url", server.url, "--model", "m", "--max-tokens", "5", "--no-stream", "Once")
+    assert (blocking.returncode, blocking.stdout) == (0, "Grüße\n")
+    assert [r.json for r in server.requests] == [
+        {"model": "m", "prompt": "Once", "max_tokens": 5, "temperature": 0.0, "stream": True},
+        {"model": "m", "prompt": "Once", "max_tokens": 5}]
+
+
+def test_json_is_printed_as_sent_unescaped_one_object_per_line(server: LoopbackServer) -> None:
+    answer = completion("Grüße", chat=False)
+    server.handler = lambda req, wire: wire.json(answer)
+    blocking = cli("complete", "--base-url", server.url, "--model", "m", "--no-stream", "--json", "--max-tokens", "3",
+                   "x")
+    assert blocking.stdout == json.dumps(answer, ensure_ascii=False) + "\n"
+    chunks = [{"id": "c", "object": "text_completion", "choices": [{"index": 0, "text": text, "finish_reason": end}]}
+              for text, end in (("Grü", None), ("ße", "stop"))]
+    server.handler = lambda req, wire: wire.sse([event(c) for c in chunks] + ["data: [DONE]\n\n"])
+    streamed = cli("complete", "--base-url", server.url, "--model", "m", "--json", "x")
+    assert streamed.stdout == "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in chunks)
+    server.handler = lambda req, wire: wire.json(completion("Grüße"))
+    chat = cli("chat", "--base-url", server.url, "--model", "m", "--no-stream", "--json", "--max-tokens", "3", "x")
+    assert chat.stdout == json.dumps(completion("Grüße"), ensure_ascii=False) + "\n"
+    assert [r.json.get("max_tokens") for r in server.requests] == [3, None, 3]
+
+
+def _usage_line(usage: Any, delay: float = 0.0) -> Any:
+    def handler(req: Request, wire: Wire) -> None:
+        time.sleep(delay)
+        answer = completion("hi")
+        answer.pop("usage", None)
+        wire.json(dict(answer, usage=usage) if usage is not None else answer)
+
+    return handler
+
+
+@pytest.mark.parametrize(("usage", "line"), [
+    (None, r"usage: the server reported no token usage, \d+\.\d\d s"),
+    ({"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+     r"usage: 3 prompt \+ 2 completion = 5 tokens, \d+\.\d\d s, \d+\.\d tokens/s"),
+    ({"prompt_tokens": 3, "completion_tokens": 0, "total_tokens": 3, "cost": 0.00012},
+     r"usage: 3 prompt \+ 0 completion = 3 tokens, \$0\.000120, \d+\.\d\d s"),
+    ({"prompt_tokens": 40, "completion_tokens": 9, "total_tokens": 49,
+      "prompt_tokens_details": {"cached_tokens": 32}, "completion_tokens_details": {"reasoning_tokens": 7}},
+     r"usage: 40 prompt \(32 cached\) \+ 9 completion \(7 reasoning\) = 49 tokens, \d+\.\d\d s, \d+\.\d tokens/s"),
+    ({"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5, "prompt_tokens_details": {"cached_tokens": 0},
+      "completion_tokens_details": {"reasoning_tokens": 0}},
+     r"usage: 3 prompt \+ 2 completion = 5 tokens, \d+\.\d\d s, \d+\.\d tokens/s"),
+], ids=["none", "plain", "cost-no-completion", "cached-and-reasoning", "zero-cached-and-reasoning"])
+def test_the_usage_line_says_what_the_server_counted(server: LoopbackServer, usage: Any, line: str) -> None:
+    import re
+
+    server.handler = _usage_line(usage)
+    result = cli("chat", "--base-url", server.url, "--model", "m", "--no-stream", "--usage", "x")
+    assert result.returncode == 0 and result.stdout == "hi\n"
+    assert re.fullmatch(line + "\n", result.stderr), result.stderr
+
+
+def test_the_usage_lines_speed_is_completion_tokens_over_the_time(server: LoopbackServer) -> None:
+    import re
+
+    server.handler = _usage_line({"prompt_tokens": 3, "completion_tokens": 300, "total_tokens": 303}, delay=0.5)
+    result = cli("chat", "--base-url", server.url, "--model", "m", "--no-stream", "--usage", "x")
+    found = re.search(r", (\d+\.\d\d) s, (\d+\.\d) tokens/s", result.stderr)
+    assert found is not None, result.stderr
+    seconds, speed = float(found.group(1)), float(found.group(2))
+    assert seconds >= 0.5 and abs(speed - 300 / seconds) <= 300 / seconds * 0.03
+
+
+def test_curl_and_usage_are_each_one_line_on_stderr(server: LoopbackServer) -> None:
+    result = cli("chat", "--base-url", server.url, "--model", "m", "--no-stream", "--curl", "--usage", "hi")
+    curl, usage = result.stderr.split("\n")[:2]
+    assert result.stderr == f"{curl}\n{usage}\n"
+    assert curl.startswith("curl -X POST ") and usage.startswith("usage: 3 prompt + 2 completion = 5 tokens, ")
+
+
+def test_record_records_again_over_an_old_tape(server: LoopbackServer, tmp_path: Path) -> None:
+    tape = str(tmp_path / "tape.jsonl")
+    for text in ("first", "second"):
+        server.handler = json_with_id(completion(text), "req")
+        result = cli("chat", "--base-url", server.url, "--model", "m", "--no-stream", "--record", tape, "x")
+        assert result.stdout == text + "\n"
+    assert len(server.requests) == 2
+
+
+def test_doctor_prints_a_heading_and_asks_no_stream_for_usage_unasked(server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: (wire.sse(stream_of(["hi"])) if req.json.get("stream")
+                                        else wire.json(completion("hi")))
+    table = cli("doctor", "--base-url", server.url, "--model", "m")
+    assert table.stdout.startswith(f"{server.url}, model m:\nblocking chat ")
+    assert "stream_options" not in server.requests[1].json, "the plain stream is probed as it comes"
+    as_json = cli("doctor", "--base-url", server.url, "--model", "m", "--json")
+    report = json.loads(as_json.stdout)
+    assert as_json.stdout == json.dumps(report, indent=2) + "\n"
+    assert (report["base_url"], report["model"]) == (server.url, "m")
+
+
+THINKING_EVENTS = [event({"choices": [{"index": 0, "delta": {"reasoning_content": "Two"}}]}),
+                   event({"choices": [{"index": 0, "delta": {"reasoning_content": " and two."}}]}),
+                   event(chunk("4")), event({"choices": [{"index": 0, "delta": {"reasoning_content": "late"}}]}),
+                   event(chunk("!", finish_reason="stop")), "data: [DONE]\n\n"]
+
+
+def test_on_a_terminal_thinking_is_a_passing_line_or_dimmed(server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.sse(THINKING_EVENTS)
+    base = ["chat", "--base-url", server.url, "--model", "m", "x"]
+    hidden = run_command(*base, terminal=True)
+    assert (hidden.stdout, hidden.stderr) == ("4!\n", "thinking…\r\033[K")
+    shown = run_command(*base, "--reasoning", terminal=True)
+    assert (shown.stdout, shown.stderr) == ("4!\n", "\033[2mTwo\033[0m\033[2m and two.\033[0m\n")
+    piped = run_command(*base)
+    assert (piped.stdout, piped.stderr) == ("4!\n", "")
+
+
+def test_thinking_is_set_with_the_presets_switch_or_refused(server: LoopbackServer) -> None:
+    plain = cli("chat", "--base-url", server.url, "--model", "m", "--thinking", "off", "x")
+    assert (plain.returncode, plain.stderr) == (1, "openai-compat: error: --thinking needs a server whose thinking"
+                                                   " switch is known: use --provider (groq, deepseek, llamacpp, vllm,"
+                                                   " ...) rather than --base-url, or leave --thinking out\n")
+    effort = cli("chat", "--provider", "deepseek", "--base-url", server.url, "--api-key-env", "PATH", "--model", "m",
+                 "--thinking", "low", "x")
+    assert effort.stderr == ("openai-compat: error: DeepSeekClient: thinking takes True or False here, not an effort"
+                             " ('low')\n")
+    assert server.requests == []
+
+
+def test_an_answer_spent_thinking_says_so_as_chat_does(server: LoopbackServer) -> None:
+    from openai_compat import Client, EmptyAnswerError
+
+    answer = completion("", finish_reason="length", usage={"prompt_tokens": 3, "completion_tokens": 8,
+                        "total_tokens": 11, "completion_tokens_details": {"reasoning_tokens": 8}})
+    answer["choices"][0]["message"]["reasoning_content"] = "Hmm"
+    server.handler = lambda req, wire: wire.json(answer)
+    result = cli("chat", "--base-url", server.url, "--model", "m", "--no-stream", "x")
+    with pytest.raises(EmptyAnswerError) as raised:
+        Client(server.url, model="m").chat("x")
+    assert "8" in str(raised.value)
+    assert (result.returncode, result.stderr) == (1, f"openai-compat: error: {raised.value}\n")
+
+
+def test_an_image_alone_is_sent(server: LoopbackServer, tmp_path: Path) -> None:
+    image = tmp_path / "dot.png"
+    image.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 24)
+    result = cli("chat", "--base-url", server.url, "--model", "m", "--no-stream", "--image", str(image), "What?")
+    assert result.returncode == 0, result.stderr
+    parts = server.requests[0].json["messages"][0]["content"]
+    assert [p["type"] for p in parts] == ["text", "image_url"]
+
+
+def test_json_schema_output_is_indented_unescaped_and_the_settings_are_sent(server: LoopbackServer,
+                                                                           tmp_path: Path) -> None:
+    schema = tmp_path / "city.json"
+    schema.write_text(json.dumps({"type": "object", "description": "Eine Stadt, z. B. Zürich",
+                                  "properties": {"name": {"type": "string"}}, "required": ["name"]}),
+                      encoding="utf-8")
+    server.handler = lambda req, wire: wire.json(completion('{"name": "Zürich"}'))
+    result = cli("chat", "--base-url", server.url, "--model", "m", "--json-schema", str(schema), "--max-tokens", "20",
+                 "x")
+    assert (result.returncode, result.stdout) == (0, '{\n  "name": "Zürich"\n}\n')
+    assert server.requests[0].json["max_tokens"] == 20
+    missing = cli("chat", "--base-url", server.url, "--model", "m", "--json-schema", str(tmp_path / "none.json"), "x")
+    assert missing.stderr == (f"openai-compat: error: cannot read the JSON Schema in {tmp_path / 'none.json'}:"
+                              f" [Errno 2] No such file or directory: '{tmp_path / 'none.json'}'\n")
+    (tmp_path / "list.json").write_text("[]")
+    listed = cli("chat", "--base-url", server.url, "--model", "m", "--json-schema", str(tmp_path / "list.json"), "x")
+    assert listed.stderr == f"openai-compat: error: {tmp_path / 'list.json'} does not hold a JSON Schema object\n"

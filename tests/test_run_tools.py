@@ -348,6 +348,32 @@ def test_the_cli_runs_tools_and_shows_each_call_on_stderr(server: LoopbackServer
     assert bad.returncode == 1 and "give it as MODULE:FUNCTION" in bad.stderr
 
 
+@pytest.mark.parametrize(("length", "shown"), [(300, "x" * 300), (301, "x" * 299 + "\u2026")], ids=["300", "301"])
+def test_the_cli_shows_a_tools_call_unescaped_and_its_result_cut_at_300(server: LoopbackServer, tmp_path: Any,
+                                                                        length: int, shown: str) -> None:
+    (tmp_path / "longtools.py").write_text(f"def echo(city: str) -> str:\n    'Echo.'\n    return 'x' * {length}\n")
+    server.handler = scripted([tool_call("echo", {"city": "Zürich"})], "Done.")
+    result = run_command("chat", "--base-url", server.url, "--model", "m", "--no-stream", "--max-tokens", "7",
+                         "--tool", "longtools:echo", "go", cwd=tmp_path)
+    assert (result.returncode, result.stdout) == (0, "Done.\n")
+    assert result.stderr == f'[tool] echo({{"city": "Zürich"}}) -> {shown}\n'
+    assert [r.json["max_tokens"] for r in server.requests] == [7, 7]
+
+
+def test_the_cli_names_a_tool_it_cannot_use(server: LoopbackServer, tmp_path: Any) -> None:
+    (tmp_path / "sometools.py").write_text("VALUE = 3\n")
+    base = ["chat", "--base-url", server.url, "--model", "m", "x"]
+    missing = run_command(*base, "--tool", "sometools:nope", cwd=tmp_path)
+    assert missing.stderr == ("openai-compat: error: --tool 'sometools:nope': module 'sometools' has no attribute"
+                              " 'nope'\n")
+    value = run_command(*base, "--tool", "sometools:VALUE", cwd=tmp_path)
+    assert value.stderr == "openai-compat: error: --tool 'sometools:VALUE' is not a function\n"
+    nested = run_command(*base, "--tool", "sometools:VALUE:x", cwd=tmp_path)
+    assert nested.stderr == ("openai-compat: error: --tool 'sometools:VALUE:x': module 'sometools' has no attribute"
+                             " 'VALUE:x'\n")
+    assert server.requests == []
+
+
 @pytest.mark.parametrize(("hint", "schema"), [
     (str, {"type": "string"}), (int, {"type": "integer"}), (float, {"type": "number"}), (bool, {"type": "boolean"}),
     (type(None), {"type": "null"}), (Any, {}),
