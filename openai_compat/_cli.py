@@ -131,14 +131,20 @@ def run(args: argparse.Namespace, stdin: TextIO, stdout: TextIO) -> None:
 
 def usage_line(record: CallRecord) -> str:
     """``usage: 12 prompt (3 cached) + 40 completion (20 reasoning) = 52 tokens, $0.0001, 1.20 s, 33.3 tokens/s``"""
-    usage, parts = record.usage, []
-    if usage.total_tokens is None and usage.completion_tokens is None:
-        parts.append("the server reported no token usage")
-    else:
-        prompt = f"{usage.prompt_tokens} prompt" + (f" ({usage.cached_tokens} cached)" if usage.cached_tokens else "")
-        completion = f"{usage.completion_tokens} completion" + (
-            f" ({usage.reasoning_tokens} reasoning)" if usage.reasoning_tokens else "")
-        parts.append(f"{prompt} + {completion} = {usage.total_tokens} tokens")
+    usage = record.usage
+    counts = []  # only what the server counted: some send a total alone, or leave out the prompt
+    if usage.prompt_tokens is not None:
+        counts.append(f"{usage.prompt_tokens} prompt" + (f" ({usage.cached_tokens} cached)" if usage.cached_tokens
+                                                         else ""))
+    if usage.completion_tokens is not None:
+        counts.append(f"{usage.completion_tokens} completion" + (
+            f" ({usage.reasoning_tokens} reasoning)" if usage.reasoning_tokens else ""))
+    counted = " + ".join(counts)
+    if usage.total_tokens is not None:
+        counted = f"{counted} = {usage.total_tokens} tokens" if counted else f"{usage.total_tokens} tokens"
+    elif counted:
+        counted += " tokens"
+    parts = [counted or "the server reported no token usage"]
     if usage.cost is not None:
         parts.append(f"${usage.cost:.6f}")
     if record.elapsed:

@@ -145,9 +145,52 @@ def test_help_explains_every_option_and_names_the_program(command: list[str]) ->
         assert "{chat,complete,doctor}" in shown.stdout
 
 
-def test_the_command_is_required() -> None:
+def test_the_command_the_model_and_known_choices_are_required() -> None:
     bare = cli()
     assert bare.returncode == 2 and "required: {chat,complete,doctor}" in bare.stderr.replace("arguments are", "")
+    no_model = cli("chat", "--base-url", "http://127.0.0.1:9/v1", "x")
+    assert no_model.returncode == 2 and "required: --model" in no_model.stderr.replace("arguments are", "")
+    for option in ("--provider", "--thinking"):
+        wrong = cli("chat", option, "nope", "--model", "m", "x")
+        assert wrong.returncode == 2 and f"argument {option}: invalid choice: 'nope'" in wrong.stderr
+
+
+#: What ``--help`` says of each option, and how it names the option's value.
+HELP = {
+    "prompt": "the prompt (read from standard input when left out)",
+    "--provider": "a known provider or local server",
+    "--base-url BASE_URL": "any OpenAI-compatible base URL, ending in /v1 or similar",
+    "--api-key-env VAR": "the variable holding the key for --base-url",
+    "--model MODEL": "the model to ask, as the server names it",
+    "--system SYSTEM": "a system message sent first",
+    "--reasoning": "show the model's thinking, dimmed, on standard error",
+    "--thinking {high,low,medium,off,on}": "turn thinking on or off, or set its effort",
+    "--json-schema FILE": "ask for JSON fitting the JSON Schema in FILE and print it, checked",
+    "--image PATH_OR_URL": "an image to send (repeatable)",
+    "--audio PATH": "an audio file to send (repeatable)",
+    "--tool MODULE:FUNCTION": "a Python function the model may call; each call and result is shown on standard error"
+                              " (repeatable)",
+    "--max-tokens N": "stop the answer after N tokens",
+    "--temperature T": "sampling temperature (0 for the likeliest)",
+    "--no-stream": "wait for the whole answer",
+    "--usage": "after the answer, print tokens, cost, time and speed on standard error",
+    "--curl": "after the call, print it as a curl command on standard error (the key as a variable)",
+    "--record FILE": "record the call to a cassette file",
+    "--replay FILE": "answer from a cassette file, with no network",
+    "--json": "print the full response (one chunk per line when streaming)",
+}
+
+
+def test_chat_help_says_what_each_option_does() -> None:
+    said = " ".join(cli("chat", "--help").stdout.split())
+    for option, what in HELP.items():
+        assert f"{option} {what}" in said or f"{option} {{" in said and what in said, option
+    assert said.startswith("usage: openai-compat chat ") and "send a chat message positional arguments:" in said
+    top = " ".join(cli("--help").stdout.split())
+    assert "chat send a chat message complete continue a text (/completions) doctor probe what a server really" \
+           " supports" in top
+    complete = " ".join(cli("complete", "--help").stdout.split())
+    assert "continue a text (/completions) positional arguments:" in complete and "examples:" in complete
 
 
 def test_the_console_script_is_installed() -> None:
@@ -229,6 +272,7 @@ def test_json_is_printed_as_sent_unescaped_one_object_per_line(server: LoopbackS
     chat = cli("chat", "--base-url", server.url, "--model", "m", "--no-stream", "--json", "--max-tokens", "3", "x")
     assert chat.stdout == json.dumps(completion("Grüße"), ensure_ascii=False) + "\n"
     assert [r.json.get("max_tokens") for r in server.requests] == [3, None, 3]
+    assert [r.json.get("prompt") for r in server.requests] == ["x", "x", None]
 
 
 def _usage_line(usage: Any, delay: float = 0.0) -> Any:
@@ -253,7 +297,12 @@ def _usage_line(usage: Any, delay: float = 0.0) -> Any:
     ({"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5, "prompt_tokens_details": {"cached_tokens": 0},
       "completion_tokens_details": {"reasoning_tokens": 0}},
      r"usage: 3 prompt \+ 2 completion = 5 tokens, \d+\.\d\d s, \d+\.\d tokens/s"),
-], ids=["none", "plain", "cost-no-completion", "cached-and-reasoning", "zero-cached-and-reasoning"])
+    ({"prompt_tokens": 3, "total_tokens": 3}, r"usage: 3 prompt = 3 tokens, \d+\.\d\d s"),
+    ({"total_tokens": 7}, r"usage: 7 tokens, \d+\.\d\d s"),
+    ({"completion_tokens": 2}, r"usage: 2 completion tokens, \d+\.\d\d s, \d+\.\d tokens/s"),
+    ({"prompt_tokens": 3}, r"usage: 3 prompt tokens, \d+\.\d\d s"),
+], ids=["none", "plain", "cost-no-completion", "cached-and-reasoning", "zero-cached-and-reasoning", "no-completion",
+        "total-alone", "completion-alone", "prompt-alone"])
 def test_the_usage_line_says_what_the_server_counted(server: LoopbackServer, usage: Any, line: str) -> None:
     import re
 
@@ -303,7 +352,8 @@ def test_doctor_prints_a_heading_and_asks_no_stream_for_usage_unasked(server: Lo
 
 
 THINKING_EVENTS = [event({"choices": [{"index": 0, "delta": {"reasoning_content": "Two"}}]}),
-                   event({"choices": [{"index": 0, "delta": {"reasoning_content": " and two."}}]}),
+                   event({"choices": [{"index": 0, "delta": {"reasoning_content": " and"}}]}),
+                   event({"choices": [{"index": 0, "delta": {"reasoning_content": " two."}}]}),
                    event(chunk("4")), event({"choices": [{"index": 0, "delta": {"reasoning_content": "late"}}]}),
                    event(chunk("!", finish_reason="stop")), "data: [DONE]\n\n"]
 
@@ -314,7 +364,7 @@ def test_on_a_terminal_thinking_is_a_passing_line_or_dimmed(server: LoopbackServ
     hidden = run_command(*base, terminal=True)
     assert (hidden.stdout, hidden.stderr) == ("4!\n", "thinking…\r\033[K")
     shown = run_command(*base, "--reasoning", terminal=True)
-    assert (shown.stdout, shown.stderr) == ("4!\n", "\033[2mTwo\033[0m\033[2m and two.\033[0m\n")
+    assert (shown.stdout, shown.stderr) == ("4!\n", "\033[2mTwo\033[0m\033[2m and\033[0m\033[2m two.\033[0m\n")
     piped = run_command(*base)
     assert (piped.stdout, piped.stderr) == ("4!\n", "")
 

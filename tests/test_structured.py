@@ -366,6 +366,20 @@ def test_the_cli_prints_checked_json(server: LoopbackServer, tmp_path: Path) -> 
     assert "population" in result.stderr and "required" in result.stderr  # either checker's words
 
 
+def test_the_cli_lists_each_problem_the_message_had_no_room_for(server: LoopbackServer, tmp_path: Path) -> None:
+    fields = [f"field_number_{i}" for i in range(12)]
+    schema = tmp_path / "many.json"
+    schema.write_text(json.dumps({"type": "object", "properties": {f: {"type": "integer"} for f in fields},
+                                  "required": fields}))
+    server.handler = format_server({"json_schema"}, "deepseek", {f: "text" for f in fields})
+    result = run_command("chat", "--base-url", server.url, "--model", "m", "--json-schema", str(schema), "x")
+    first, *details = result.stderr.rstrip("\n").split("\n")
+    assert first.startswith("openai-compat: error: the model's answer does not fit the schema: $.field_number_0: ")
+    assert len(first) < 400 and details, "the message is cut short; the rest follow"
+    assert all(line.startswith("  $.field_number_") and line[2:] not in first for line in details)
+    assert len(details) + first.count("$.field_number_") >= len(fields)
+
+
 def test_the_schema_instructions_join_the_callers_system_message(server: LoopbackServer,
                                                                  retrying_client: Client) -> None:
     server.handler = format_server({"json_object_with_schema"}, "deepseek")
