@@ -184,7 +184,7 @@ HELP = {
 def test_chat_help_says_what_each_option_does() -> None:
     said = " ".join(cli("chat", "--help").stdout.split())
     for option, what in HELP.items():
-        assert f"{option} {what}" in said or f"{option} {{" in said and what in said, option
+        assert f"{option} {what}" in said or (f"{option} {{" in said and what in said), option
     assert said.startswith("usage: openai-compat chat ") and "send a chat message positional arguments:" in said
     top = " ".join(cli("--help").stdout.split())
     assert "chat send a chat message complete continue a text (/completions) doctor probe what a server really" \
