@@ -186,9 +186,11 @@ class _Prober:
         except APIStatusError as exc:
             self.items.append(ProbeItem("error body", "ok", f"HTTP {exc.status_code}, {_shape(exc.body)}:"
                                         f" {_short(exc.message)}", exc.status_code))
-        except OpenAICompatError as exc:
-            reason = "see blocking chat" if str(exc) == self.failure else _refusal("error body", exc).reason
-            self.items.append(ProbeItem("error body", "skipped" if str(exc) == self.failure else "no", reason))
+        except OpenAICompatError as exc:  # no answer at all
+            if str(exc) == self.failure:
+                self.items.append(ProbeItem("error body", "skipped", "see blocking chat"))
+            else:
+                self.items.append(ProbeItem("error body", "no", _short(str(exc))))
         else:
             self.items.append(ProbeItem("error body", "no", "a bad request was accepted (HTTP 2xx)", 200))
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from openai_compat import APIConnectionError, AuthenticationError, BadRequestError, Client, ProbeReport
+from openai_compat import APIConnectionError, AuthenticationError, BadRequestError, Client, ProbeItem, ProbeReport
 
 from .command import run_command
 from .server import LoopbackServer, Request, Wire, chunk, completion, event, points_at
@@ -618,5 +618,7 @@ def test_an_unreachable_server_is_one_reason_shown_once() -> None:
     assert report.items[-1] == ("error body", "skipped", "see blocking chat", None)
 
 
-def test_an_empty_report_is_an_empty_table() -> None:
+def test_an_empty_report_is_an_empty_table_and_a_row_without_a_reason_ends_with_its_result() -> None:
     assert ProbeReport("http://127.0.0.1:9/v1", "m", []).table() == ""
+    rows = [ProbeItem("tools", "ok", ""), ProbeItem("n > 1", "no", "ignored")]
+    assert ProbeReport("http://127.0.0.1:9/v1", "m", rows).table() == "tools  ok\nn > 1  no      ignored"
