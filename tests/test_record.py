@@ -52,6 +52,8 @@ def test_every_usage_form_is_normalised(client: Client, server: LoopbackServer, 
     ({"x-ratelimit-reset-requests": "120ms", "x-ratelimit-reset-tokens": "20"}, (None, None, 0.12, None, None, 20.0)),
     ({"x-ratelimit-reset-requests": "1h2m3.5s", "x-ratelimit-reset-tokens": "soon"},
      (None, None, 3723.5, None, None, None)),
+    ({"x-ratelimit-reset-requests": "1m30sago", "x-ratelimit-reset-tokens": "2x5s",
+      "x-ratelimit-limit-requests": "many", "x-ratelimit-remaining-tokens": "3.5"}, (None, None, None, None, 3, None)),
     ({}, (None,) * 6),
 ])
 def test_rate_limits_are_read_from_the_headers(client: Client, server: LoopbackServer, headers: dict[str, str],
@@ -311,3 +313,30 @@ def test_as_curl_names_a_variable_for_each_secret_header_and_leaves_out_what_it_
     server.handler = lambda req, wire: wire.json(completion("ok"))
     groq.chat("hi")
     assert groq.last is not None and '"Authorization: Bearer $GROQ_API_KEY"' in groq.last.as_curl()
+
+
+def test_counts_that_are_not_whole_numbers_are_not_taken(client: Client, server: LoopbackServer) -> None:
+    raw = {"prompt_tokens": True, "completion_tokens": "5", "total_tokens": 7.0, "cost": 0.5}
+    server.handler = lambda req, wire: wire.json(completion("hi", usage=raw))
+    client.chat("x")
+    assert client.last is not None
+    assert client.last.usage == Usage(None, None, None, None, None, 0.5)
+
+
+def test_a_pickled_record_keeps_its_thinking_and_drops_the_request_with_its_key(server: LoopbackServer) -> None:
+    import pickle
+
+    answer = completion("4")
+    answer["choices"][0]["message"]["reasoning_content"] = "Two and two."
+    server.handler = lambda req, wire: wire.json(answer)
+    client = Client(server.url, model="m", api_key="sk-pickled-0123456789")
+    client.chat("2+2?")
+    assert client.last is not None
+    data = pickle.dumps(client.last)
+    assert b"sk-pickled-0123456789" not in data, "the request as sent holds the key"
+    again = pickle.loads(data)
+    assert (again.reasoning, again.usage, again.request_id) == ("Two and two.", client.last.usage, None)
+    with pytest.raises(ValueError) as raised:
+        again.as_curl()
+    assert str(raised.value) == ("this record has no request to show (it was made before the call was sent, or"
+                                 " pickled)")
