@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+import requests
 
 from openai_compat import (
     APIConnectionError,
@@ -231,7 +232,6 @@ def test_verify_takes_a_ca_bundle_and_an_untrusted_certificate_names_the_fixes(
 def test_verify_applies_to_a_callers_session_and_to_media_downloads(
     tls_server: LoopbackServer, authority: Any, tmp_path: Path
 ) -> None:
-    import requests
 
     bundle = tmp_path / "ca.pem"
     authority.cert_pem.write_to_path(str(bundle))
@@ -263,6 +263,13 @@ def test_cert_sends_a_client_certificate(authority: Any, tmp_path: Path) -> None
         with pytest.raises(APIConnectionError):
             Client(server.url, model="m", verify=str(bundle), max_retries=0).chat("hi")
         assert Client(server.url, model="m", verify=str(bundle), cert=str(identity)).chat("hi") == "ok"
+        server.handler = lambda request, wire: (
+            wire.body(SAMPLES["image/png"], headers={"Content-Type": "image/png"}) if request.path == "/cat.png"
+            else wire.json(completion("a cat")))
+        client = Client(server.url, model="m", verify=str(bundle), cert=str(identity), session=requests.Session())
+        image_url = server.url.replace("/v1", "/cat.png")
+        assert client.chat("What is this?", images=[image_url], inline_urls=True) == "a cat"
+        assert server.requests[-2].path == "/cat.png", "the download showed the certificate too"
     finally:
         server.close()
 
