@@ -232,7 +232,6 @@ def test_verify_takes_a_ca_bundle_and_an_untrusted_certificate_names_the_fixes(
 def test_verify_applies_to_a_callers_session_and_to_media_downloads(
     tls_server: LoopbackServer, authority: Any, tmp_path: Path
 ) -> None:
-
     bundle = tmp_path / "ca.pem"
     authority.cert_pem.write_to_path(str(bundle))
     picture = SAMPLES["image/png"]
