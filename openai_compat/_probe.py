@@ -210,10 +210,8 @@ def _stream(chat: Any, **body: Any) -> _StreamSeen:
     return _StreamSeen(chunks, stream.ended_with_done, any(c.get("usage") for c in chunks), reasoning)
 
 
-# A blocking answer has a list of choices, each an object (``parse_completion()`` checks).
-
-
 def _content(answer: dict[str, Any]) -> Any:
+    """The first choice's content (a blocking answer's choices are objects: parse_completion() checks)."""
     message = answer["choices"][0].get("message")
     return message.get("content") if isinstance(message, dict) else None
 
