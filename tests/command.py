@@ -13,8 +13,6 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Mapping
-
 from openai_compat._cli import main
 
 
@@ -23,20 +21,17 @@ class _Terminal(io.StringIO):
         return True
 
 
-def run_command(*args: str, stdin: str = "", cwd: str | Path | None = None, env: Mapping[str, str] | None = None,
+def run_command(*args: str, stdin: str = "", cwd: str | Path | None = None,
                 terminal: bool = False) -> subprocess.CompletedProcess[str]:
-    """Run ``openai-compat ARGS`` with ``stdin`` as its input, in ``cwd`` with ``env`` if given,
-    and its standard error a terminal if ``terminal``; its exit status and what it wrote, as
+    """Run ``openai-compat ARGS`` with ``stdin`` as its input, in ``cwd`` if given, and its
+    standard error a terminal if ``terminal``; its exit status and what it wrote, as
     ``subprocess.run(..., text=True)`` gives them."""
     stdout, stderr = io.StringIO(), _Terminal() if terminal else io.StringIO()
-    saved_cwd, saved_env, saved_path, saved_stdin = os.getcwd(), dict(os.environ), list(sys.path), sys.stdin
+    saved_cwd, saved_path, saved_stdin = os.getcwd(), list(sys.path), sys.stdin
     loaded = set(sys.modules)
     try:
         if cwd is not None:
             os.chdir(cwd)
-        if env is not None:
-            os.environ.clear()
-            os.environ.update(env)
         sys.stdin = io.StringIO(stdin)
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
             try:
@@ -46,8 +41,6 @@ def run_command(*args: str, stdin: str = "", cwd: str | Path | None = None, env:
     finally:
         sys.stdin = saved_stdin
         os.chdir(saved_cwd)
-        os.environ.clear()
-        os.environ.update(saved_env)
         sys.path[:] = saved_path
         if cwd is not None:  # forget a --tool module imported from there, as a new process would
             here = str(Path(cwd).resolve()) + os.sep
