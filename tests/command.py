@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
 from openai_compat._cli import main
 
 
