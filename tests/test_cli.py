@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from openai_compat import PROVIDERS
+
 from .command import run_command
 from .server import LoopbackServer, Request, Wire, chunk, completion, event, json_with_id, stream_of
 
@@ -158,7 +160,7 @@ def test_the_command_the_model_and_known_choices_are_required() -> None:
 #: What ``--help`` says of each option, and how it names the option's value.
 HELP = {
     "prompt": "the prompt (read from standard input when left out)",
-    "--provider": "a known provider or local server",
+    "--provider {" + ",".join(sorted(PROVIDERS)) + "}": "a known provider or local server",
     "--base-url BASE_URL": "any OpenAI-compatible base URL, ending in /v1 or similar",
     "--api-key-env VAR": "the variable holding the key for --base-url",
     "--model MODEL": "the model to ask, as the server names it",
@@ -184,13 +186,21 @@ HELP = {
 def test_chat_help_says_what_each_option_does() -> None:
     said = " ".join(cli("chat", "--help").stdout.split())
     for option, what in HELP.items():
-        assert f"{option} {what}" in said or (f"{option} {{" in said and what in said), option
+        assert f"{option} {what}" in said, option
     assert said.startswith("usage: openai-compat chat ") and "send a chat message positional arguments:" in said
     top = " ".join(cli("--help").stdout.split())
     assert "chat send a chat message complete continue a text (/completions) doctor probe what a server really" \
            " supports" in top
     complete = " ".join(cli("complete", "--help").stdout.split())
-    assert "continue a text (/completions) positional arguments:" in complete and "examples:" in complete
+    assert "continue a text (/completions) positional arguments:" in complete
+
+
+@pytest.mark.parametrize("command", [[], ["chat"], ["complete"]], ids=["top", "chat", "complete"])
+def test_help_ends_with_the_examples_line_by_line(command: list[str]) -> None:
+    lines = cli(*command, "--help").stdout.splitlines()
+    assert "examples:" in lines
+    assert '  openai-compat chat --provider ollama --model llama3.2 --json --no-stream "Hi"' in lines
+    assert lines[-1] == "providers: " + ", ".join(sorted(PROVIDERS))
 
 
 def test_the_console_script_is_installed() -> None:

@@ -593,6 +593,19 @@ def test_a_usage_chunk_asked_for_and_not_sent_and_a_limit_met_exactly(server: Lo
     assert items["max_completion_tokens"] == ("max_completion_tokens", "ok", "accepted and honoured (4 tokens)", 200)
 
 
+def test_an_endpoint_that_gives_no_answer_is_a_no_with_the_reason(server: LoopbackServer) -> None:
+    def handler(req: Request, wire: Wire) -> None:
+        if req.path.endswith("/embeddings"):
+            wire.close()
+        else:
+            answering_chat_but(lambda wire: wire.json({"error": {"message": "bad"}}, status=400))(req, wire)
+
+    server.handler = handler
+    item = {item.name: item for item in Client(server.url).probe("m").items}["/embeddings"]
+    assert (item.result, item.status) == ("no", None)
+    assert item.reason.startswith(f"could not reach {server.url}/embeddings"), item.reason
+
+
 def test_no_endpoint_probe_is_retried(server: LoopbackServer) -> None:
     def handler(req: Request, wire: Wire) -> None:
         if req.path.endswith("/chat/completions"):
