@@ -99,6 +99,17 @@ def test_ctrl_c_exits_130_without_a_traceback(server: LoopbackServer) -> None:
     assert "Traceback" not in stderr
 
 
+def test_ctrl_c_inside_a_tool_exits_130_after_a_line_break(server: LoopbackServer, tmp_path: Path) -> None:
+    (tmp_path / "stopping.py").write_text("def stop() -> str:\n    'Stop.'\n    raise KeyboardInterrupt\n")
+    answer = completion("", finish_reason="tool_calls")
+    answer["choices"][0]["message"]["tool_calls"] = [
+        {"id": "c1", "type": "function", "function": {"name": "stop", "arguments": "{}"}}]
+    server.handler = lambda req, wire: wire.json(answer)
+    result = run_command("chat", "--base-url", server.url, "--model", "m", "--no-stream", "--tool", "stopping:stop",
+                         "x", cwd=tmp_path)
+    assert (result.returncode, result.stdout, result.stderr) == (130, "", "\n")
+
+
 def test_a_closed_pipe_stops_quietly(server: LoopbackServer) -> None:
     server.handler = _endless
     # Buffered stdout, as for any user: with PYTHONUNBUFFERED there is nothing left to flush at
@@ -193,6 +204,11 @@ def test_chat_help_says_what_each_option_does() -> None:
            " supports" in top
     complete = " ".join(cli("complete", "--help").stdout.split())
     assert "continue a text (/completions) positional arguments:" in complete
+    doctor = " ".join(cli("doctor", "--help").stdout.split())
+    assert ("Probe what a server really does with one tiny request per question: streaming, [DONE], usage, n,"
+            " json_object, json_schema, tools, reasoning, ... options:") in doctor.replace("optional arguments:",
+                                                                                        "options:")
+    assert "--json the report as JSON" in doctor
 
 
 @pytest.mark.parametrize("command", [[], ["chat"], ["complete"]], ids=["top", "chat", "complete"])
