@@ -340,3 +340,18 @@ def test_a_pickled_record_keeps_its_thinking_and_drops_the_request_with_its_key(
         again.as_curl()
     assert str(raised.value) == ("this record has no request to show (it was made before the call was sent, or"
                                  " pickled)")
+
+
+def test_each_choice_finish_is_kept_by_its_index_and_the_first_is_choice_0(client: Client,
+                                                                         server: LoopbackServer) -> None:
+    two = completion("a", finish_reason="stop")
+    two["choices"] = [two["choices"][0], dict(two["choices"][0], index=1, finish_reason="length")]
+    server.handler = lambda req, wire: wire.json(two)
+    client.chat_choices("x", n=2)
+    assert client.last is not None
+    assert (client.last.finish_reasons, client.last.finish_reason) == ({0: "stop", 1: "length"}, "stop")
+    unnumbered = completion("a")
+    del unnumbered["choices"][0]["index"]
+    server.handler = lambda req, wire: wire.json(dict(unnumbered, model=7, usage="n/a"))
+    client.chat("x")
+    assert (client.last.finish_reasons, client.last.model, client.last.raw_usage) == ({0: "stop"}, None, None)

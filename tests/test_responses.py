@@ -276,6 +276,8 @@ def test_a_blocking_refusal_in_parts_is_joined_and_carries_the_text_and_request_
         client.respond("Hi")
     assert (str(info.value), info.value.refusal, info.value.text) == (
         "the model refused: I can't help. (request id req-f)", "I can't help.", "Wellx")
+    assert client.last is not None
+    assert (client.last.refusal, client.last.finish_reasons) == ("I can't help.", {0: "completed"})
 
 
 def test_a_function_call_without_a_call_id_or_arguments_is_handed_back_whole(
