@@ -355,3 +355,21 @@ def test_each_choice_finish_is_kept_by_its_index_and_the_first_is_choice_0(clien
     server.handler = lambda req, wire: wire.json(dict(unnumbered, model=7, usage="n/a"))
     client.chat("x")
     assert (client.last.finish_reasons, client.last.model, client.last.raw_usage) == ({0: "stop"}, None, None)
+
+
+def test_the_totals_add_every_count_of_every_call(client: Client, server: LoopbackServer) -> None:
+    def usage(prompt: Any, completion: int, total: int, **extra: Any) -> dict[str, Any]:
+        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total, **extra}
+
+    usages = iter([usage(40, 9, 49, cost=0.25, prompt_tokens_details={"cached_tokens": 32},
+                         completion_tokens_details={"reasoning_tokens": 7}),
+                   usage(10, 6, 16, cost=0.5, prompt_tokens_details={"cached_tokens": 8},
+                         completion_tokens_details={"reasoning_tokens": 5}),
+                   usage("3", 2, 5)])
+    server.handler = lambda req, wire: wire.json(completion("hi", usage=next(usages)))
+    for _ in range(3):
+        client.chat("x")
+    assert client.last is not None and client.last.usage.prompt_tokens is None, "a count that is not a number"
+    totals = client.usage
+    assert (totals.calls, totals.prompt_tokens, totals.completion_tokens, totals.total_tokens, totals.cached_tokens,
+            totals.reasoning_tokens, totals.cost) == (3, 50, 17, 70, 40, 12, 0.75)
