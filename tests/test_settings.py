@@ -40,6 +40,66 @@ def test_from_env_reads_the_base_url_key_and_model(server: LoopbackServer, monke
     assert "env-key-123" not in repr(client)
 
 
+def test_from_env_takes_the_callers_key_headers_and_settings_over_the_variables(
+    server: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOCAL_BASE_URL", server.url)
+    monkeypatch.setenv("LOCAL_API_KEY", "env-key-123")
+    given = Client.from_env("LOCAL", api_key="sk-given-0123456789", max_retries=0, timeout=7, model="m")
+    given.chat("hi")
+    assert server.requests[-1].headers["authorization"] == "Bearer sk-given-0123456789"
+    assert (given.max_retries, given.timeout) == (0, 7)
+    in_header = Client.from_env("LOCAL", headers={"Authorization": "Bearer hdr-key-0123456789"}, model="m")
+    in_header.chat("hi")
+    assert server.requests[-1].headers["authorization"] == "Bearer hdr-key-0123456789"
+
+
+def test_with_options_changes_each_setting_it_takes(server: LoopbackServer) -> None:
+    from openai_compat import RetryPolicy
+
+    seen: list[Any] = []
+    client = Client(server.url, model="m", deadline=30, stream_usage=False)
+    policy = RetryPolicy(max_retries=4)
+    other = client.with_options(retry=policy, deadline=5, stream_usage=True, event_hook=seen.append)
+    assert (other.retry, other.max_retries, other.deadline, other.stream_usage) == (policy, 4, 5, True)
+    assert (client.retry.max_retries, client.deadline, client.stream_usage, client.event_hook) == (2, 30, False, None)
+    "".join(other.chat("hi", stream=True))
+    assert server.requests[-1].json["stream_options"] == {"include_usage": True} and seen
+    assert client.with_options(max_retries=1).retry.max_retries == 1
+    assert other.with_options(model="n").retry is policy, "a policy is kept until one is given"
+    with pytest.raises(TypeError) as wrong:
+        client.with_options(api_key="x")
+    assert str(wrong.value) == ("with_options() takes timeout, max_retries, retry, deadline, model, headers,"
+                                " stream_usage, event_hook; got 'api_key'")
+
+
+def test_a_subclass_with_a_provider_name_is_a_preset(server: LoopbackServer) -> None:
+    from openai_compat import PROVIDERS
+    from openai_compat._client import PRESETS
+
+    class Mine(Client, provider="mine-for-a-test"):
+        default_base_url = server.url
+
+    class Unnamed(Client):
+        pass
+
+    try:
+        assert PROVIDERS["mine-for-a-test"] is Mine and Unnamed not in PROVIDERS.values()
+        assert repr(Mine(model="m")) == f"Mine(base_url='{server.url}', model='m')"
+        assert repr(Unnamed(server.url)) == f"Unnamed(base_url='{server.url}')"
+    finally:
+        PRESETS.pop("mine-for-a-test", None)
+
+
+def test_a_presets_missing_key_names_the_preset_and_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from openai_compat import GroqClient
+
+    monkeypatch.delenv("GROQ_API_KEY", raising=False)
+    with pytest.raises(ValueError) as missing:
+        GroqClient(model="m")
+    assert str(missing.value) == "GroqClient: no API key: set GROQ_API_KEY or pass api_key="
+
+
 def test_a_plain_client_reads_openais_variables_only_without_a_base_url(
     server: LoopbackServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
