@@ -49,6 +49,9 @@ def test_from_env_takes_the_callers_key_headers_and_settings_over_the_variables(
     given.chat("hi")
     assert server.requests[-1].headers["authorization"] == "Bearer sk-given-0123456789"
     assert (given.max_retries, given.timeout) == (0, 7)
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+    monkeypatch.setenv("OPENAI_MODEL", "openai-model")
+    assert Client.from_env().model == "openai-model", "OPENAI_ is the prefix unless another is named"
     in_header = Client.from_env("LOCAL", headers={"Authorization": "Bearer hdr-key-0123456789"}, model="m")
     in_header.chat("hi")
     assert server.requests[-1].headers["authorization"] == "Bearer hdr-key-0123456789"
@@ -66,6 +69,8 @@ def test_with_options_changes_each_setting_it_takes(server: LoopbackServer) -> N
     "".join(other.chat("hi", stream=True))
     assert server.requests[-1].json["stream_options"] == {"include_usage": True} and seen
     assert client.with_options(max_retries=1).retry.max_retries == 1
+    patient = Client(server.url, retry=RetryPolicy(max_retries=3, backoff_cap=30.0)).with_options(max_retries=1)
+    assert (patient.retry.max_retries, patient.retry.backoff_cap) == (1, 30.0), "the rest of the policy stays"
     assert other.with_options(model="n").retry is policy, "a policy is kept until one is given"
     with pytest.raises(TypeError) as wrong:
         client.with_options(api_key="x")
