@@ -103,6 +103,11 @@ def test_a_presets_missing_key_names_the_preset_and_its_variable(monkeypatch: py
     with pytest.raises(ValueError) as missing:
         GroqClient(model="m")
     assert str(missing.value) == "GroqClient: no API key: set GROQ_API_KEY or pass api_key="
+    monkeypatch.setenv("GROQ_API_KEY", "gsk-0123456789abcdef")
+    with pytest.raises(ValueError) as elsewhere:
+        GroqClient("http://127.0.0.1:9/v1", model="m")
+    assert str(elsewhere.value) == ("GroqClient: GROQ_API_KEY is only sent to api.groq.com; pass api_key= to use"
+                                    " http://127.0.0.1:9/v1")
 
 
 def test_a_plain_client_reads_openais_variables_only_without_a_base_url(
