@@ -8,7 +8,7 @@ import logging
 import pickle
 import socket
 import warnings
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
@@ -221,18 +221,23 @@ def test_a_model_that_cannot_be_asked_skips_the_rest_and_says_why(server: Loopba
     assert (report.ok, report.as_dict()["ok"]) == (False, False)
 
 
-def answering_chat_but(bad_request: Any) -> Any:
-    """A server that answers every chat, and ``bad_request`` for the probe's malformed one."""
+def chatting(blocking: Callable[[Request], Any] = lambda req: completion("hi"), bad_request: Any = None) -> Any:
+    """A server that streams "hi" and ``[DONE]``, answers any other request with
+    ``blocking(request)``, and the probe's malformed chat with ``bad_request(wire)`` if given."""
 
     def handler(req: Request, wire: Wire) -> None:
-        if isinstance(req.json.get("messages"), str):
+        if bad_request is not None and isinstance(req.json.get("messages"), str):
             bad_request(wire)
         elif req.json.get("stream"):
             wire.sse([event(chunk("hi", finish_reason="stop")), "data: [DONE]\n\n"])
         else:
-            wire.json(completion("hi"))
+            wire.json(blocking(req))
 
     return handler
+
+
+def refusing_the_bad_request(wire: Wire) -> None:
+    wire.json({"error": {"message": "bad"}}, status=400)
 
 
 @pytest.mark.parametrize(("bad_request", "item"), [
@@ -252,20 +257,14 @@ def answering_chat_but(bad_request: Any) -> Any:
 ], ids=["error-text", "vllm", "fastapi", "own-object", "plain-text", "empty", "json-list", "accepted"])
 def test_the_error_body_row_names_the_shape_of_the_servers_errors(server: LoopbackServer, bad_request: Any,
                                                                   item: tuple[str, str, int]) -> None:
-    server.handler = answering_chat_but(bad_request)
+    server.handler = chatting(bad_request=bad_request)
     last = Client(server.url).probe("m").items[-1]
     assert last.name == "error body"
     assert (last.result, last.reason[: len(item[1])], last.status) == item
 
 
 def test_an_error_row_that_is_not_an_answer_says_what_happened(server: LoopbackServer) -> None:
-    def handler(req: Request, wire: Wire) -> None:
-        if isinstance(req.json.get("messages"), str):
-            wire.close()
-        else:
-            answering_chat_but(lambda wire: None)(req, wire)
-
-    server.handler = handler
+    server.handler = chatting(bad_request=lambda wire: wire.close())
     client = Client(server.url)
     last = client.probe("m").items[-1]
     with pytest.raises(APIConnectionError) as raised:
@@ -284,29 +283,17 @@ def test_an_error_row_that_is_not_an_answer_says_what_happened(server: LoopbackS
 ], ids=["reasoning-in-the-blocking-answer", "null-content", "sixty-characters", "cut-at-sixty", "content-parts"])
 def test_what_a_blocking_answer_shows(server: LoopbackServer, answer: dict[str, Any],
                                       row: tuple[str, str, str]) -> None:
-    def handler(req: Request, wire: Wire) -> None:
-        if req.json.get("stream"):
-            wire.sse([event(chunk("hi", finish_reason="stop")), "data: [DONE]\n\n"])
-        else:
-            reply = completion("hi")
-            reply["choices"][0]["message"].update(answer)
-            wire.json(reply)
-
-    server.handler = handler
+    reply = completion("hi")
+    reply["choices"][0]["message"].update(answer)
+    server.handler = chatting(lambda req: reply)
     items = {item.name: item for item in Client(server.url).probe("m").items}
     assert items[row[0]][:3] == row
 
 
 def test_max_completion_tokens_without_usage_is_unknown(server: LoopbackServer) -> None:
-    def handler(req: Request, wire: Wire) -> None:
-        if req.json.get("stream"):
-            wire.sse([event(chunk("hi", finish_reason="stop")), "data: [DONE]\n\n"])
-        else:
-            answer = completion("hi")
-            del answer["usage"]
-            wire.json(answer)
-
-    server.handler = handler
+    answer = completion("hi")
+    del answer["usage"]
+    server.handler = chatting(lambda req: answer)
     items = {item.name: item for item in Client(server.url).probe("m").items}
     assert items["max_completion_tokens"] == ("max_completion_tokens", "unknown",
                                               "accepted; no usage to tell whether it was honoured", 200)
@@ -567,26 +554,17 @@ def test_a_client_unpickled_still_learns(server: LoopbackServer) -> None:
 ], ids=["choice-not-an-object", "message-not-an-object"])
 def test_an_answer_of_an_odd_shape_is_noted_not_a_crash(server: LoopbackServer, choices: list[Any],
                                                         row: tuple[str, str]) -> None:
-    def handler(req: Request, wire: Wire) -> None:
-        if req.json.get("stream"):
-            wire.sse([event(chunk("hi", finish_reason="stop")), "data: [DONE]\n\n"])
-        else:
-            wire.json(dict(completion("hi"), choices=choices))
-
-    server.handler = handler
+    server.handler = chatting(lambda req: dict(completion("hi"), choices=choices))
     items = {item.name: item[:3] for item in Client(server.url).probe("m").items}
     assert items["blocking chat"][:2] == ("blocking chat", row[0]) and items["blocking chat"][2].startswith(row[1])
 
 
 def test_a_usage_chunk_asked_for_and_not_sent_and_a_limit_met_exactly(server: LoopbackServer) -> None:
-    def handler(req: Request, wire: Wire) -> None:
-        if req.json.get("stream"):
-            wire.sse([event(chunk("hi", finish_reason="stop")), "data: [DONE]\n\n"])  # never a usage chunk
-        else:
-            tokens = req.json.get("max_completion_tokens") or 2
-            wire.json(completion("hi", usage={"prompt_tokens": 3, "completion_tokens": tokens, "total_tokens": 7}))
+    def counted(req: Request) -> Any:
+        tokens = req.json.get("max_completion_tokens") or 2
+        return completion("hi", usage={"prompt_tokens": 3, "completion_tokens": tokens, "total_tokens": 7})
 
-    server.handler = handler
+    server.handler = chatting(counted)  # its streams never send a usage chunk
     items = {item.name: item for item in Client(server.url).probe("m").items}
     assert items["stream_options.include_usage"] == ("stream_options.include_usage", "no",
                                                      "accepted but ignored: no usage chunk", 200)
@@ -598,7 +576,7 @@ def test_an_endpoint_that_gives_no_answer_is_a_no_with_the_reason(server: Loopba
         if req.path.endswith("/embeddings"):
             wire.close()
         else:
-            answering_chat_but(lambda wire: wire.json({"error": {"message": "bad"}}, status=400))(req, wire)
+            chatting(bad_request=refusing_the_bad_request)(req, wire)
 
     server.handler = handler
     item = {item.name: item for item in Client(server.url).probe("m").items}["/embeddings"]
@@ -609,7 +587,7 @@ def test_an_endpoint_that_gives_no_answer_is_a_no_with_the_reason(server: Loopba
 def test_no_endpoint_probe_is_retried(server: LoopbackServer) -> None:
     def handler(req: Request, wire: Wire) -> None:
         if req.path.endswith("/chat/completions"):
-            answering_chat_but(lambda wire: wire.json({"error": {"message": "bad"}}, status=400))(req, wire)
+            chatting(bad_request=refusing_the_bad_request)(req, wire)
         else:
             wire.json({"error": {"message": "busy"}}, status=503)
 
