@@ -28,15 +28,23 @@ def parse_json_output(text: str) -> Any:
         >>> parse_json_output('```json\n{"ok": true}\n```')
         {'ok': True}
     """
-    candidate = text.strip()
-    if candidate.startswith("```"):
-        candidate = candidate.split("\n", 1)[-1] if "\n" in candidate else candidate[3:]
-        candidate = candidate.rsplit("```", 1)[0].strip()
     try:
-        return json.loads(candidate)
+        return json.loads(_inside_fence(text.strip()).strip())
     except ValueError as exc:
         problem = f"the model's answer is not JSON ({exc})"
         raise JSONOutputError(f"{problem}: {text[:200]!r}", text=text, errors=[problem]) from None
+
+
+def _inside_fence(text: str) -> str:
+    """``text`` without a code fence around it. The fence closes at the first line that starts
+    with ```` ``` ````, which no JSON text holds (a JSON string writes a newline as ``\\n``), or at
+    a ```` ``` ```` that ends the text; what follows is the model's own words."""
+    if not text.lstrip().startswith("```"):
+        return text
+    opened = text.lstrip()
+    inside = re.split(r"\n[ \t]*```", opened.split("\n", 1)[1], maxsplit=1)[0] if "\n" in opened else opened[3:]
+    inside = inside.rstrip()
+    return inside[:-3] if inside.endswith("```") else inside
 
 
 def check_not_cut_off(text: str, max_tokens: Any) -> None:
@@ -78,20 +86,18 @@ def rung_request(rung: str, schema: Schema | None, strict: bool) -> tuple[dict[s
     return ({"type": "json_object"} if rung == "json_object" else None), text
 
 
-def refuses_format(error: Exception) -> bool:
+def refuses_format(error: APIStatusError) -> bool:
     """Whether ``error`` is a server refusing the response format it was sent (a 400 or 422, or
     a validation error sent as 500, whose message names it)."""
-    if not isinstance(error, APIStatusError):
-        return False
     if error.status_code not in (400, 422) and not validation_problems(error.body):
         return False
     return bool(_FORMAT_WORDS.search(error.message) or _FORMAT_WORDS.search(json.dumps(error.body, default=str)))
 
 
-def refuses_tools(error: Exception) -> bool:
+def refuses_tools(error: APIStatusError) -> bool:
     """Whether ``error`` is a server refusing tools or a forced ``tool_choice``."""
-    return isinstance(error, APIStatusError) and error.status_code in (400, 422) and bool(
-        re.search(r"tool|function", f"{error.message} {error.body!r}", re.I))
+    words = f"{error.message} {error.body!r}"
+    return error.status_code in (400, 422) and bool(re.search(r"tool|function", words, re.I))
 
 
 def tool_request(schema: Schema) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -168,8 +174,8 @@ def partial_json(text: str) -> Any:
     """
     from ._tool_calls import closers
 
-    candidate = re.sub(r"^\s*```(?:json)?\s*", "", text).rstrip()
-    candidate = re.sub(r",\s*$", "", candidate.split("```", 1)[0])
+    candidate = _inside_fence(text).rstrip()
+    candidate = candidate[:-1] if candidate.endswith(",") else candidate
     if not candidate:
         return None
     try:

@@ -12,6 +12,7 @@ import pytest
 
 from openai_compat import (
     APIResponseError,
+    APITimeoutError,
     BadRequestError,
     Client,
     JSONOutputError,
@@ -188,8 +189,8 @@ def test_several_choices_blocking_and_streamed(client: Client, server: LoopbackS
 
 def test_several_choices_take_the_settings_of_chat(server: LoopbackServer) -> None:
     answer = completion("zero")
-    answer["choices"] = [{"message": {"role": "assistant", "content": "first"}, "finish_reason": "stop"},
-                         {"index": 1, "message": {"role": "assistant", "content": "second"}, "finish_reason": "stop"}]
+    answer["choices"] = [{"index": 1, "message": {"role": "assistant", "content": "second"}, "finish_reason": "stop"},
+                         {"message": {"role": "assistant", "content": "first"}, "finish_reason": "stop"}]
     calls = []
 
     def handler(request: Request, wire: Wire) -> None:
@@ -209,12 +210,33 @@ def test_several_choices_take_the_settings_of_chat(server: LoopbackServer) -> No
     assert sent.json["model"] == "big" and sent.json["unknown_field"] == "kept"
     assert sent.json["messages"] == [{"role": "system", "content": "Be brief."},
                                      {"role": "user", "content": "name a cat"}]
-    assert list(client.chat_choices("x", n=2, stream=True, timeout=5)) == [(0, "first"), (1, "second")]
+    streamed = list(client.chat_choices("x", n=2, stream=True, timeout=5))
+    assert streamed == [(1, "second"), (0, "first")], "in the order they came"
     assert calls[-1].path == "/v1/chat/completions" and calls[-1].json["stream"] is True
     with pytest.raises(TypeError, match="chat_choices\\(\\)"):
         client.chat_choices("x", n=2, stream="yes")  # type: ignore[call-overload]
-    with pytest.raises(TypeError, match="'max_tokesn': did you mean max_tokens"):
+    with pytest.raises(TypeError, match=r"^chat_choices\(\) got an unexpected keyword 'max_tokesn': did you mean"):
         client.chat_choices("x", n=2, max_tokesn=3)
+    client.chat_choices("x", n=2, extra_headers={"X-Trace": "t-1"})
+    assert calls[-1].headers["x-trace"] == "t-1"
+
+
+def test_several_choices_hold_their_own_timeout_and_deadline(server: LoopbackServer) -> None:
+    release = threading.Event()
+
+    def slow(request: Request, wire: Wire) -> None:
+        release.wait(10)
+        wire.json(completion("late"))
+
+    server.handler = slow
+    client = Client(server.url, model="m", max_retries=0, timeout=(1, 5))
+    try:
+        with pytest.raises(APITimeoutError, match=r"read timeout=0\.3"):
+            client.chat_choices("x", n=2, timeout=0.3)
+        with pytest.raises(APITimeoutError, match=r"the call's deadline of 0\.3 s passed"):
+            client.chat_choices("x", n=2, deadline=0.3)
+    finally:
+        release.set()
 
 
 def test_streamed_choices_take_the_delta_and_default_to_index_0(client: Client, server: LoopbackServer) -> None:

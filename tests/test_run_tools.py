@@ -537,15 +537,21 @@ def test_chat_message_takes_every_setting_of_chat(server: LoopbackServer, tmp_pa
     client = Client(server.url, model="m", max_retries=0)
     image_url = server.url.replace("/v1", "/cat.png")
     reply = client.chat_message("What is this?", system="Be brief.", model="vision", images=[image_url],
-                                detail="low", inline_urls=True, max_retries=1, timeout=5, deadline=30)
+                                audio=[SAMPLES["audio/wav"]], detail="low", inline_urls=True, max_retries=1,
+                                timeout=5, deadline=30, extra_headers={"X-Trace": "t-1"})
     assert reply == {"role": "assistant", "content": "a cat"}
     sent = server.requests[-1]
     assert sent.path == "/v1/chat/completions" and sent.json["model"] == "vision"
+    assert "audio" not in sent.json and sent.headers["x-trace"] == "t-1"
     system, user = sent.json["messages"]
     assert system == {"role": "system", "content": "Be brief."}
-    image = user["content"][1]["image_url"]
-    assert image["url"].startswith("data:image/png;base64,") and image["detail"] == "low"
+    _, image, audio = user["content"]
+    assert image["image_url"]["url"].startswith("data:image/png;base64,") and image["image_url"]["detail"] == "low"
+    assert audio["input_audio"]["format"] == "wav"
     assert len([r for r in server.requests if r.path.endswith("/completions")]) == 2, "max_retries=1 held"
+    client.chat_message("And this?", images=[image_url])
+    assert server.requests[-1].json["messages"][0]["content"][1]["image_url"] == {"url": image_url}, \
+        "a URL is sent as it is unless inline_urls=True"
 
 
 def test_chat_message_with_no_message_in_the_answer_says_so(client: Client, server: LoopbackServer) -> None:
@@ -582,3 +588,71 @@ def test_a_streamed_loop_sends_the_callers_parameters_every_turn(client: Client,
     first, second = (r.json for r in server.requests)
     assert (first["temperature"], second["temperature"], first["tool_choice"]) == (0.2, 0.2, "required")
     assert "tool_choice" not in second and second["tools"] == first["tools"] == [function_schema(add)]
+
+
+def test_one_turn_is_enough_for_an_answer_without_tools(client: Client, server: LoopbackServer) -> None:
+    server.handler = scripted([tool_call("add", {"a": 1, "b": 2})], "3.")
+    with pytest.raises(ToolLoopError, match="after 1 turns"):
+        client.run_tools("x", tools=[add], max_turns=1)
+    server.handler = scripted("Hi.")
+    assert client.run_tools("x", tools=[add], max_turns=1) == "Hi."
+
+
+def test_every_problem_with_the_arguments_goes_back_and_a_wrong_name_has_no_arguments(
+        client: Client, server: LoopbackServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "jsonschema", None)  # the SDK's own checker's words
+    bad_name = tool_call("add", {"a": 1, "b": 2}, "c3")
+    bad_name["function"]["name"] = ["add"]  # a model's JSON, parsed as it came
+    server.handler = scripted([tool_call("add", {"a": "one"}, "c1"), tool_call("nope", {"a": 1}, "c2"), bad_name],
+                              "Sorry.")
+    seen: list[Any] = []
+    assert client.run_tools("x", tools=[add], on_tool=lambda *args: seen.append(args)) == "Sorry."
+    results = [m["content"] for m in server.requests[1].json["messages"][2:]]
+    assert results == ["Error: the arguments do not fit add(): $: 'b' is required; $.a: expected integer, got"
+                       " string 'one'. Call it again.",
+                       "Error: there is no tool named 'nope'; the tools are add.",
+                       "Error: there is no tool named \"['add']\"; the tools are add."]
+    assert [(name, arguments) for name, arguments, _ in seen] == [("add", {"a": "one"}), ("nope", None),
+                                                                  ("['add']", None)]
+
+
+def test_a_result_json_cannot_hold_goes_back_as_its_text(client: Client, server: LoopbackServer) -> None:
+    def loop() -> dict[str, Any]:
+        """Returns a dict that holds itself."""
+        value: dict[str, Any] = {"name": "loop"}
+        value["self"] = value
+        return value
+
+    server.handler = scripted([tool_call("loop", {})], "Done.")
+    assert client.run_tools("x", tools=[loop]) == "Done."
+    assert server.requests[1].json["messages"][2]["content"] == "{'name': 'loop', 'self': {...}}"
+
+
+def test_parallel_runs_every_call_of_a_turn_at_once(client: Client, server: LoopbackServer) -> None:
+    calls = 40  # more than a thread pool's default size on any machine (32 at most)
+    everyone = threading.Barrier(calls, timeout=10)
+
+    def meet(name: str) -> str:
+        """Waits until every call has started."""
+        everyone.wait()
+        return name
+
+    server.handler = scripted([tool_call("meet", {"name": f"n{i}"}, f"c{i}") for i in range(calls)], "met")
+    assert client.run_tools("x", tools=[meet], parallel=True) == "met"
+    assert [m["content"] for m in server.requests[1].json["messages"][2:]] == [f"n{i}" for i in range(calls)]
+
+
+def test_the_text_streamed_beside_tool_calls_is_kept_whole_in_the_conversation(client: Client,
+                                                                              server: LoopbackServer) -> None:
+    def answer(request: Request, wire: Wire) -> None:
+        if request.number > 1:
+            wire.sse([event(chunk("3.")), event(chunk(finish_reason="stop")), "data: [DONE]\n\n"])
+            return
+        calls = chunk()
+        calls["choices"][0]["delta"] = {"tool_calls": [dict(tool_call("add", {"a": 1, "b": 2}), index=0)]}
+        wire.sse([event(chunk("Let me ")), event(chunk("add.")), event(calls),
+                  event(chunk(finish_reason="tool_calls")), "data: [DONE]\n\n"])
+
+    server.handler = answer
+    assert list(client.run_tools("1+2?", tools=[add], stream=True)) == ["Let me ", "add.", "3."]
+    assert server.requests[1].json["messages"][1]["content"] == "Let me add."

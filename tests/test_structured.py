@@ -14,11 +14,19 @@ from typing import Any, Dict, List, Optional
 
 import pytest
 
-from openai_compat import APITimeoutError, BadRequestError, Client, JSONOutputError, NotFoundError
+from openai_compat import (
+    APITimeoutError,
+    BadRequestError,
+    Client,
+    InternalServerError,
+    JSONOutputError,
+    NotFoundError,
+)
+from openai_compat._json_output import RUNGS
 from openai_compat._schema import check, schema_of
 
 from .command import run_command
-from .server import LoopbackServer, Request, Wire, completion
+from .server import LoopbackServer, Request, Wire, chunk, completion, event
 
 try:
     from typing import TypedDict
@@ -40,6 +48,8 @@ REFUSALS = {
     "lmstudio": (400, {"error": "'response_format.type' must be 'json_schema' or 'text'"}),
     "deepseek": (400, {"error": {"message": "This response_format type is unavailable now",
                                  "type": "invalid_request_error", "param": None, "code": "invalid_request_error"}}),
+    "deepseek-422": (422, "Failed to deserialize the JSON body into the target type: response_format: "
+                          "response_format.type `json_schema` is unavailable now at line 1 column 230"),
     "llama-cpp-python": (500, {"error": {"message": (
         "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), 'msg': "
         "\"Input should be 'text' or 'json_object'\", 'input': 'json_schema'}\n"), "type": "internal_server_error",
@@ -60,7 +70,10 @@ def format_server(accepts: set[str], refusal: str, answer: Any = GOOD) -> Any:
     def handler(req: Request, wire: Wire) -> None:
         if rung_of(req.json) not in accepts:
             status, body = REFUSALS[refusal]
-            wire.json(body, status=status)
+            if isinstance(body, str):
+                wire.body(body.encode(), status=status, headers={"Content-Type": "text/plain; charset=utf-8"})
+            else:
+                wire.json(body, status=status)
         else:
             wire.json(completion(answer if isinstance(answer, str) else json.dumps(answer)))
     return handler
@@ -112,6 +125,7 @@ def test_a_dataclass_comes_back_as_an_instance(server: LoopbackServer, retrying_
     ("deepseek", {"json_object", "json_object_with_schema"}, "json_object_with_schema", 2),
     ("llama-cpp-python", {"json_object_with_schema", "json_object"}, "json_object_with_schema", 2),
     ("deepseek", {"json_object"}, "json_object", 3),
+    ("deepseek-422", {"json_object", "json_object_with_schema"}, "json_object_with_schema", 2),
     ("lmstudio", {"prompt"}, "prompt", 4),
 ])
 def test_each_refused_format_steps_down_once_and_is_remembered(
@@ -426,13 +440,17 @@ def test_strict_mode_only_for_schemas_every_object_of_which_is_closed_and_requir
     assert sent.get("strict", False) is strict
 
 
-def _ignoring_formats(refuse_tools: bool = False) -> Any:
-    """A server that takes response_format and ignores it; with tools, it calls the one forced."""
+TOOLS_REFUSED = (400, {"error": {"message": "tool_choice is not supported"}})
+
+
+def _ignoring_formats(refusal: tuple[int, Any] | None = None) -> Any:
+    """A server that takes response_format and ignores it; with tools, it calls the one forced,
+    or answers with ``refusal`` (a status and a body)."""
     def handler(req: Request, wire: Wire) -> None:
         if "tools" not in req.json:
             wire.json(completion("Oslo is the largest, with about 709,037 people."))
-        elif refuse_tools:
-            wire.json({"error": {"message": "tool_choice is not supported"}}, status=400)
+        elif refusal is not None:
+            wire.json(refusal[1], status=refusal[0])
         else:
             forced = req.json["tool_choice"]["function"]["name"]
             answer = completion("", finish_reason="tool_calls")
@@ -456,7 +474,7 @@ def test_a_server_that_ignores_formats_is_asked_by_a_forced_function_call(
 
 
 def test_a_server_that_refuses_tools_too_gets_the_json_error(server: LoopbackServer, retrying_client: Client) -> None:
-    server.handler = _ignoring_formats(refuse_tools=True)
+    server.handler = _ignoring_formats(TOOLS_REFUSED)
     with pytest.raises(JSONOutputError, match="not JSON"):
         retrying_client.chat_json("The largest city of Norway?", schema=City)
     assert ["tools" in r.json for r in server.requests] == [False, True], "the format's answer, not a third ask"
@@ -551,6 +569,7 @@ def test_a_streamed_ladder_steps_down_every_rung_and_remembers(server: LoopbackS
     assert list(client.chat_json("x", schema=City, stream=True))[-1] == City("Oslo", 709037)
     assert [rung_of(r.json) for r in server.requests] == ["json_schema", "json_object_with_schema", "json_object",
                                                          "prompt"]
+    assert [r.json["messages"][0]["content"] for r in server.requests] == ["x", *[CITY_TEXT] * 3]
     assert list(client.chat_json("x", schema=City, stream=True))[-1] == City("Oslo", 709037)
     assert rung_of(server.requests[-1].json) == "prompt" and len(server.requests) == 5
 
@@ -610,7 +629,7 @@ def test_a_forced_function_call_is_described_and_its_refusal_sends_the_ladder_ba
         "name": "City", "parameters": schema_of(City).schema,
         "description": "Give the answer as this function's arguments."}}]
     assert forced["tool_choice"] == {"type": "function", "function": {"name": "City"}}
-    server.handler = _ignoring_formats(refuse_tools=True)
+    server.handler = _ignoring_formats(TOOLS_REFUSED)
     with caplog.at_level(logging.INFO, logger="openai_compat"), pytest.raises(JSONOutputError):
         retrying_client.chat_json("x", schema=City)
     assert "the server refused a forced function call (tool_choice is not supported); back to formats" in [
@@ -647,3 +666,68 @@ def test_by_default_a_bad_answer_is_not_asked_again(server: LoopbackServer, clie
     with pytest.raises(JSONOutputError):
         client.chat_json("x", schema=City)
     assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("refusal", [
+    (400, {"error": {"message": "registry.ollama.ai/library/gemma:2b does not support tools"}}),  # Ollama
+    (422, {"error": "Input validation error: Tools are not supported by this model", "error_type": "validation"}),
+], ids=["ollama-400", "tgi-422"])
+def test_a_forced_call_refused_in_other_words_sends_the_ladder_back_to_formats(
+    server: LoopbackServer, retrying_client: Client, refusal: tuple[int, Any]
+) -> None:
+    server.handler = _ignoring_formats(refusal)
+    with pytest.raises(JSONOutputError, match="not JSON"):
+        retrying_client.chat_json("x", schema=City)
+    assert ["tools" in r.json for r in server.requests] == [False, True]
+
+
+def test_a_server_failing_during_a_forced_call_is_raised_not_taken_for_a_refusal(server: LoopbackServer,
+                                                                                 client: Client) -> None:
+    server.handler = _ignoring_formats((500, {"error": {"message": "the tool call parser crashed"}}))
+    with pytest.raises(InternalServerError, match="the tool call parser crashed"):
+        client.chat_json("x", schema=City)
+    assert len(server.requests) == 2
+
+
+def test_a_forced_call_goes_without_the_format_instructions(server: LoopbackServer, client: Client) -> None:
+    def handler(req: Request, wire: Wire) -> None:
+        if rung_of(req.json) in ("json_schema", "json_object_with_schema") and "tools" not in req.json:
+            wire.json(REFUSALS["deepseek"][1], status=400)
+        else:
+            _ignoring_formats()(req, wire)
+
+    server.handler = handler
+    assert client.chat_json("Largest city of Norway?", schema=City) == City("Oslo", 709037)
+    assert [("tools" in r.json, rung_of(r.json)) for r in server.requests][-2:] == [(False, "json_object"),
+                                                                                   (True, "prompt")]
+    assert CITY_TEXT in server.requests[-2].json["messages"][0]["content"]
+    assert server.requests[-1].json["messages"] == [{"role": "user", "content": "Largest city of Norway?"}], \
+        "the function's own parameters say what to send"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_refusal_at_the_last_rung_is_raised(server: LoopbackServer, client: Client, stream: bool) -> None:
+    server.handler = lambda req, wire: wire.json({"error": {"message": "response_format is not supported"}}, status=400)
+    with pytest.raises(BadRequestError, match="response_format is not supported"):
+        values = client.chat_json("x", schema=City, stream=stream)
+        list(values) if stream else None
+    assert [rung_of(r.json) for r in server.requests] == list(RUNGS)
+
+
+def test_a_streamed_ladder_asks_strict_mode_where_allowed(server: LoopbackServer, client: Client) -> None:
+    strict = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"],
+              "additionalProperties": False, "title": "Answer"}
+    server.handler = lambda req, wire: wire.sse([event(chunk('{"a": 1}')), event(chunk(finish_reason="stop"))])
+    assert list(client.chat_json("x", schema=strict, stream=True)) == [{"a": 1}, {"a": 1}]
+    assert server.requests[0].json["response_format"] == {"type": "json_schema", "json_schema": {
+        "name": "Answer", "schema": strict, "strict": True}}
+
+
+def test_partial_values_grow_only_when_the_value_does(server: LoopbackServer, client: Client) -> None:
+    pieces = ['\n```json\n{"city": "New ', 'York", "code": "```py\\nx = 1\\n```", "n": 1,', " ", '"ok', '": true}',
+              "\n```\nUse it with ```care```."]
+    events = [*(event(chunk(piece)) for piece in pieces), event(chunk(finish_reason="stop"))]
+    server.handler = lambda req, wire: wire.sse(events)
+    whole = {"city": "New York", "code": "```py\nx = 1\n```", "n": 1, "ok": True}
+    assert list(client.chat_json("x", stream=True)) == [
+        {"city": "New"}, {"city": "New York", "code": "```py\nx = 1\n```", "n": 1}, whole, whole]
