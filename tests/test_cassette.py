@@ -301,4 +301,15 @@ def test_a_key_inside_every_compressed_answer_is_masked_and_the_entry_framed_ane
     framing = {k.lower(): v for k, v in recorded["headers"].items()}
     assert "content-encoding" not in framing and "transfer-encoding" not in framing
     assert framing["content-length"] == str(len(text))
+    assert [piece["after"] for piece in recorded["pieces"]] == [0.0], "one piece, the whole masked body at once"
     assert Client(CLOSED, model="m", cassette=Cassette(tape, "replay")).chat("hi") == "your key is " + "*" * len(KEY)
+
+
+def test_a_call_without_a_body_is_recorded_and_replayed(server: LoopbackServer, tmp_path: Path) -> None:
+    listing = {"object": "list", "data": [{"id": "tiny", "object": "model", "owned_by": "me"}]}
+    server.handler = lambda req, wire: wire.json(listing)
+    tape = tmp_path / "models.jsonl"
+    live = Client(server.url, model="m", cassette=Cassette(tape, "record")).models()
+    assert [model["id"] for model in live] == ["tiny"]
+    assert json.loads(tape.read_text())["request"] == {"method": "GET", "path": "/v1/models", "body": None}
+    assert Client(CLOSED, model="m", cassette=Cassette(tape, "replay")).models() == live
