@@ -61,7 +61,7 @@ def test_provider_extras_still_pass_unchanged(client: Client, server: LoopbackSe
 ])
 def test_named_parameters_are_checked_before_sending(client: Client, server: LoopbackServer, params: dict,
                                                      error: type, words: str) -> None:
-    with pytest.raises(error, match=words):
+    with pytest.raises(error, match=r"^chat\(\): " + words):
         client.chat("Hi", **params)
     assert server.requests == []
 

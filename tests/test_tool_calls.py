@@ -143,6 +143,14 @@ def test_continue_on_length_stops_after_n_turns_and_the_default_returns_the_cut_
     assert len(server.requests) == 3 and client.last is not None and client.last.finish_reason == "length"
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["blocking", "streamed"])
+def test_continue_on_length_keeps_the_think_block_when_asked(client: Client, server: LoopbackServer,
+                                                             stream: bool) -> None:
+    server.handler = _cut_server(["<think>Short.</think>Once", " upon a time."], stream)
+    answer = client.chat("x", stream=stream, continue_on_length=1, keep_think=True)
+    assert (answer if isinstance(answer, str) else "".join(answer)) == "<think>Short.</think>Once upon a time."
+
+
 def test_continue_on_length_streamed_goes_on_exactly_n_times_labelled_too(client: Client,
                                                                           server: LoopbackServer) -> None:
     server.handler = _cut_server(["a", "b", "c"], stream=True)
