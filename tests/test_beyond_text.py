@@ -332,6 +332,11 @@ def test_complete_renders_a_message_list_and_adds_the_template_stop(client: Clie
 def test_a_message_list_needs_a_template_and_a_known_one(client: Client, server: LoopbackServer) -> None:
     with pytest.raises(TypeError, match="with template="):
         client.complete(MESSAGES)
+    with pytest.raises(TypeError, match=r"^complete\(\): prompt must be a str, or a message list with template=, got"
+                                        r" int$"):
+        client.complete(7)  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match=r"^complete\(\): stream must be True or False, got 'yes'$"):
+        client.complete("Hi", stream="yes")  # type: ignore[call-overload]
     with pytest.raises(ValueError, match="unknown template 'vicuna'"):
         client.complete(MESSAGES, template="vicuna")
     assert server.requests == []
@@ -346,3 +351,32 @@ def test_a_blocking_answer_with_text_and_tool_calls_raises_with_both(client: Cli
         client.chat("tides?")
     assert [c["function"]["name"] for c in info.value.tool_calls] == ["lookup"]
     assert info.value.assistant_message["content"] == "Let me look that up."
+
+
+def test_complete_holds_its_own_settings_and_streams_from_completions(server: LoopbackServer) -> None:
+    release = threading.Event()
+
+    def answer(request: Request, wire: Wire) -> None:
+        prompt = request.json["prompt"]
+        if prompt == "slow":
+            release.wait(10)
+        if prompt == "busy" and request.number == 1:
+            wire.json({"error": {"message": "busy"}}, status=503)
+        elif request.json.get("stream"):
+            wire.sse([event(chunk("Once", chat=False)), event(chunk(" more", chat=False, finish_reason="stop"))])
+        else:
+            wire.json(completion("Done.", chat=False))
+
+    server.handler = answer
+    client = Client(server.url, model="m", max_retries=0, timeout=(1, 5))
+    assert client.complete("busy", max_retries=1, extra_headers={"X-Trace": "t-1"}) == "Done."
+    assert len(server.requests) == 2 and server.requests[-1].headers["x-trace"] == "t-1"
+    assert list(client.complete("go", stream=True)) == ["Once", " more"]
+    assert server.requests[-1].path == "/v1/completions" and server.requests[-1].json["stream"] is True
+    try:
+        with pytest.raises(APITimeoutError, match=r"read timeout=0\.3"):
+            client.complete("slow", timeout=0.3)
+        with pytest.raises(APITimeoutError, match=r"the call's deadline of 0\.3 s passed"):
+            client.complete("slow", deadline=0.3)
+    finally:
+        release.set()

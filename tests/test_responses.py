@@ -67,10 +67,11 @@ SHAPES = {
 @pytest.mark.parametrize("write_size", [None, 1], ids=["whole", "byte-by-byte"])
 def test_respond_streams_the_output_text(client: Client, server: LoopbackServer, shape: str, write_size: Any) -> None:
     server.handler = lambda req, wire: wire.sse(SHAPES[shape], write_size=write_size)
-    assert list(client.respond("Say hello", stream=True)) == ["Hel", "lo ", "there"]
+    assert list(client.respond("Say hello", stream=True, model="big", max_output_tokens=9)) == ["Hel", "lo ", "there"]
     sent = server.requests[0]
-    assert sent.path == "/v1/responses" and sent.json["stream"] is True and sent.json["input"] == "Say hello"
-    assert "store" not in sent.json, "stateless unless the caller says otherwise"
+    assert sent.path == "/v1/responses"
+    assert sent.json == {"model": "big", "input": "Say hello", "max_output_tokens": 9, "stream": True}, \
+        "stateless (no store) unless the caller says otherwise"
     events = list(client.create_response(input="x", stream=True))
     assert events[-1]["type"] == "response.completed"
     assert all("type" in e for e in events)
@@ -86,6 +87,7 @@ def test_reasoning_deltas_are_labelled_and_recorded(client: Client, server: Loop
     assert (record.usage.prompt_tokens, record.usage.completion_tokens, record.usage.reasoning_tokens) == (5, 3, 1)
     assert record.finish_reason == "completed" and record.model == "served" and not record.partial
     assert server.connections == 1, "the stream was read to its end and its connection reused"
+    assert list(client.respond("x", stream=True, labelled=True)) == labelled, "labelled= is the newer spelling"
 
 
 CALL_ITEM = {"id": "fc_1", "type": "function_call", "call_id": "call_1", "name": "get_weather",
@@ -153,9 +155,9 @@ def test_a_stream_cut_before_its_ending_raises(client: Client, server: LoopbackS
 def test_blocking_respond_returns_the_output_text(client: Client, server: LoopbackServer) -> None:
     reasoning = {"id": "rs_1", "type": "reasoning", "summary": [{"type": "summary_text", "text": "Be kind."}]}
     server.handler = lambda req, wire: wire.json(response(output=[reasoning, MESSAGE]))
-    assert client.respond("Hi", instructions="Be brief.", store=False) == "Hello there"
+    assert client.respond("Hi", model="big", instructions="Be brief.", store=False) == "Hello there"
     sent = server.requests[0].json
-    assert (sent["instructions"], sent["store"], "stream" in sent) == ("Be brief.", False, False)
+    assert sent == {"model": "big", "input": "Hi", "instructions": "Be brief.", "store": False}
     assert client.last is not None and client.last.reasoning == "Be kind." and client.last.usage.total_tokens == 8
     server.handler = lambda req, wire: wire.json(response("incomplete", output=[MESSAGE],
                                                           incomplete_details={"reason": "max_output_tokens"}))
@@ -199,8 +201,10 @@ def test_a_streamed_response_has_the_events_of_a_streamed_chat(server: LoopbackS
 
 
 def test_bad_input_is_refused_before_sending(client: Client, server: LoopbackServer) -> None:
-    with pytest.raises(TypeError, match="input must be a str or a list"):
+    with pytest.raises(TypeError, match=r"^respond\(\): input must be a str or a list of input items, got int$"):
         client.respond(42)  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match=r"^respond\(\): stream must be True or False, got 'yes'$"):
+        client.respond("Hi", stream="yes")  # type: ignore[call-overload]
     with pytest.raises(TypeError, match="needs input"):
         client.create_response(model="m")
     assert server.requests == []

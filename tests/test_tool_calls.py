@@ -9,6 +9,7 @@ import pytest
 
 from openai_compat import (
     Client,
+    ContentFilterError,
     LlamaCppClient,
     MistralClient,
     ToolArgumentsError,
@@ -86,6 +87,18 @@ def test_content_that_holds_no_whole_call_is_left_as_text(client: Client, server
     assert client.chat("Weather?", tool_calls_from_content=True) == content
 
 
+def test_reading_calls_from_the_content_keeps_how_the_answer_ended(client: Client, server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.json(completion("", finish_reason="content_filter"))
+    with pytest.raises(ContentFilterError):
+        client.chat("Weather?", tool_calls_from_content=True)
+    with pytest.raises(ValueError, match=r"^chat\(\): tool_calls_from_content=True reads a whole answer: leave"
+                                         r" stream=True off$"):
+        client.chat("Weather?", stream=True, tool_calls_from_content=True)
+    with pytest.raises(ValueError, match=r"^chat\(\): labelled=True labels the pieces of a stream: pass stream=True"
+                                         r" too \(a blocking call's reasoning is in client.last.reasoning\)$"):
+        client.chat("Weather?", labelled=True)
+
+
 # -- continue_on_length --------------------------------------------------------------------------
 
 def _cut_server(parts: list[str], stream: bool = False) -> Any:
@@ -117,6 +130,7 @@ def test_continue_on_length_goes_on_from_where_the_answer_stopped(
         answer = client.chat("Tell a story", max_tokens=3, continue_on_length=5)
     assert answer == "Once upon a time the end."
     assert len(server.requests) == 3 and client.last is not None and client.last.finish_reason == "stop"
+    assert {r.path for r in server.requests} == {"/v1/chat/completions"}
     assert client.usage.calls == 3
     last = server.requests[-1].json
     assert last["max_tokens"] == 3 and last["messages"][0] == {"role": "user", "content": "Tell a story"}
