@@ -116,6 +116,14 @@ class BeyondText(_Base):
         deadline_at = None if deadline is None else time.monotonic() + deadline
 
         def ask(messages: list[Any], response_format: Any, tool: Any = None) -> str:
+            try:
+                return asked(messages, response_format, tool)
+            except APITimeoutError as exc:
+                if deadline_at is None or time.monotonic() < deadline_at:
+                    raise
+                raise APITimeoutError(f"the call's deadline of {deadline:g} s passed") from exc
+
+        def asked(messages: list[Any], response_format: Any, tool: Any) -> str:
             if deadline_at is not None and time.monotonic() >= deadline_at:
                 raise APITimeoutError(f"the call's deadline of {deadline:g} s passed")
             if tool is not None:  # one forced function call whose parameters are the schema
@@ -150,7 +158,8 @@ class BeyondText(_Base):
         """Ask for ``n`` answers: a list of their texts by choice index, or, with ``stream=True``,
         a generator of ``(index, piece)`` as the pieces of every choice arrive.
 
-        A server that ignores ``n`` (llama.cpp does) sends fewer: the list holds what came.
+        A server that ignores ``n`` (llama.cpp does) sends fewer: the list holds what came. Each
+        text leaves out an inline ``<think>`` block, as ``chat()`` does.
 
             >>> from openai_compat import Client
             >>> client = Client("http://127.0.0.1:8080/v1", model="tiny")

@@ -13,7 +13,7 @@ from typing import Any, Dict, Generator, Iterator
 
 from ._answers import parse_completion
 from ._call_record import CallSummary
-from ._delta import REASONING_FIELDS, Pieces, content_text
+from ._delta import REASONING_FIELDS, Pieces, ThinkSplitter, content_text
 from ._sse import EventStream
 
 Chunk = Dict[str, Any]
@@ -164,7 +164,9 @@ class ChunkStream(EventStream[Chunk]):
 
 
 def iter_choices(chunks: ChunkStream) -> Generator[tuple[int, str], None, None]:
-    """``(choice index, piece)`` for the text of every choice of a chat stream, as it arrives."""
+    """``(choice index, piece)`` for the answer of every choice of a chat stream, as it arrives;
+    an inline ``<think>`` block that opens a choice is left out, as ``chat()`` leaves it out."""
+    splitters: dict[int, ThinkSplitter] = {}
     try:
         for chunk in chunks:
             for choice in chunk.get("choices") or ():
@@ -172,6 +174,13 @@ def iter_choices(chunks: ChunkStream) -> Generator[tuple[int, str], None, None]:
                     message = choice.get("delta", choice.get("message"))
                     piece = content_text(message.get("content") if isinstance(message, dict) else choice.get("text"))
                     if piece:
-                        yield choice.get("index", 0), piece
+                        index = choice.get("index", 0)
+                        yield from _answers_of(index, splitters.setdefault(index, ThinkSplitter()).feed(piece))
+        for index, splitter in splitters.items():
+            yield from _answers_of(index, splitter.end())
     finally:
         chunks.close()
+
+
+def _answers_of(index: int, pieces: Pieces) -> Iterator[tuple[int, str]]:
+    return ((index, text) for label, text in pieces if label == "answer" and text)

@@ -94,7 +94,7 @@ class Endpoints:
             raise TypeError("create_chat_completion() needs messages=[...]")
         check_messages(body["messages"])
         options = self._options(timeout, max_retries, deadline)
-        body = self._body("", body.pop("model", None), {}, {}, body, options)
+        body = self._body("create_chat_completion", body.pop("model", None), {}, {}, body, options, checked=False)
         if stream:
             return self._chat_stream("/chat/completions", body, options)
         return self._answer_call("/chat/completions", body, options)
@@ -139,7 +139,7 @@ class Endpoints:
         if "prompt" not in body:
             raise TypeError("create_completion() needs prompt=...")
         options = self._options(timeout, max_retries, deadline)
-        body = self._body("", body.pop("model", None), {}, {}, body, options)
+        body = self._body("create_completion", body.pop("model", None), {}, {}, body, options, checked=False)
         if stream:
             return self._chat_stream("/completions", body, options, chat=False)
         return self._answer_call("/completions", body, options)
@@ -183,7 +183,7 @@ class Endpoints:
         if "input" not in body:
             raise TypeError("create_response() needs input=...")
         options = self._options(timeout, max_retries, deadline)
-        body = self._body("", body.pop("model", None), {}, {}, body, options)
+        body = self._body("create_response", body.pop("model", None), {}, {}, body, options, checked=False)
         if stream:
             return self._calls.stream("/responses", dict(body, stream=True), options, ResponseStream)
         return self._calls.call("POST", "/responses", body, options, parse_object, output_reasoning)
@@ -379,8 +379,8 @@ class Endpoints:
                        self.deadline if deadline is NOT_GIVEN else check_deadline(deadline))
 
     def _body(self, call: str, model: str | None, base: dict[str, Any], params: dict[str, Any],
-              extra: dict[str, Any], options: CallOptions) -> dict[str, Any]:
-        """The body of a front-door ``call``, its parameters checked; ``""`` sends them unchecked.
+              extra: dict[str, Any], options: CallOptions, *, checked: bool = True) -> dict[str, Any]:
+        """The body of ``call``, its parameters checked (``checked=False`` sends them as given).
 
         ``thinking=True/False/"low"...`` becomes the preset's own field; a dict is sent as it is
         (it is DeepSeek's own ``thinking`` field). ``extra_headers`` and ``extra_query`` go to
@@ -388,14 +388,13 @@ class Endpoints:
         extra_body = None
         if "extra_headers" in extra or "extra_query" in extra or "extra_body" in extra:
             extra = dict(extra)
-            owner = call or "create"
-            headers = string_pairs(owner, "extra_headers", extra.pop("extra_headers", None))
-            options.headers = masked_headers(owner, headers, self._connection.secrets) or None
-            options.query = string_pairs(owner, "extra_query", extra.pop("extra_query", None)) or None
+            headers = string_pairs(call, "extra_headers", extra.pop("extra_headers", None))
+            options.headers = masked_headers(call, headers, self._connection.secrets) or None
+            options.query = string_pairs(call, "extra_query", extra.pop("extra_query", None)) or None
             extra_body = extra.pop("extra_body", None)
             if extra_body is not None and not isinstance(extra_body, dict):
-                raise TypeError(f"extra_body must be a dict, got {type(extra_body).__name__}")
-        if call:
+                raise TypeError(f"{call}: extra_body must be a dict, got {type(extra_body).__name__}")
+        if checked:
             check_params(call, params, extra, KNOWN_NAMES)
             thinking = extra.get("thinking")
             if isinstance(thinking, (bool, str)):

@@ -139,9 +139,9 @@ class OpenAIClient(Client, provider="openai"):
     completion_tokens_models = r"o\d|gpt-5"
 
     def _body(self, call: str, model: str | None, base: dict[str, _Any], params: dict[str, _Any],
-              extra: dict[str, _Any], options: _Any) -> dict[str, _Any]:
-        body = super()._body(call, model, base, params, extra, options)
-        if (call and "max_tokens" in body and "max_completion_tokens" not in body
+              extra: dict[str, _Any], options: _Any, *, checked: bool = True) -> dict[str, _Any]:
+        body = super()._body(call, model, base, params, extra, options, checked=checked)
+        if (checked and "max_tokens" in body and "max_completion_tokens" not in body
                 and _re.match(self.completion_tokens_models, str(body.get("model")))):
             body["max_completion_tokens"] = body.pop("max_tokens")  # sent right the first time
         return body

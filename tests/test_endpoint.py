@@ -458,9 +458,11 @@ def test_the_openai_preset_sends_max_completion_tokens_to_reasoning_models(serve
     client = OpenAIClient(base_url=server.url, api_key="sk-test", max_retries=0)
     client.chat("x", model="o3-mini", max_tokens=5)
     client.chat("x", model="gpt-4o", max_tokens=5)
-    first, second = (r.json for r in server.requests)
+    client.create_chat_completion(model="o3-mini", messages=[{"role": "user", "content": "x"}], max_tokens=5)
+    first, second, raw = (r.json for r in server.requests)
     assert first["max_completion_tokens"] == 5 and "max_tokens" not in first
     assert second["max_tokens"] == 5 and "max_completion_tokens" not in second
+    assert raw["max_tokens"] == 5 and "max_completion_tokens" not in raw, "the raw call sends what it is given"
 
 
 def test_a_server_that_refuses_both_spellings_is_not_asked_back_and_forth(server: LoopbackServer) -> None:

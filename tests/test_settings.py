@@ -3,9 +3,11 @@ Azure, keys that refresh, TLS, derived clients, and fields a preset keeps."""
 
 from __future__ import annotations
 
+import json
 import pickle
 import ssl
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -14,6 +16,7 @@ import requests
 
 from openai_compat import (
     APIConnectionError,
+    APITimeoutError,
     AuthenticationError,
     AzureClient,
     BadRequestError,
@@ -165,20 +168,28 @@ def test_a_secret_in_extra_headers_stays_secret(server: LoopbackServer) -> None:
     server.handler = lambda req, wire: wire.json({"error": {"message": f"bad {req.headers.get('x-api-key')}"}},
                                                  status=400)
     client = Client(server.url, model="m", max_retries=0)
-    with pytest.raises(Exception) as info:
+    with pytest.raises(BadRequestError) as info:
         client.chat("hi", extra_headers={"x-api-key": "per-call-secret-789"})
-    assert "per-call-secret-789" not in str(info.value)
+    assert str(info.value) == "HTTP 400: bad ***"
+    assert server.requests[-1].headers["x-api-key"] == "per-call-secret-789", "sent to its own server"
 
 
 @pytest.mark.parametrize(("extras", "words"), [
     ({"extra_headers": {"X": 1}}, "extra_headers must be a dict of str to str"),
+    ({"extra_headers": {"X": "a\nb"}}, "header 'X' must be a str without line breaks or control characters"),
     ({"extra_query": "a=b"}, "extra_query must be a dict of str to str"),
-    ({"extra_body": ["x"]}, "extra_body must be a dict"),
+    ({"extra_body": ["x"]}, "extra_body must be a dict, got list"),
 ])
-def test_bad_extras_are_refused_before_sending(client: Client, server: LoopbackServer, extras: dict[str, Any],
-                                               words: str) -> None:
-    with pytest.raises(TypeError, match=words):
-        client.chat("hi", **extras)
+@pytest.mark.parametrize("call", ["chat", "create_chat_completion"])
+def test_bad_extras_are_refused_before_sending_naming_the_call(client: Client, server: LoopbackServer, call: str,
+                                                               extras: dict[str, Any], words: str) -> None:
+    error = ValueError if "line breaks" in words else TypeError
+    with pytest.raises(error) as info:
+        if call == "chat":
+            client.chat("hi", **extras)
+        else:
+            client.create_chat_completion(messages=[{"role": "user", "content": "hi"}], **extras)
+    assert str(info.value) == f"{call}: {words}"
     assert server.requests == []
 
 
@@ -519,3 +530,111 @@ def test_stream_usage_auto_asks_where_the_preset_knows_the_server_takes_it(serve
     assert "".join(groq.chat("x", model="strict", stream=True)) == "ok", "a refusal is dropped and remembered"
     with pytest.raises(ValueError, match="stream_usage must be"):
         Client(server.url, stream_usage="always")
+
+
+# -- what every call takes for itself, and what it keeps of the client's ------------------------------
+
+
+def _answer_by_path(request: Request, wire: Wire) -> None:
+    """An answer of the right shape for each endpoint a call may use."""
+    path = request.path.split("?")[0]
+    if path.endswith("/embeddings"):
+        wire.json({"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [0.5]}]})
+    elif path.endswith("/responses"):
+        message = {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "ok"}]}
+        wire.json({"id": "resp_1", "object": "response", "status": "completed", "output": [message]})
+    elif path.endswith("/chat/completions"):
+        wire.json(completion('{"ok": true}'))
+    elif path.endswith("/completions"):
+        wire.json(completion("ok", chat=False))
+    else:
+        wire.json({"object": "list", "data": []})
+
+
+HI = [{"role": "user", "content": "hi"}]
+CALLS_WITH_SETTINGS = {
+    "chat": lambda client, **s: client.chat("hi", **s),
+    "chat_message": lambda client, **s: client.chat_message("hi", **s),
+    "chat_choices": lambda client, **s: client.chat_choices("hi", n=2, **s),
+    "chat_json": lambda client, **s: client.chat_json("hi", **s),
+    "complete": lambda client, **s: client.complete("hi", **s),
+    "respond": lambda client, **s: client.respond("hi", **s),
+    "embed": lambda client, **s: client.embed("hi", **s),
+    "create_chat_completion": lambda client, **s: client.create_chat_completion(messages=HI, **s),
+    "create_completion": lambda client, **s: client.create_completion(prompt="hi", **s),
+    "create_response": lambda client, **s: client.create_response(input="hi", **s),
+    "post_json": lambda client, model="slow", **s: client.post_json("/chat/completions",
+                                                                    {"model": model, "messages": HI}, **s),
+}
+
+
+@pytest.mark.parametrize("name", list(CALLS_WITH_SETTINGS))
+def test_every_call_holds_its_own_timeout_deadline_and_retries(server: LoopbackServer, name: str) -> None:
+    call = CALLS_WITH_SETTINGS[name]
+    release = threading.Event()
+    busy_once = iter([True])
+
+    def answer(request: Request, wire: Wire) -> None:
+        if request.json and "slow" in json.dumps(request.json):
+            release.wait(10)
+        if next(busy_once, False):
+            wire.json({"error": {"message": "busy"}}, status=503)
+        else:
+            _answer_by_path(request, wire)
+
+    server.handler = answer
+    client = Client(server.url, model="slow", max_retries=0, timeout=(1, 5))
+    call(client, max_retries=1, model="m")
+    assert len(server.requests) == 2, "max_retries=1 held: the busy answer was asked again"
+    try:
+        with pytest.raises(APITimeoutError, match=r"read timeout=0\.3"):
+            call(client, timeout=0.3)
+        with pytest.raises(APITimeoutError, match=r"the call's deadline of 0\.3 s passed"):
+            call(client, deadline=0.3)
+    finally:
+        release.set()
+
+
+CALLS_WITHOUT_SETTINGS = {
+    "models": lambda client: client.models(),
+    "get_json": lambda client: client.get_json("/models"),
+    "get_bytes": lambda client: client.get_bytes("/files/file-1/content"),
+    "upload_file": lambda client: client.upload_file(b'{"custom_id": "a"}\n', "a.jsonl", "batch"),
+}
+
+
+@pytest.mark.parametrize("name", list(CALLS_WITHOUT_SETTINGS))
+def test_calls_without_settings_of_their_own_keep_the_clients(server: LoopbackServer, name: str) -> None:
+    release = threading.Event()
+
+    def slow(request: Request, wire: Wire) -> None:
+        release.wait(10)
+        wire.json({"object": "list", "data": []})
+
+    server.handler = slow
+    try:
+        with pytest.raises(APITimeoutError, match=r"read timeout=0\.3"):
+            CALLS_WITHOUT_SETTINGS[name](Client(server.url, model="m", max_retries=0, timeout=(1, 0.3)))
+        with pytest.raises(APITimeoutError, match=r"the call's deadline of 0\.3 s passed"):
+            CALLS_WITHOUT_SETTINGS[name](Client(server.url, model="m", max_retries=0, timeout=(1, 5), deadline=0.3))
+    finally:
+        release.set()
+    assert {r.method for r in server.requests} == {"POST" if name == "upload_file" else "GET"}
+
+
+def test_the_raw_calls_send_what_they_are_given_unchecked(server: LoopbackServer) -> None:
+    server.handler = _answer_by_path
+    client = Client(server.url, max_retries=0)
+    client.create_chat_completion(model="m", messages=HI, max_tokesn=3)
+    client.create_completion(model="m", prompt="hi", max_tokesn=3)
+    client.create_response(model="m", input="hi", max_tokesn=3)
+    assert [r.json for r in server.requests] == [{"model": "m", "messages": HI, "max_tokesn": 3},
+                                                 {"model": "m", "prompt": "hi", "max_tokesn": 3},
+                                                 {"model": "m", "input": "hi", "max_tokesn": 3}]
+    for call, words in [(client.create_chat_completion, "create_chat_completion() needs messages=[...]"),
+                        (client.create_completion, "create_completion() needs prompt=..."),
+                        (client.create_response, "create_response() needs input=...")]:
+        with pytest.raises(TypeError) as info:
+            call(model="m")
+        assert str(info.value) == words
+    assert len(server.requests) == 3
