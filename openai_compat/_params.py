@@ -138,8 +138,8 @@ def check_params(owner: str, named: dict[str, Any], extra: dict[str, Any], known
         close = [k for k in (*known, *KNOWN_EXTRAS) if _one_edit_apart(name, k)]
         if close:
             raise TypeError(
-                f"{owner}() got an unexpected keyword {name!r}: did you mean {close[0]}? (to send a field"
-                " exactly as named, use create_chat_completion() or create_completion())"
+                f"{owner}() got an unexpected keyword {name!r}: did you mean {close[0]}? (to send it as"
+                f" named, pass extra_body={{{name!r}: ...}})"
             )
 
 

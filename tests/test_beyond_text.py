@@ -103,7 +103,7 @@ def _embedding_server(req: Request, wire: Wire) -> None:
 def test_embed_one_text_gives_one_vector(client: Client, server: LoopbackServer) -> None:
     server.handler = _embedding_server
     assert client.embed("hello", model="emb") == [5.0, 0.0]
-    assert server.requests[0].path == "/v1/embeddings"
+    assert (server.requests[0].method, server.requests[0].path) == ("POST", "/v1/embeddings")
     assert server.requests[0].json == {"model": "emb", "input": ["hello"]}
 
 
@@ -125,9 +125,17 @@ def test_embed_decodes_base64_vectors(client: Client, server: LoopbackServer) ->
 
 
 def test_embed_refuses_bad_input_and_short_answers(client: Client, server: LoopbackServer) -> None:
-    with pytest.raises(TypeError, match="input 1 must be a str"):
+    with pytest.raises(TypeError, match=r"^embed\(\): input 1 must be a str, got int$"):
         client.embed(["a", 2])  # type: ignore[list-item]
+    for size in (0, "2"):
+        with pytest.raises(ValueError, match=f"^batch_size must be a whole number >= 1, got {size!r}$"):
+            client.embed(["a", "b"], batch_size=size)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^embed\(\) got an unexpected keyword 'dimensionz': did you mean dimension"):
+        client.embed("a", dimensionz=2)
     assert server.requests == []
+    server.handler = _embedding_server
+    assert len(client.embed(["a", "b"], batch_size=1, extra_body={"dimensionz": 2})) == 2
+    assert [(r.json["input"], r.json["dimensionz"]) for r in server.requests] == [(["a"], 2), (["b"], 2)]
     server.handler = lambda req, wire: wire.json({"data": [{"index": 0, "embedding": [1.0]}]})
     with pytest.raises(APIResponseError, match="asked for 2 embeddings, got 1"):
         client.embed(["a", "b"])
@@ -163,6 +171,14 @@ def test_an_embeddings_answer_that_cannot_be_used_says_what_was_wrong_and_keeps_
             text = json.dumps(body)
             assert info.value.body == (text if len(text) <= 500 else text[:499] + "…"), case
     assert len(json.dumps(answers["per token"])) > 500 and len(json.dumps(answers["not numbers"])) > 500
+
+
+def test_an_embeddings_answer_that_is_not_json_keeps_its_request_id(client: Client, server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.body(b"<html>upstream busy</html>", headers={
+        "Content-Type": "text/html", "x-request-id": "req-html"})
+    with pytest.raises(APIResponseError) as info:
+        client.embed("hello")
+    assert info.value.request_id == "req-html"
 
 
 def test_embeddings_without_an_index_count_as_index_0(client: Client, server: LoopbackServer) -> None:

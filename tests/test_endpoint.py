@@ -182,7 +182,10 @@ def test_the_report_reads_exactly_what_each_answer_showed(server: LoopbackServer
 
 def test_each_probe_is_one_small_request_and_none_is_retried(server: LoopbackServer) -> None:
     server.handler = full_server
-    Client(server.url, max_retries=2).probe("m")
+    with pytest.raises(ValueError) as info:
+        Client(server.url).probe()
+    assert str(info.value) == "no model to probe: pass probe(model=...) or Client(model=...)"
+    Client(server.url, model="m", max_retries=2).probe()
     say_hi = {"model": "m", "messages": [{"role": "user", "content": "Say hi."}]}
     schema = {"type": "json_schema", "json_schema": {"name": "probe", "schema": {
         "type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}}}

@@ -198,19 +198,20 @@ class BatchProvider:
     def __init__(self, final: str = "completed", fail: tuple[int, ...] = (), finish: int | None = None) -> None:
         self.files: dict[str, bytes] = {}
         self.batch: dict[str, Any] = {}
+        self.created: dict[str, Any] = {}
         self.path: list[str] = []
         self.final, self.fail, self.finish = final, fail, finish
 
     def __call__(self, req: Request, wire: Wire) -> None:
         if req.path == "/v1/files" and req.method == "POST":
             assert b'name="purpose"\r\n\r\nbatch' in req.raw_body
-            content = re.search(rb'filename="batch.jsonl"\r\nContent-Type: application/jsonl\r\n\r\n(.*?)\r\n--',
-                                req.raw_body, re.S)
+            content = re.search(rb'name="file"; filename="batch.jsonl"\r\nContent-Type: application/jsonl'
+                                rb'\r\n\r\n(.*?)\r\n--', req.raw_body, re.S)
             assert content is not None
             self.files["file-in"] = content.group(1)
             wire.json({"id": "file-in", "object": "file", "purpose": "batch", "bytes": len(content.group(1))})
         elif req.path == "/v1/batches" and req.method == "POST":
-            body = req.json
+            body = self.created = req.json
             assert body["input_file_id"] == "file-in" and body["completion_window"] == "24h"
             self.batch = {"id": "batch_1", "object": "batch", "endpoint": body["endpoint"], "status": "validating",
                           "request_counts": {"total": 0, "completed": 0, "failed": 0}}
@@ -299,6 +300,16 @@ def test_a_batch_can_be_cancelled(server: LoopbackServer) -> None:
     assert "content-type" not in {name.lower() for name in cancel.headers}
     assert job.wait(poll=0.01, timeout=10) == "cancelled"
     assert "cancelled" in provider.path
+
+
+def test_a_batch_takes_its_own_model_and_metadata(server: LoopbackServer) -> None:
+    provider = BatchProvider()
+    server.handler = provider
+    Client(server.url, model="m").submit_batch_job(["a"], model="big", metadata={"run": "7"})
+    assert provider.created["metadata"] == {"run": "7"}
+    assert json.loads(provider.files["file-in"])["body"]["model"] == "big"
+    Client(server.url, model="m").submit_batch_job(["a"])
+    assert "metadata" not in provider.created and json.loads(provider.files["file-in"])["body"]["model"] == "m"
 
 
 def test_a_batch_needs_requests_and_a_model(server: LoopbackServer) -> None:

@@ -624,7 +624,7 @@ def test_calls_without_settings_of_their_own_keep_the_clients(server: LoopbackSe
 
 def test_the_raw_calls_send_what_they_are_given_unchecked(server: LoopbackServer) -> None:
     server.handler = _answer_by_path
-    client = Client(server.url, max_retries=0)
+    client = Client(server.url, max_retries=0)  # no model of its own: each call names one
     client.create_chat_completion(model="m", messages=HI, max_tokesn=3)
     client.create_completion(model="m", prompt="hi", max_tokesn=3)
     client.create_response(model="m", input="hi", max_tokesn=3)
