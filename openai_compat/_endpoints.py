@@ -414,8 +414,7 @@ class Endpoints:
         """A blocking chat or completion: the answer, its choices checked."""
         return self._calls.call("POST", path, body, options, parse_completion, _first_reasoning)
 
-    def _reply(self, choice: dict[str, Any], answer: dict[str, Any], *, chat: bool = True,
-               keep_think: bool = False) -> str:
+    def _reply(self, choice: dict[str, Any], answer: dict[str, Any], *, chat: bool = True, keep_think: bool) -> str:
         """The text of ``choice`` in the blocking ``answer`` this thread just got."""
         last = self._calls.last
         return reply_text(choice, chat=chat, keep_think=keep_think, usage=answer.get("usage"),

@@ -118,6 +118,13 @@ def test_keep_think_keeps_an_inline_block_in_the_text(client: Client, server: Lo
     assert client.chat("2+2?", keep_think=True) == message["content"]
 
 
+def test_the_text_of_a_raw_stream_leaves_an_inline_block_out(client: Client, server: LoopbackServer) -> None:
+    events, _ = FORMS["inline think tags (Together R1, Groq raw)"]
+    server.handler = lambda req, wire: wire.sse([*events, DONE])
+    stream = client.create_chat_completion(messages=[{"role": "user", "content": "2+2?"}], stream=True)
+    assert "".join(stream.text()) == ANSWER
+
+
 def test_think_tags_later_in_the_text_are_part_of_the_answer(client: Client, server: LoopbackServer) -> None:
     text = "Use <think> tags like <think>this</think> in prompts."
     server.handler = lambda req, wire: wire.sse([delta({"content": text}), delta({}, "stop"), DONE])
