@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import time
 
 import pytest
 
@@ -123,6 +124,21 @@ def test_a_refused_connection_is_an_api_connection_error() -> None:
     with pytest.raises(APIConnectionError) as info:
         Client("http://127.0.0.1:9/v1", model="m", max_retries=0).chat("hi")
     assert isinstance(info.value.__cause__, Exception), "the requests error is chained, not lost"
+
+
+def test_a_failed_call_leaves_its_record_on_client_last(server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.json({"error": {"message": "overloaded"}}, status=503,
+                                                 headers={"x-request-id": "req-503", "Retry-After": "0"})
+    client = Client(server.url, model="m", max_retries=1)
+    started = time.monotonic()
+    with pytest.raises(InternalServerError) as info:
+        client.chat("hi")
+    took = time.monotonic() - started
+    record = client.last
+    assert record is not None
+    assert (record.method, record.endpoint, record.status_code, record.request_id, record.attempts, record.error) == (
+        "POST", "/chat/completions", 503, "req-503", 2, str(info.value))
+    assert record.elapsed is not None and 0 < record.elapsed <= took
 
 
 def _every_exception() -> list:

@@ -4,7 +4,9 @@ Azure, keys that refresh, TLS, derived clients, and fields a preset keeps."""
 from __future__ import annotations
 
 import json
+import logging
 import pickle
+import re
 import ssl
 import sys
 import threading
@@ -509,6 +511,40 @@ def test_openai_compat_log_debug_logs_bodies_with_the_key_masked(server: Loopbac
     assert "sk-log-secret-3" not in result.stderr and "say ***" in result.stderr
 
 
+@pytest.fixture
+def bare_loggers() -> Iterator[tuple[logging.Logger, logging.Logger]]:
+    """The SDK's loggers as an application that configures no logging leaves them, restored after."""
+    logger, bodies = logging.getLogger("openai_compat"), logging.getLogger("openai_compat.bodies")
+    saved = (logger.handlers[:], logger.level, bodies.level)
+    logger.handlers[:] = [h for h in logger.handlers if isinstance(h, logging.NullHandler)]
+    yield logger, bodies
+    logger.handlers[:], (logger.level, bodies.level) = saved[0], saved[1:]
+
+
+@pytest.mark.parametrize("setting", ["debug", "INFO", "warning", "error", ""])
+def test_openai_compat_log_sets_up_one_handler_at_its_level(
+    server: LoopbackServer, bare_loggers: tuple[logging.Logger, logging.Logger], setting: str,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from openai_compat._pipeline import log_from_environment
+
+    logger, bodies = bare_loggers
+    monkeypatch.setenv("OPENAI_COMPAT_LOG", setting)
+    log_from_environment()
+    log_from_environment()
+    added = [h for h in logger.handlers if not isinstance(h, logging.NullHandler)]
+    if setting.lower() not in ("debug", "info", "warning"):
+        assert added == [] and logger.level == logging.NOTSET
+        return
+    level = logging.getLevelName(setting.upper())
+    assert len(added) == 1 and (logger.level, bodies.level) == (level, level), "set up once, at its level"
+    Client(server.url, model="m", api_key="sk-log-secret-4", max_retries=0).chat("say sk-log-secret-4")
+    lines = capsys.readouterr().err.splitlines()
+    assert all(re.match(r"\d{4}-\d\d-\d\d [\d:,]+ openai_compat (DEBUG|INFO|WARNING) ", line) for line in lines)
+    assert any("request body:" in line and "say ***" in line for line in lines) == (setting == "debug")
+    assert "sk-log-secret-4" not in "".join(lines)
+
+
 def test_stream_usage_auto_asks_where_the_preset_knows_the_server_takes_it(server: LoopbackServer) -> None:
     from openai_compat import GroqClient
 
@@ -591,6 +627,22 @@ def test_every_call_holds_its_own_timeout_deadline_and_retries(server: LoopbackS
             call(client, timeout=0.3)
         with pytest.raises(APITimeoutError, match=r"the call's deadline of 0\.3 s passed"):
             call(client, deadline=0.3)
+    finally:
+        release.set()
+
+
+def test_a_timeout_is_named_for_what_ran_out(server: LoopbackServer) -> None:
+    release = threading.Event()
+    server.handler = lambda req, wire: (release.wait(10), wire.json(completion("late")))
+    client = Client(server.url, model="m", max_retries=0, timeout=(1, 0.2))
+    try:
+        with pytest.raises(APITimeoutError) as info:
+            client.chat("hi", deadline=1.5)
+        assert str(info.value) == f"timed out waiting for {server.url}/chat/completions: Read timed out. (read" \
+                                  " timeout=0.2)", "the read timeout, well before the deadline"
+        with pytest.raises(APITimeoutError) as info:
+            client.chat("hi", timeout=5, deadline=0.2)
+        assert str(info.value) == f"the call's deadline of 0.2 s passed waiting for {server.url}/chat/completions"
     finally:
         release.set()
 
