@@ -139,6 +139,18 @@ def test_a_failed_call_leaves_its_record_on_client_last(server: LoopbackServer) 
     assert (record.method, record.endpoint, record.status_code, record.request_id, record.attempts, record.error) == (
         "POST", "/chat/completions", 503, "req-503", 2, str(info.value))
     assert record.elapsed is not None and 0 < record.elapsed <= took
+    server.handler = lambda req, wire: wire.body(b"<html>gateway page</html>", headers={"x-request-id": "req-html"})
+    with pytest.raises(APIResponseError) as garbled:
+        client.embed("hi")
+    record = client.last
+    assert record is not None
+    assert (record.method, record.endpoint, record.status_code, record.request_id, record.attempts, record.error) == (
+        "POST", "/embeddings", 200, "req-html", 1, str(garbled.value)), "a 2xx the SDK cannot read is a failure too"
+    server.handler = lambda req, wire: wire.json({"data": [{"index": 0, "embedding": [0.5]}]})
+    assert client.embed("hi") == [0.5]
+    record = client.last
+    assert record is not None and (record.method, record.status_code, record.reasoning, record.error) == (
+        "POST", 200, "", None)
 
 
 def _every_exception() -> list:
