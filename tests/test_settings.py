@@ -545,6 +545,38 @@ def test_openai_compat_log_sets_up_one_handler_at_its_level(
     assert "sk-log-secret-4" not in "".join(lines)
 
 
+def test_debug_logs_each_body_and_attempt_exactly_with_the_key_masked(
+    server: LoopbackServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = "sk-log-secret-5"
+    answer = json.dumps(completion(f"you said {key}")).encode()
+
+    def handler(request: Request, wire: Wire) -> None:
+        if "seed" in request.json:
+            wire.json({"error": {"message": "Unrecognized request argument supplied: seed",
+                                 "type": "invalid_request_error", "param": "seed"}}, status=400)
+        else:
+            wire.body(answer, headers={"Content-Type": "application/json", "x-request-id": "req-log"})
+
+    server.handler = handler
+    client = Client(server.url, model="m", api_key=key, adapt=True, max_retries=0)
+    prompt = f"say {key} " + "x" * 5000
+    with caplog.at_level(logging.DEBUG, logger="openai_compat"), \
+            caplog.at_level(logging.DEBUG, logger="openai_compat.bodies"):
+        client.chat(prompt, seed=5)
+    lines = [(r.name, r.getMessage()) for r in caplog.records if "dropped" not in r.getMessage()]
+    sent = [json.dumps(r.json)[:4000].replace(key, "***") for r in server.requests]
+    url = f"{server.url}/chat/completions"
+    assert [line for name, line in lines if name == "openai_compat.bodies"] == [
+        f"POST /chat/completions request body: {sent[0]}", f"POST /chat/completions request body: {sent[1]}",
+        f"POST /chat/completions response body: {answer.decode().replace(key, '***')}"]
+    attempts = [line for name, line in lines if name == "openai_compat"]
+    assert [re.sub(r"in \d+\.\d{3}s", "in Ts", line) for line in attempts] == [
+        f"POST {url} -> 400 in Ts (attempt 1 of 1, request id -): HTTP 400: Unrecognized request argument"
+        " supplied: seed",
+        f"POST {url} -> 200 in Ts (attempt 2 of 2, request id req-log)"], "a resent refused field is free"
+
+
 def test_stream_usage_auto_asks_where_the_preset_knows_the_server_takes_it(server: LoopbackServer) -> None:
     from openai_compat import GroqClient
 
