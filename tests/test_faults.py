@@ -7,6 +7,8 @@ for a short one, so the whole table runs in seconds.
 from __future__ import annotations
 
 import email.utils
+import logging
+import re
 import socket
 import threading
 import time
@@ -480,6 +482,26 @@ def test_a_kept_alive_connection_closed_as_it_is_reused_is_sent_again_at_once(se
     assert len(server.requests) == 5 and server.connections == 3
     assert client.last is not None and client.last.attempts == 2
     assert [e.status_code for e in seen if e.kind == "response"] == [200, None, 200, None, 200]
+
+
+def test_sending_again_on_a_fresh_connection_spends_no_retry(server: LoopbackServer,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    def handler(req: Request, wire: Wire) -> None:
+        if req.number == 1:
+            wire.json(completion("ok"))
+        elif req.number == 2:
+            wire.close()  # the kept-alive connection, closed as it is reused
+        else:
+            wire.json({"error": {"message": "overloaded"}}, status=503, headers={"Retry-After": "0"})
+
+    server.handler = handler
+    client = Client(server.url, model="m", max_retries=1)
+    client.chat("hi")
+    with caplog.at_level(logging.DEBUG, logger="openai_compat"), pytest.raises(InternalServerError):
+        client.chat("hi")
+    assert len(server.requests) == 4, "the resend, then the one retry max_retries=1 allows"
+    assert [re.search(r"attempt \d of \d", r.getMessage()).group() for r in caplog.records  # type: ignore[union-attr]
+            if "attempt" in r.getMessage()] == ["attempt 1 of 2", "attempt 2 of 3", "attempt 3 of 3"]
 
 
 def test_a_garbled_answer_on_a_kept_alive_connection_is_not_sent_again(server: LoopbackServer) -> None:

@@ -23,6 +23,7 @@ from openai_compat import (
     AzureClient,
     BadRequestError,
     Client,
+    InternalServerError,
     PerplexityClient,
 )
 
@@ -270,6 +271,20 @@ def test_a_callable_key_is_called_for_each_attempt_and_a_401_tries_a_fresh_one(s
     with pytest.raises(AuthenticationError):
         static.chat("hi")
     assert len([r for r in server.requests if r.headers.get("authorization") == "Bearer static-key"]) == 1
+
+
+def test_a_fresh_key_after_a_401_spends_no_retry(server: LoopbackServer) -> None:
+    def answer(request: Request, wire: Wire) -> None:
+        if request.headers.get("authorization") == "Bearer token-1":
+            wire.json({"error": {"message": "token expired"}}, status=401)
+        else:
+            wire.json({"error": {"message": "overloaded"}}, status=503, headers={"Retry-After": "0"})
+
+    server.handler = answer
+    with pytest.raises(InternalServerError):
+        Client(server.url, model="m", api_key=TokenProvider(), max_retries=1).chat("hi")
+    assert [r.headers["authorization"] for r in server.requests] == ["Bearer token-1", "Bearer token-2",
+                                                                    "Bearer token-3"]
 
 
 def test_a_callable_key_that_returns_garbage_is_refused_unseen(server: LoopbackServer) -> None:
