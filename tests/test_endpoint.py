@@ -12,7 +12,15 @@ from typing import Any, Callable
 
 import pytest
 
-from openai_compat import APIConnectionError, AuthenticationError, BadRequestError, Client, ProbeItem, ProbeReport
+from openai_compat import (
+    APIConnectionError,
+    AuthenticationError,
+    BadRequestError,
+    Client,
+    InternalServerError,
+    ProbeItem,
+    ProbeReport,
+)
 
 from .command import run_command
 from .server import LoopbackServer, Request, Wire, chunk, completion, event, points_at
@@ -347,6 +355,19 @@ def test_adapt_drops_a_refused_field_once_and_remembers(server: LoopbackServer,
     assert any("dropped stream_options" in r.getMessage() for r in caplog.records)
     assert "".join(client.chat("y", stream=True)) == "ok"
     assert len(server.requests) == 3, "remembered: the next call goes without it at once"
+
+
+def test_sending_again_without_a_refused_field_spends_no_retry(server: LoopbackServer) -> None:
+    def handler(req: Request, wire: Wire) -> None:
+        if "seed" in req.json:
+            refusing("seed")(req, wire)
+        else:
+            wire.json({"error": {"message": "overloaded"}}, status=503, headers={"Retry-After": "0"})
+
+    server.handler = handler
+    with pytest.raises(InternalServerError):
+        Client(server.url, model="m", adapt=True, max_retries=1).chat("x", seed=1)
+    assert ["seed" in r.json for r in server.requests] == [True, False, False], "the resend, then one retry"
 
 
 def test_adapt_renames_max_completion_tokens(server: LoopbackServer) -> None:
