@@ -656,7 +656,8 @@ CALLS_WITH_SETTINGS = {
 
 
 @pytest.mark.parametrize("name", list(CALLS_WITH_SETTINGS))
-def test_every_call_holds_its_own_timeout_deadline_and_retries(server: LoopbackServer, name: str) -> None:
+def test_every_call_holds_its_own_timeout_deadline_and_retries_else_the_clients(server: LoopbackServer,
+                                                                                name: str) -> None:
     call = CALLS_WITH_SETTINGS[name]
     release = threading.Event()
     busy_once = iter([True])
@@ -678,6 +679,10 @@ def test_every_call_holds_its_own_timeout_deadline_and_retries(server: LoopbackS
             call(client, timeout=0.3)
         with pytest.raises(APITimeoutError, match=r"the call's deadline of 0\.3 s passed"):
             call(client, deadline=0.3)
+        with pytest.raises(APITimeoutError, match=r"read timeout=0\.3"):
+            call(client.with_options(timeout=(1, 0.3)))
+        with pytest.raises(APITimeoutError, match=r"the call's deadline of 0\.3 s passed"):
+            call(client.with_options(deadline=0.3))
     finally:
         release.set()
 

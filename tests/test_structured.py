@@ -461,10 +461,13 @@ def _ignoring_formats(refusal: tuple[int, Any] | None = None) -> Any:
 
 
 def test_a_server_that_ignores_formats_is_asked_by_a_forced_function_call(
-    server: LoopbackServer, retrying_client: Client
+    server: LoopbackServer, retrying_client: Client, caplog: pytest.LogCaptureFixture
 ) -> None:
     server.handler = _ignoring_formats()
-    assert retrying_client.chat_json("The largest city of Norway?", schema=City) == City("Oslo", 709037)
+    with caplog.at_level(logging.INFO, logger="openai_compat"):
+        assert retrying_client.chat_json("The largest city of Norway?", schema=City) == City("Oslo", 709037)
+    assert [r.getMessage() for r in caplog.records] == [
+        "the answer is not JSON despite the json_schema format; asking by a function call"]
     first, second = (r.json for r in server.requests)
     assert first["response_format"]["type"] == "json_schema" and "tools" not in first
     assert second["tools"][0]["function"]["parameters"] == first["response_format"]["json_schema"]["schema"]
@@ -543,6 +546,7 @@ def test_each_rung_sends_its_own_format_and_instructions_and_says_so(
     formats = [r.json.get("response_format") for r in server.requests]
     assert formats == [{"type": "json_schema", "json_schema": {"name": "City", "schema": schema}},
                        {"type": "json_object", "schema": schema}, {"type": "json_object"}, None]
+    assert all(r.json["messages"][1:] == [{"role": "user", "content": "x"}] for r in server.requests)
     systems = [r.json["messages"][0]["content"] for r in server.requests]
     assert systems == ["Be exact.", *[f"Be exact.\n\n{CITY_TEXT}"] * 3]
     assert [r.getMessage() for r in caplog.records] == [
@@ -577,20 +581,28 @@ def test_a_streamed_ladder_steps_down_every_rung_and_remembers(server: LoopbackS
 def test_asking_again_says_what_was_wrong_and_stops_after_the_retries(
     server: LoopbackServer, client: Client, caplog: pytest.LogCaptureFixture
 ) -> None:
-    answers = iter([json.dumps({"name": "Oslo"})] * 3 + [json.dumps(GOOD)])
+    answers = iter([json.dumps({"name": 7})] * 3 + [json.dumps(GOOD)])
     server.handler = lambda req, wire: wire.json(completion(next(answers)))
     with caplog.at_level(logging.INFO, logger="openai_compat"):
         assert client.chat_json("x", schema=City, retries=3) == City("Oslo", 709037)
     assert len(server.requests) == 4
+    problems = "$: 'population' is required; $.name: expected string, got integer 7"
     assert server.requests[1].json["messages"][-1] == {"role": "user", "content": (
-        "That answer does not fit the JSON Schema: $: 'population' is required. Answer again with JSON only.")}
-    assert "the answer broke the schema ($: 'population' is required); asking once more" in [
-        r.getMessage() for r in caplog.records]
-    answers = iter([json.dumps({"name": "Oslo"})] * 2)
+        f"That answer does not fit the JSON Schema: {problems}. Answer again with JSON only.")}
+    assert [r.getMessage() for r in caplog.records] == [
+        f"the answer broke the schema ({problems}); asking once more"] * 3
+    answers = iter([json.dumps({"name": 7})] * 2)
     with pytest.raises(JSONOutputError) as info:
         client.chat_json("x", schema=City, retries=1)
     assert len(server.requests) == 6
-    assert str(info.value) == "the model's answer does not fit the schema: $: 'population' is required"
+    assert str(info.value) == f"the model's answer does not fit the schema: {problems}"
+    six = {"type": "object", "properties": {f"count_{i}": {"type": "integer"} for i in range(6)}}
+    answers = iter([json.dumps({f"count_{i}": "many" for i in range(6)})] * 2)
+    with caplog.at_level(logging.INFO, logger="openai_compat"), pytest.raises(JSONOutputError) as info:
+        client.chat_json("x", schema=six, retries=1)
+    many = "; ".join(info.value.errors)
+    assert len(many) > 200 and caplog.records[-1].getMessage() == (
+        f"the answer broke the schema ({many[:200]}); asking once more"), "the log line keeps 200 characters"
 
 
 @pytest.mark.parametrize(("answer", "value"), [
@@ -609,6 +621,11 @@ def test_an_answer_that_is_not_json_or_is_cut_off_says_so_in_full(server: Loopba
         client.chat_json("x", response_format={"type": "json_object"})
     problem = "the model's answer is not JSON (Expecting value: line 1 column 1 (char 0))"
     assert (str(info.value), info.value.errors) == (f"{problem}: 'Sure! Here'", [problem])
+    long_answer = "Sure! " + "Here it is. " * 30
+    server.handler = lambda req, wire: wire.json(completion(long_answer))
+    with pytest.raises(JSONOutputError) as info:
+        client.chat_json("x", response_format={"type": "json_object"})
+    assert (str(info.value), info.value.text) == (f"{problem}: {long_answer[:200]!r}", long_answer)
     server.handler = lambda req, wire: wire.json(completion('{"name": "Os', finish_reason="length"))
     for max_tokens, limit in ((20, "(20)"), (None, "(the server's default)")):
         with pytest.raises(JSONOutputError) as cut:
@@ -721,6 +738,9 @@ def test_a_streamed_ladder_asks_strict_mode_where_allowed(server: LoopbackServer
     assert list(client.chat_json("x", schema=strict, stream=True)) == [{"a": 1}, {"a": 1}]
     assert server.requests[0].json["response_format"] == {"type": "json_schema", "json_schema": {
         "name": "Answer", "schema": strict, "strict": True}}
+    loose = {"type": "object", "properties": {"a": {"type": "integer"}}, "title": "Answer"}
+    list(client.chat_json("x", schema=loose, stream=True))
+    assert "strict" not in server.requests[1].json["response_format"]["json_schema"]
 
 
 def test_partial_values_grow_only_when_the_value_does(server: LoopbackServer, client: Client) -> None:
@@ -731,3 +751,26 @@ def test_partial_values_grow_only_when_the_value_does(server: LoopbackServer, cl
     whole = {"city": "New York", "code": "```py\nx = 1\n```", "n": 1, "ok": True}
     assert list(client.chat_json("x", stream=True)) == [
         {"city": "New"}, {"city": "New York", "code": "```py\nx = 1\n```", "n": 1}, whole, whole]
+    unfenced = [event(chunk('{"city": "New ')), event(chunk('York"}')), event(chunk(finish_reason="stop"))]
+    server.handler = lambda req, wire: wire.sse(unfenced)
+    assert list(client.chat_json("x", stream=True)) == [{"city": "New"}, {"city": "New York"}, {"city": "New York"}], \
+        "a partial string does not end in the white space still being written"
+
+
+def test_a_forced_call_keeps_to_the_one_deadline(server: LoopbackServer) -> None:
+    release = threading.Event()
+
+    def handler(req: Request, wire: Wire) -> None:
+        if "tools" in req.json:
+            release.wait(10)
+        _ignoring_formats()(req, wire)
+
+    server.handler = handler
+    client = Client(server.url, model="m", max_retries=0, timeout=(1, 5))
+    try:
+        with pytest.raises(APITimeoutError) as info:
+            client.chat_json("x", schema=City, deadline=0.5)
+    finally:
+        release.set()
+    assert str(info.value) == "the call's deadline of 0.5 s passed"
+    assert ["tools" in r.json for r in server.requests] == [False, True]
