@@ -482,11 +482,16 @@ def test_the_openai_preset_sends_max_completion_tokens_to_reasoning_models(serve
     client = OpenAIClient(base_url=server.url, api_key="sk-test", max_retries=0)
     client.chat("x", model="o3-mini", max_tokens=5)
     client.chat("x", model="gpt-4o", max_tokens=5)
-    client.create_chat_completion(model="o3-mini", messages=[{"role": "user", "content": "x"}], max_tokens=5)
+    client.create_chat_completion(model="o3-mini", messages=[{"role": "user", "content": "x"}], max_tokens=5,
+                                  max_tokesn=1)
     first, second, raw = (r.json for r in server.requests)
     assert first["max_completion_tokens"] == 5 and "max_tokens" not in first
     assert second["max_tokens"] == 5 and "max_completion_tokens" not in second
-    assert raw["max_tokens"] == 5 and "max_completion_tokens" not in raw, "the raw call sends what it is given"
+    assert (raw["max_tokens"], raw["max_tokesn"]) == (5, 1) and "max_completion_tokens" not in raw, \
+        "the raw call sends what it is given"
+    with pytest.raises(TypeError) as info:
+        client.chat("x", extra_body=["not", "a", "dict"])
+    assert str(info.value) == "chat: extra_body must be a dict, got list"
 
 
 def test_a_server_that_refuses_both_spellings_is_not_asked_back_and_forth(server: LoopbackServer) -> None:

@@ -183,15 +183,14 @@ def test_a_secret_in_extra_headers_stays_secret(server: LoopbackServer) -> None:
     ({"extra_query": "a=b"}, "extra_query must be a dict of str to str"),
     ({"extra_body": ["x"]}, "extra_body must be a dict, got list"),
 ])
-@pytest.mark.parametrize("call", ["chat", "create_chat_completion"])
+@pytest.mark.parametrize("call", ["chat", "create_chat_completion", "create_completion", "create_response"])
 def test_bad_extras_are_refused_before_sending_naming_the_call(client: Client, server: LoopbackServer, call: str,
                                                                extras: dict[str, Any], words: str) -> None:
+    first = {"chat": {"prompt": "hi"}, "create_chat_completion": {"messages": [{"role": "user", "content": "hi"}]},
+             "create_completion": {"prompt": "hi"}, "create_response": {"input": "hi"}}[call]
     error = ValueError if "line breaks" in words else TypeError
     with pytest.raises(error) as info:
-        if call == "chat":
-            client.chat("hi", **extras)
-        else:
-            client.create_chat_completion(messages=[{"role": "user", "content": "hi"}], **extras)
+        getattr(client, call)(**first, **extras)
     assert str(info.value) == f"{call}: {words}"
     assert server.requests == []
 
@@ -733,12 +732,17 @@ def test_calls_without_settings_of_their_own_keep_the_clients(server: LoopbackSe
 def test_the_raw_calls_send_what_they_are_given_unchecked(server: LoopbackServer) -> None:
     server.handler = _answer_by_path
     client = Client(server.url, max_retries=0)  # no model of its own: each call names one
-    client.create_chat_completion(model="m", messages=HI, max_tokesn=3)
-    client.create_completion(model="m", prompt="hi", max_tokesn=3)
-    client.create_response(model="m", input="hi", max_tokesn=3)
+    trace = {"X-Trace": "t-1"}
+    client.create_chat_completion(model="m", messages=HI, max_tokesn=3, extra_headers=trace)
+    client.create_completion(model="m", prompt="hi", max_tokesn=3, extra_headers=trace)
+    client.create_response(model="m", input="hi", max_tokesn=3, extra_headers=trace)
     assert [r.json for r in server.requests] == [{"model": "m", "messages": HI, "max_tokesn": 3},
                                                  {"model": "m", "prompt": "hi", "max_tokesn": 3},
                                                  {"model": "m", "input": "hi", "max_tokesn": 3}]
+    assert [r.headers["x-trace"] for r in server.requests] == ["t-1"] * 3
+    with pytest.raises(ValueError) as bad_path:
+        client.get_json("models")
+    assert str(bad_path.value) == "the path must start with '/', got 'models'"
     for call, words in [(client.create_chat_completion, "create_chat_completion() needs messages=[...]"),
                         (client.create_completion, "create_completion() needs prompt=..."),
                         (client.create_response, "create_response() needs input=...")]:
