@@ -115,17 +115,20 @@ class BeyondText(_Base):
         deadline = self.deadline if given is NOT_GIVEN else check_deadline(given)
         deadline_at = None if deadline is None else time.monotonic() + deadline
 
+        def passed() -> APITimeoutError:
+            return APITimeoutError(f"the call's deadline of {deadline:g} s passed")
+
         def ask(messages: list[Any], response_format: Any, tool: Any = None) -> str:
+            if deadline_at is not None and time.monotonic() >= deadline_at:
+                raise passed()
             try:
                 return asked(messages, response_format, tool)
             except APITimeoutError as exc:
                 if deadline_at is None or time.monotonic() < deadline_at:
                     raise
-                raise APITimeoutError(f"the call's deadline of {deadline:g} s passed") from exc
+                raise passed() from exc
 
         def asked(messages: list[Any], response_format: Any, tool: Any) -> str:
-            if deadline_at is not None and time.monotonic() >= deadline_at:
-                raise APITimeoutError(f"the call's deadline of {deadline:g} s passed")
             if tool is not None:  # one forced function call whose parameters are the schema
                 from ._json_output import tool_request
 

@@ -535,15 +535,19 @@ def bare_loggers() -> Iterator[tuple[logging.Logger, logging.Logger]]:
     logger.handlers[:], (logger.level, bodies.level) = saved[0], saved[1:]
 
 
-@pytest.mark.parametrize("setting", ["debug", "INFO", "warning", "error", ""])
+@pytest.mark.parametrize("setting", ["debug", "INFO", "warning", "error", "", None])
 def test_openai_compat_log_sets_up_one_handler_at_its_level(
-    server: LoopbackServer, bare_loggers: tuple[logging.Logger, logging.Logger], setting: str,
+    server: LoopbackServer, bare_loggers: tuple[logging.Logger, logging.Logger], setting: str | None,
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from openai_compat._pipeline import log_from_environment
 
     logger, bodies = bare_loggers
-    monkeypatch.setenv("OPENAI_COMPAT_LOG", setting)
+    if setting is None:
+        monkeypatch.delenv("OPENAI_COMPAT_LOG", raising=False)
+        setting = ""
+    else:
+        monkeypatch.setenv("OPENAI_COMPAT_LOG", setting)
     log_from_environment()
     log_from_environment()
     added = [h for h in logger.handlers if not isinstance(h, logging.NullHandler)]
@@ -593,6 +597,12 @@ def test_debug_logs_each_body_and_attempt_exactly_with_the_key_masked(
         f"POST {url} -> 400 in Ts (attempt 1 of 1, request id -): HTTP 400: Unrecognized request argument"
         " supplied: seed",
         f"POST {url} -> 200 in Ts (attempt 2 of 2, request id req-log)"], "a resent refused field is free"
+    caplog.clear()
+    server.handler = lambda req, wire: wire.json({"data": []})
+    with caplog.at_level(logging.DEBUG, logger="openai_compat.bodies"):
+        client.get_json("/models")
+    assert [r.getMessage() for r in caplog.records] == ['GET /models response body: {"data": []}'], \
+        "a request without a body logs none"
 
 
 def test_stream_usage_auto_asks_where_the_preset_knows_the_server_takes_it(server: LoopbackServer) -> None:
@@ -740,6 +750,9 @@ def test_the_raw_calls_send_what_they_are_given_unchecked(server: LoopbackServer
                                                  {"model": "m", "prompt": "hi", "max_tokesn": 3},
                                                  {"model": "m", "input": "hi", "max_tokesn": 3}]
     assert [r.headers["x-trace"] for r in server.requests] == ["t-1"] * 3
+    server.handler = lambda req, wire: wire.sse([event(chunk("Once", chat=False)), "data: [DONE]\n\n"])
+    assert [c["choices"][0]["text"] for c in client.create_completion(model="m", prompt="hi", stream=True)] == ["Once"]
+    assert (server.requests[-1].path, server.requests[-1].json["stream"]) == ("/v1/completions", True)
     with pytest.raises(ValueError) as bad_path:
         client.get_json("models")
     assert str(bad_path.value) == "the path must start with '/', got 'models'"
@@ -749,4 +762,4 @@ def test_the_raw_calls_send_what_they_are_given_unchecked(server: LoopbackServer
         with pytest.raises(TypeError) as info:
             call(model="m")
         assert str(info.value) == words
-    assert len(server.requests) == 3
+    assert len(server.requests) == 4, "nothing sent for them"

@@ -769,8 +769,8 @@ def test_a_forced_call_keeps_to_the_one_deadline(server: LoopbackServer) -> None
     client = Client(server.url, model="m", max_retries=0, timeout=(1, 5))
     try:
         with pytest.raises(APITimeoutError) as info:
-            client.chat_json("x", schema=City, deadline=0.5)
+            client.chat_json("x", schema=City, deadline=0.5, max_tokens=50)
     finally:
         release.set()
     assert str(info.value) == "the call's deadline of 0.5 s passed"
-    assert ["tools" in r.json for r in server.requests] == [False, True]
+    assert [("tools" in r.json, r.json["max_tokens"]) for r in server.requests] == [(False, 50), (True, 50)]
