@@ -304,13 +304,13 @@ def test_the_error_trees_in_the_docs_show_every_error_under_its_parent(page: str
 
 
 def test_every_named_option_is_sent_under_its_wire_name(client: Client, server: LoopbackServer) -> None:
-    named = {"max_tokens": 20, "temperature": 0.2, "top_p": 0.9, "stop": ["\n"], "n": 1, "seed": 7,
+    named: dict[str, Any] = {"max_tokens": 20, "temperature": 0.2, "top_p": 0.9, "stop": ["\n"], "n": 1, "seed": 7,
              "presence_penalty": 0.5, "frequency_penalty": -0.5, "logit_bias": {"50256": -100}, "user": "u-1"}
-    chat_only = {"response_format": {"type": "json_object"}, "tool_choice": "none",
+    chat_only: dict[str, Any] = {"response_format": {"type": "json_object"}, "tool_choice": "none",
                  "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]}
     client.chat("Hi", **named, **chat_only)
     assert server.requests[-1].json == {"model": "test-model", "messages": [{"role": "user", "content": "Hi"}],
                                         **named, **chat_only}
-    complete_only = {"echo": True, "logprobs": 2, "suffix": " end"}
+    complete_only: dict[str, Any] = {"echo": True, "logprobs": 2, "suffix": " end"}
     client.complete("Once", **named, **complete_only)
     assert server.requests[-1].json == {"model": "test-model", "prompt": "Once", **named, **complete_only}

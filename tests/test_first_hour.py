@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import subprocess
 
 import pytest
@@ -70,10 +69,10 @@ def test_named_parameters_are_checked_before_sending(client: Client, server: Loo
 def test_a_value_at_a_bound_is_taken_and_every_extra_is_checked(client: Client, server: LoopbackServer) -> None:
     client.chat("Hi", top_p=1, temperature=0)
     assert (server.requests[0].json["top_p"], server.requests[0].json["temperature"]) == (1, 0)
-    for extras in ({"top_k": 5, "max_tokesn": 3}, {"max_new_tokens": 5, "max_tokesn": 3}):
-        with pytest.warns(UserWarning) if "max_new_tokens" in extras else contextlib.nullcontext(), \
-                pytest.raises(TypeError, match="'max_tokesn': did you mean max_tokens"):
-            client.chat("Hi", **extras)
+    with pytest.raises(TypeError, match="'max_tokesn': did you mean max_tokens"):
+        client.chat("Hi", top_k=5, max_tokesn=3)
+    with pytest.warns(UserWarning), pytest.raises(TypeError, match="'max_tokesn': did you mean max_tokens"):
+        client.chat("Hi", max_new_tokens=5, max_tokesn=3)
     assert len(server.requests) == 1
     with pytest.raises(ValueError) as info:
         LlamaCppClient(server.url).chat("Hi")

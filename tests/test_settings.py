@@ -186,8 +186,10 @@ def test_a_secret_in_extra_headers_stays_secret(server: LoopbackServer) -> None:
 @pytest.mark.parametrize("call", ["chat", "create_chat_completion", "create_completion", "create_response"])
 def test_bad_extras_are_refused_before_sending_naming_the_call(client: Client, server: LoopbackServer, call: str,
                                                                extras: dict[str, Any], words: str) -> None:
-    first = {"chat": {"prompt": "hi"}, "create_chat_completion": {"messages": [{"role": "user", "content": "hi"}]},
-             "create_completion": {"prompt": "hi"}, "create_response": {"input": "hi"}}[call]
+    firsts: dict[str, dict[str, Any]] = {
+        "chat": {"prompt": "hi"}, "create_completion": {"prompt": "hi"}, "create_response": {"input": "hi"},
+        "create_chat_completion": {"messages": [{"role": "user", "content": "hi"}]}}
+    first = firsts[call]
     error = ValueError if "line breaks" in words else TypeError
     with pytest.raises(error) as info:
         getattr(client, call)(**first, **extras)
@@ -698,7 +700,12 @@ def test_every_call_holds_its_own_timeout_deadline_and_retries_else_the_clients(
 
 def test_a_timeout_is_named_for_what_ran_out(server: LoopbackServer) -> None:
     release = threading.Event()
-    server.handler = lambda req, wire: (release.wait(10), wire.json(completion("late")))
+
+    def late(request: Request, wire: Wire) -> None:
+        release.wait(10)
+        wire.json(completion("late"))
+
+    server.handler = late
     client = Client(server.url, model="m", max_retries=0, timeout=(1, 0.2))
     try:
         with pytest.raises(APITimeoutError) as info:

@@ -161,7 +161,7 @@ def test_continue_on_length_stops_after_n_turns_and_the_default_returns_the_cut_
 def test_continue_on_length_keeps_the_think_block_when_asked(client: Client, server: LoopbackServer,
                                                              stream: bool) -> None:
     server.handler = _cut_server(["<think>Short.</think>Once", " upon a time."], stream)
-    answer = client.chat("x", stream=stream, continue_on_length=1, keep_think=True)
+    answer: Any = client.chat("x", stream=stream, continue_on_length=1, keep_think=True)
     assert (answer if isinstance(answer, str) else "".join(answer)) == "<think>Short.</think>Once upon a time."
 
 
