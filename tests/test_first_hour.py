@@ -52,7 +52,7 @@ def test_provider_extras_still_pass_unchanged(client: Client, server: LoopbackSe
 
 @pytest.mark.parametrize(("params", "error", "words"), [
     ({"max_tokens": -5}, ValueError, "max_tokens must be >= 1"),
-    ({"max_tokens": 2.5}, TypeError, "max_tokens must be int"),
+    ({"max_tokens": 2.5}, TypeError, "max_tokens must be int, got float 2.5"),
     ({"max_tokens": True}, TypeError, "max_tokens must be int"),
     ({"temperature": "hot"}, TypeError, "temperature must be int or float"),
     ({"top_p": 1.5}, ValueError, "top_p must be between 0 and 1"),

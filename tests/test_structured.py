@@ -596,13 +596,14 @@ def test_asking_again_says_what_was_wrong_and_stops_after_the_retries(
         client.chat_json("x", schema=City, retries=1)
     assert len(server.requests) == 6
     assert str(info.value) == f"the model's answer does not fit the schema: {problems}"
-    six = {"type": "object", "properties": {f"count_{i}": {"type": "integer"} for i in range(6)}}
-    answers = iter([json.dumps({f"count_{i}": "many" for i in range(6)})] * 2)
+    eight = {"type": "object", "properties": {f"count_{i}": {"type": "integer"} for i in range(8)}}
+    answers = iter([json.dumps({f"count_{i}": "many" for i in range(8)})] * 2)
     with caplog.at_level(logging.INFO, logger="openai_compat"), pytest.raises(JSONOutputError) as info:
-        client.chat_json("x", schema=six, retries=1)
+        client.chat_json("x", schema=eight, retries=1)
     many = "; ".join(info.value.errors)
-    assert len(many) > 200 and caplog.records[-1].getMessage() == (
+    assert len(many) > 300 and caplog.records[-1].getMessage() == (
         f"the answer broke the schema ({many[:200]}); asking once more"), "the log line keeps 200 characters"
+    assert str(info.value) == f"the model's answer does not fit the schema: {many[:300]}"
 
 
 @pytest.mark.parametrize(("answer", "value"), [
@@ -773,4 +774,5 @@ def test_a_forced_call_keeps_to_the_one_deadline(server: LoopbackServer) -> None
     finally:
         release.set()
     assert str(info.value) == "the call's deadline of 0.5 s passed"
+    assert str(info.value.__cause__).startswith("the call's deadline of 0."), "the forced call had what was left"
     assert [("tools" in r.json, r.json["max_tokens"]) for r in server.requests] == [(False, 50), (True, 50)]
