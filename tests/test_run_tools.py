@@ -603,7 +603,7 @@ def test_every_problem_with_the_arguments_goes_back_and_a_wrong_name_has_no_argu
 
 
 def test_a_result_json_cannot_hold_goes_back_as_its_text(client: Client, server: LoopbackServer) -> None:
-    def loop() -> Dict[str, Any]:  # noqa: UP006 (read at run time, on Python 3.8 too)
+    def loop() -> Dict[str, Any]:  # read at run time, on Python 3.8 too
         """Returns a dict that holds itself."""
         value: dict[str, Any] = {"name": "loop"}
         value["self"] = value
