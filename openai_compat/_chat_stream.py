@@ -175,7 +175,8 @@ def iter_choices(chunks: ChunkStream) -> Generator[tuple[int, str], None, None]:
                     piece = content_text(message.get("content") if isinstance(message, dict) else choice.get("text"))
                     if piece:
                         index = choice.get("index", 0)
-                        yield from _answers_of(index, splitters.setdefault(index, ThinkSplitter()).feed(piece))
+                        splitter = splitters.get(index) or splitters.setdefault(index, ThinkSplitter())
+                        yield from _answers_of(index, splitter.feed(piece))
         for index, splitter in splitters.items():
             yield from _answers_of(index, splitter.end())
     finally:

@@ -39,9 +39,9 @@ def _inside_fence(text: str) -> str:
     """``text`` without a code fence around it. The fence closes at the first line that starts
     with ```` ``` ````, which no JSON text holds (a JSON string writes a newline as ``\\n``), or at
     a ```` ``` ```` that ends the text; what follows is the model's own words."""
-    if not text.lstrip().startswith("```"):
-        return text
     opened = text.lstrip()
+    if not opened.startswith("```"):
+        return text
     inside = re.split(r"\n[ \t]*```", opened.split("\n", 1)[1], maxsplit=1)[0] if "\n" in opened else opened[3:]
     inside = inside.rstrip()
     return inside[:-3] if inside.endswith("```") else inside
