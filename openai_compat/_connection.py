@@ -187,9 +187,6 @@ class Connection:
                 data=body if files is not None else None, files=files, headers=sent_headers, auth=self._auth,
                 timeout=timeout, stream=True, allow_redirects=False, verify=self.verify, cert=self.cert,
             )
-            self._answers += 1
-            reusable = False  # from here on, bytes of the answer have come
-            return response, b"" if stream and response.ok else whole_body(response)
         except requests.exceptions.InvalidJSONError as exc:
             raise TypeError(f"the request body cannot be sent as JSON: {exc}") from None
         except requests.exceptions.InvalidHeader:
@@ -199,10 +196,20 @@ class Connection:
             raise error from None
         except requests.RequestException as exc:
             raise self._failure(exc, url, reusable) from exc
+        self._answers += 1
+        if stream and response.ok:
+            return response, b""
+        try:
+            return response, whole_body(response)
+        except requests.RequestException as exc:
+            raise self._failure(exc, url, answered=True) from exc
 
-    def _failure(self, exc: requests.RequestException, url: str, reusable: bool) -> APIConnectionError:
+    def _failure(self, exc: requests.RequestException, url: str, reusable: bool = False,
+                 answered: bool = False) -> APIConnectionError:
         reason = exc.args[0] if exc.args else exc
         reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the real one
+        if isinstance(reason, BaseException) and len(reason.args) > 1 and isinstance(reason.args[0], str):
+            reason = reason.args[0]  # urllib3's ProtocolError("Connection broken: ...", the error again)
         # urllib3 1.26 puts the connection object's repr first: "<...HTTPConnection object at 0x7f...>: "
         text = self.secrets.redact(re.sub(_OBJECT_REPR, "", str(reason).split("): ", 1)[-1]))
         if isinstance(exc, requests.Timeout) or is_timeout(exc):
@@ -214,6 +221,8 @@ class Connection:
                                        f" private CA signs it: {FIXES}")
             error.retryable = False  # the same certificate will fail the same way
             return error
+        if answered:
+            return APIConnectionError(f"the connection broke while reading the answer from {url}: {text}")
         error = APIConnectionError(f"could not reach {url}: {text}")
         error.unanswered = reusable and closed_before_answer(exc)
         return error
@@ -228,21 +237,39 @@ def closed_before_answer(exc: BaseException) -> bool:
         # An OSError with ECONNRESET or EPIPE is always one of these two (PEP 3151).
         if isinstance(seen, (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)):
             return True
-        args = getattr(seen, "args", ())
-        nested = next((a for a in args if isinstance(a, BaseException)), None)
-        seen = nested or seen.__cause__ or seen.__context__
+        seen = seen.__cause__ or seen.__context__
     return False
 
 
 def whole_body(response: requests.Response) -> bytes:
     """The whole body of ``response``. One cut short of its ``Content-Length`` raises requests'
-    ``ConnectionError``: urllib3 2 checks the length, urllib3 1.26 hands over what came."""
-    raw = response.content
+    ``ConnectionError`` saying how much came: urllib3 2 checks the length, urllib3 1.26 hands
+    over what came and the length is checked here."""
+    try:
+        raw = response.content
+    except requests.RequestException as exc:
+        cut = _incomplete_read(exc)
+        if cut is None:
+            raise
+        came, missing = cut
+        raise requests.ConnectionError(f"the connection closed after {came} of the answer's {came + missing}"
+                                       " bytes") from exc
     declared = response.headers.get("content-length", "")
     encoding = response.headers.get("content-encoding", "identity").strip().lower()
     if declared.isdigit() and encoding == "identity" and len(raw) < int(declared):
         raise requests.ConnectionError(f"the connection closed after {len(raw)} of the answer's {declared} bytes")
     return raw
+
+
+def _incomplete_read(exc: BaseException | None) -> tuple[int, int] | None:
+    """The bytes that came and those still missing, from urllib3 2's ``IncompleteRead`` among
+    the errors ``exc`` holds or was raised from."""
+    while exc is not None:
+        # http.client's own has the bytes that came, urllib3's their count.
+        if isinstance(exc, http.client.IncompleteRead) and isinstance(exc.partial, int) and exc.expected:
+            return exc.partial, exc.expected
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def is_timeout(exc: BaseException) -> bool:
