@@ -53,6 +53,8 @@ mutate: $(STAMP)
 	@$(INSTALL) -e ".[mutate]" >> $(LOG) 2>&1 || $(FAILED)
 	rm -f mutants/mutmut-stats.json
 	$(BIN)/mutmut run --max-children 4 $(MUTANTS)
+	$(BIN)/nox -f tests/noxfile.py --install-only > /dev/null
+	$(BIN)/python -m tests.mutation_elsewhere
 	$(BIN)/python tests/mutation_report.py --write
 
 bench: $(STAMP)

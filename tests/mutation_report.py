@@ -6,7 +6,8 @@ Each survivor needs a line in tests/mutation_verdicts.txt saying why it lives: `
 (no test can tell it from the original), ``elsewhere`` (its line runs only on another stack or
 in a forked child, where mutmut does not follow it) or ``gap`` (a test could catch it, and none
 does yet). A survivor without one, or a verdict for a mutant that no longer survives, is
-reported and fails the run.
+reported and fails the run. An ``elsewhere`` survivor that tests/mutation_elsewhere.py killed on
+the stack where its line runs counts as killed; one that survived there too counts as a gap.
 
     python tests/mutation_report.py            # print the score and the survivors' verdicts
     python tests/mutation_report.py --write    # ... and update docs/contributing.md
@@ -18,15 +19,17 @@ from __future__ import annotations
 
 import ast
 import difflib
+import hashlib
 import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 MUTANTS = ROOT / "mutants" / "openai_compat"
 VERDICTS = ROOT / "tests" / "mutation_verdicts.txt"
+ELSEWHERE = ROOT / "mutants" / "elsewhere.json"  # written by tests/mutation_elsewhere.py
 CONTRIBUTING = ROOT / "docs" / "contributing.md"
 BEGIN = "<!-- survivors: written by tests/mutation_report.py -->"
 END = "<!-- end of survivors -->"
@@ -61,6 +64,7 @@ class Survivor:
     change: str
     reason: str | None  # its reason's id in tests/mutation_verdicts.txt
     unreached: bool  # no test runs its function at all
+    there: str | None = None  # "killed" or "survived" on the stack where its line runs
 
 
 def read_verdicts() -> tuple[dict[str, Reason], dict[str, str]]:
@@ -91,6 +95,20 @@ def function_sources(module: Path) -> dict[str, str]:
     lines = text.splitlines()
     return {node.name: "\n".join(lines[node.lineno - 1 : node.end_lineno])
             for node in ast.walk(ast.parse(text)) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+
+
+def fingerprint(sources: dict[str, str], mutant: str) -> str:
+    """A hash of the mutant as mutmut made it: mutmut reuses a mutant's name when its function
+    changes, so a result kept by name holds only while the fingerprint is the same."""
+    return hashlib.sha256(sources.get(mutant.rsplit(".", 1)[1], "").encode("utf-8")).hexdigest()[:16]
+
+
+def results_elsewhere(sources: dict[str, str], names: Iterable[str]) -> dict[str, str]:
+    """What tests/mutation_elsewhere.py found for each of ``names`` ("killed" or "survived"),
+    where it was measured on the mutant that has the name now."""
+    kept = json.loads(ELSEWHERE.read_text(encoding="utf-8")) if ELSEWHERE.exists() else {}
+    return {name: kept[name]["outcome"] for name in names
+            if name in kept and kept[name]["mutant"] == fingerprint(sources, name)}
 
 
 def change_of(sources: dict[str, str], mutant: str) -> str:
@@ -155,15 +173,21 @@ def main() -> int:
             not_run.append(f"`{meta.stem}` ({len(results)})")
             continue
         sources = function_sources(meta.with_suffix(""))
-        alive = [Survivor(name, change_of(sources, name), verdicts.get(name), code == NO_TESTS)
+        there = results_elsewhere(sources, ran)
+        alive = [Survivor(name, change_of(sources, name), verdicts.get(name), code == NO_TESTS, there.get(name))
                  for name, code in ran.items() if code not in KILLED]
         survivors += alive
-        kinds = [reasons[s.reason].kind if s.reason is not None else "gap" for s in alive]
+        alive = [s for s in alive if s.there != "killed"]
+        kinds = [reasons[s.reason].kind if s.reason is not None and s.there is None else "gap" for s in alive]
         counts = (len(ran), len(ran) - len(alive), *(kinds.count(kind) for kind in KINDS))
         totals = [t + n for t, n in zip(totals, counts)]
         label = f"`{meta.stem}`" + (f" ({len(ran)} of {len(results)} run)" if len(ran) < len(results) else "")
         table.append(row(label, counts))
     table.append(row("**together**", totals, bold=True))
+    killed_there = sum(s.there == "killed" for s in survivors)
+    if killed_there:
+        table += ["", f"*killed* counts {killed_there} mutants that outlived mutmut and were killed on the stack "
+                  "where their line runs (tests/mutation_elsewhere.py)."]
     if not_run:
         table += ["", f"Not run yet (mutants): {', '.join(not_run)}."]
     print("\n".join(table))
@@ -178,6 +202,9 @@ def main() -> int:
         print(f"no verdict: {survivor.name}  {survivor.change}")
     for name in stale:
         print(f"a verdict for a mutant that no longer survives: {name}")
+    for survivor in survivors:
+        if survivor.there == "survived":
+            print(f"survived on the stack where its line runs too (a gap): {survivor.name}")
     if "--write" in sys.argv:
         write_survivors(table, survivors, reasons)
     return 1 if unclassified or stale else 0
@@ -196,12 +223,15 @@ def percent(part: int, whole: int) -> str:
 
 
 def write_survivors(table: list[str], survivors: list[Survivor], reasons: dict[str, Reason]) -> None:
-    used = {s.reason for s in survivors}
+    used = {s.reason for s in survivors if s.there != "killed"}
     lines = [BEGIN, "", *table, "", "Why each survivor lives:", ""]
     lines += [f"- **{name}** ({reason.kind}): {reason.text}" for name, reason in reasons.items() if name in used]
     lines += ["", "| mutant | change | why |", "|---|---|---|"]
     for survivor in survivors:
+        if survivor.there == "killed":
+            continue
         why = survivor.reason or "**no verdict yet**"
+        why += ", and it survived there too" if survivor.there == "survived" else ""
         why += " (no test reaches it)" if survivor.unreached else ""
         lines.append(f"| `{short_name(survivor.name)}` | {survivor.change.replace('|', '&#124;')} | {why} |")
     lines += ["", END]
