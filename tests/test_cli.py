@@ -434,13 +434,14 @@ def test_json_schema_output_is_indented_unescaped_and_the_settings_are_sent(serv
                                                                            tmp_path: Path) -> None:
     schema = tmp_path / "city.json"
     schema.write_text(json.dumps({"type": "object", "description": "Eine Stadt, z. B. Zürich",
-                                  "properties": {"name": {"type": "string"}}, "required": ["name"]}),
-                      encoding="utf-8")
+                                  "properties": {"name": {"type": "string"}}, "required": ["name"]},
+                                 ensure_ascii=False), encoding="utf-8")  # read as UTF-8 under any locale
     server.handler = lambda req, wire: wire.json(completion('{"name": "Zürich"}'))
     result = cli("chat", "--base-url", server.url, "--model", "m", "--json-schema", str(schema), "--max-tokens", "20",
                  "x")
     assert (result.returncode, result.stdout) == (0, '{\n  "name": "Zürich"\n}\n')
     assert server.requests[0].json["max_tokens"] == 20
+    assert "Eine Stadt, z. B. Zürich" in json.dumps(server.requests[0].json, ensure_ascii=False)
     missing = cli("chat", "--base-url", server.url, "--model", "m", "--json-schema", str(tmp_path / "none.json"), "x")
     assert missing.stderr == (f"openai-compat: error: cannot read the JSON Schema in {tmp_path / 'none.json'}:"
                               f" [Errno 2] No such file or directory: '{tmp_path / 'none.json'}'\n")

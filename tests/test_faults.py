@@ -7,13 +7,14 @@ for a short one, so the whole table runs in seconds.
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
 import re
 import socket
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import pytest
 
@@ -529,6 +530,68 @@ def test_sending_again_on_a_fresh_connection_spends_no_retry(server: LoopbackSer
     assert len(server.requests) == 4, "the resend, then the one retry max_retries=1 allows"
     assert [re.search(r"attempt \d of \d", r.getMessage()).group() for r in caplog.records  # type: ignore[union-attr]
             if "attempt" in r.getMessage()] == ["attempt 1 of 2", "attempt 2 of 3", "attempt 3 of 3"]
+
+
+class StreamThenSlowReader:
+    """A server on one kept-alive connection: it answers a stream, then reads the next request's
+    head and leaves its body unread for ``unread_for`` seconds. Its receive buffer is small, so a
+    large body fills it and the client's send waits. Then it reads the body and answers, or
+    (``answer=False``) closes the connection and stops listening."""
+
+    def __init__(self, unread_for: float, answer: bool) -> None:
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(1)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/v1"
+        self.unread_for, self.answer = unread_for, answer
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        connection, _ = self.listener.accept()
+        with connection, connection.makefile("rb") as incoming:
+            incoming.read(self._head_length(incoming))
+            stream = "".join(stream_of(["ok"])).encode()
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked"
+                               b"\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (len(stream), stream))
+            length = self._head_length(incoming)
+            time.sleep(self.unread_for)
+            if not self.answer:
+                self.listener.close()
+                return
+            incoming.read(length)
+            body = json.dumps(completion("read late")).encode()
+            connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                               % (len(body), body))
+
+    @staticmethod
+    def _head_length(incoming: Any) -> int:
+        """Reads a request's head; its Content-Length."""
+        length = 0
+        for line in iter(incoming.readline, b"\r\n"):
+            name, _, value = line.decode().partition(":")
+            length = int(value) if name.lower() == "content-length" else length
+        return length
+
+
+def test_a_large_request_after_a_stream_is_sent_under_the_read_timeout_not_the_linger() -> None:
+    # After a stream's end the SDK reads what is left under a 1 s linger, then sets the socket's
+    # timeout back. urllib3 1.26.0, the floor, sends the next request on that socket as it is.
+    slow = StreamThenSlowReader(unread_for=2, answer=True)
+    client = Client(slow.url, model="m", max_retries=0, timeout=(10, 10))
+    assert "".join(client.chat("hi", stream=True)) == "ok"
+    assert client.chat("x" * 16_000_000) == "read late"
+    slow.thread.join()
+
+
+def test_a_large_request_after_a_stream_that_the_server_never_reads_times_out() -> None:
+    slow = StreamThenSlowReader(unread_for=4, answer=False)
+    client = Client(slow.url, model="m", max_retries=0, timeout=(1.5, 1.5))
+    assert "".join(client.chat("hi", stream=True)) == "ok"
+    with pytest.raises(APITimeoutError):
+        client.chat("x" * 16_000_000)
+    slow.thread.join()
 
 
 def test_a_garbled_answer_on_a_kept_alive_connection_is_not_sent_again(server: LoopbackServer) -> None:
