@@ -51,7 +51,7 @@ STACKS = {
     "urllib3-1.26-length": Stack(URLLIB3_1_26, ("tests/test_faults.py",)),
     "urllib3-1.26-chain": Stack(URLLIB3_1_26, ("tests/test_faults.py",)),
     "urllib3-1.26-repr": Stack(URLLIB3_1_26, ("tests/test_errors.py", "tests/test_faults.py")),
-    "urllib3-1.26-restore": Stack(URLLIB3_1_26, ("tests/test_body_reader.py", "tests/test_streaming.py")),
+    "urllib3-1.26-restore": Stack(".nox/floors-py3-8", ("tests/test_faults.py",)),
     "python-3.8-readinto": Stack(PYTHON_3_8, ("tests/test_cassette.py",)),
     "python-3.8-typeddict": Stack(PYTHON_3_8, ("tests/test_structured.py", "tests/test_run_tools.py")),
     "trampoline-frames": Stack(".venv", ("tests/test_endpoint.py", "tests/test_first_hour.py")),
@@ -101,8 +101,11 @@ def main() -> int:
     def sources_of(name: str) -> dict[str, str]:
         return sources.get(name.split(".")[1], {})
 
+    def measured(name: str) -> dict[str, str]:
+        return {"mutant": fingerprint(sources_of(name), name), "on": repr(STACKS.get(verdicts[name]))}
+
     todo = sorted(name for name, reason in verdicts.items() if reasons[reason].kind == "elsewhere"
-                  and results.get(name, {}).get("mutant") != fingerprint(sources_of(name), name))
+                  and {k: results.get(name, {}).get(k) for k in ("mutant", "on")} != measured(name))
     unplaced = sorted({verdicts[name] for name in todo} - set(STACKS))
     if unplaced:
         raise SystemExit(f"no stack named for the elsewhere reasons {', '.join(unplaced)}: add them to STACKS")
@@ -132,7 +135,7 @@ def main() -> int:
                 outcome = "survived" if run_tests(stack, copy) else "killed"
             finally:
                 shutil.copy(ROOT / path, copy / path)
-            results[name] = {"outcome": outcome, "mutant": fingerprint(sources_of(name), name)}
+            results[name] = {"outcome": outcome, **measured(name)}
             print(f"{outcome}: {name} on {stack.venv}", flush=True)
             ELSEWHERE.write_text(json.dumps(results, indent=1, sort_keys=True), encoding="utf-8")
     return 0
