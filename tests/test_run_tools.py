@@ -402,6 +402,17 @@ def test_each_type_hint_has_its_json_schema(hint: Any, schema: dict[str, Any]) -
     assert type_schema(hint) == schema
 
 
+class Revision(Window, total=False):
+    note: str
+
+
+@pytest.mark.skipif(sys.version_info < (3, 9), reason="__required_keys__ came in Python 3.9")
+def test_a_typeddict_argument_keeps_the_keys_its_base_requires() -> None:
+    from openai_compat._function_schema import type_schema
+
+    assert type_schema(Revision)["required"] == ["start", "days"]
+
+
 try:
     import pydantic
 except ImportError:  # an optional extra: the test below says so

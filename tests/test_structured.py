@@ -327,9 +327,19 @@ class Partial(Base, total=False):
     note: str
 
 
+class Note(TypedDict, total=False):
+    text: str
+    tags: List[str]  # noqa: UP006
+
+
 @pytest.mark.skipif(sys.version_info < (3, 9), reason="__required_keys__ came in Python 3.9")
 def test_a_typeddict_keeps_the_keys_its_bases_require() -> None:
     assert schema_of(Partial).schema["required"] == ["city"]
+
+
+def test_a_typeddict_that_is_not_total_requires_no_key_on_every_python() -> None:
+    assert schema_of(Note).schema["required"] == []
+    assert schema_of(Base).schema["required"] == ["city"]
 
 
 def test_a_dataclass_builds_nested_lists_and_optional_members_and_keeps_other_values() -> None:
