@@ -208,10 +208,7 @@ class Connection:
                  answered: bool = False) -> APIConnectionError:
         reason = exc.args[0] if exc.args else exc
         reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the real one
-        if isinstance(reason, BaseException) and len(reason.args) > 1 and isinstance(reason.args[0], str):
-            reason = reason.args[0]  # urllib3's ProtocolError("Connection broken: ...", the error again)
-        # urllib3 1.26 puts the connection object's repr first: "<...HTTPConnection object at 0x7f...>: "
-        text = self.secrets.redact(re.sub(_OBJECT_REPR, "", str(reason).split("): ", 1)[-1]))
+        text = self.secrets.redact(_sentence(reason))
         if isinstance(exc, requests.Timeout) or is_timeout(exc):
             return APITimeoutError(f"timed out waiting for {url}: {text}")
         if isinstance(exc, requests.exceptions.SSLError):
@@ -226,6 +223,19 @@ class Connection:
         error = APIConnectionError(f"could not reach {url}: {text}")
         error.unanswered = reusable and closed_before_answer(exc)
         return error
+
+
+def _sentence(reason: object) -> str:
+    """``reason`` as one sentence. urllib3 gives some errors as (message, the error under it),
+    which ``str()`` shows as a tuple: ``ProtocolError("Connection broken: IncompleteRead(...)",
+    the IncompleteRead)``, ``ProxyError("Unable to connect to proxy", the refusal)``."""
+    args: tuple[Any, ...] = getattr(reason, "args", ())
+    if len(args) == 2 and isinstance(args[0], str) and isinstance(args[1], BaseException):
+        message, under = args
+        return message if repr(under) in message else f"{message.rstrip('.')}: {_sentence(under)}"
+    # Without the connection urllib3 names first: "HTTPConnectionPool(host=..., port=...): " or,
+    # on 1.26, its object's repr, "<urllib3.connection.HTTPConnection object at 0x7f...>: ".
+    return re.sub(_OBJECT_REPR, "", str(reason).split("): ", 1)[-1])
 
 
 def closed_before_answer(exc: BaseException) -> bool:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import pytest
+import requests
 
 from openai_compat import (
     APIConnectionError,
@@ -628,6 +629,20 @@ def test_a_refused_connection_says_where_and_why_in_one_line() -> None:
         Client(f"http://127.0.0.1:{port}/v1", model="m", max_retries=0).chat("hi")
     assert str(raised.value) == (f"could not reach http://127.0.0.1:{port}/v1/chat/completions: Failed to establish"
                                  " a new connection: [Errno 111] Connection refused")
+
+
+def test_a_refused_proxy_is_named_with_why_in_one_line() -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    session = requests.Session()
+    session.proxies = {"http": f"http://127.0.0.1:{port}"}
+    with pytest.raises(APIConnectionError) as raised:
+        Client("http://example.invalid/v1", model="m", max_retries=0, session=session).chat("hi")
+    # urllib3 2 says "Unable to connect to proxy", 1.26 "Cannot connect to proxy."
+    assert re.fullmatch(r"could not reach http://example\.invalid/v1/chat/completions: (Unable to|Cannot) connect"
+                        r" to proxy: Failed to establish a new connection: \[Errno 111\] Connection refused",
+                        str(raised.value)), str(raised.value)
 
 
 def test_a_server_that_closes_every_new_connection_gets_no_free_resend(server: LoopbackServer) -> None:
