@@ -173,7 +173,8 @@ def main() -> int:
             not_run.append(f"`{meta.stem}` ({len(results)})")
             continue
         sources = function_sources(meta.with_suffix(""))
-        there = results_elsewhere(sources, ran)
+        there = results_elsewhere(sources, [name for name in ran if name in verdicts
+                                            and reasons[verdicts[name]].kind == "elsewhere"])
         alive = [Survivor(name, change_of(sources, name), verdicts.get(name), code == NO_TESTS, there.get(name))
                  for name, code in ran.items() if code not in KILLED]
         survivors += alive
