@@ -9,7 +9,6 @@ outputs use, or with ``jsonschema`` when it is installed.
 from __future__ import annotations
 
 import importlib
-import sys
 import typing
 from typing import Any, Callable, NamedTuple
 
@@ -71,15 +70,10 @@ def _required_keys(cls: type, names: list[str]) -> list[str]:
     return [n for n in names if n in keys]
 
 
-def _hints(cls: type) -> dict[str, Any]:
-    module = sys.modules.get(cls.__module__)
-    return typing.get_type_hints(cls, vars(module) if module else None)
-
-
 def _object_schema(cls: type, defs: dict[str, Any]) -> dict[str, Any]:
     import dataclasses
 
-    hints = _hints(cls)
+    hints = typing.get_type_hints(cls)
     if dataclasses.is_dataclass(cls):
         names = [f.name for f in dataclasses.fields(cls)]
         required = [f.name for f in dataclasses.fields(cls)
@@ -126,7 +120,7 @@ def _build(hint: Any, value: Any) -> Any:
     import dataclasses
 
     if isinstance(hint, type) and dataclasses.is_dataclass(hint) and isinstance(value, dict):
-        hints = _hints(hint)
+        hints = typing.get_type_hints(hint)
         return hint(**{k: _build(hints.get(k, Any), v) for k, v in value.items()})
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is list and args and isinstance(value, list):

@@ -10,7 +10,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Literal, Optional
 
 import pytest
 
@@ -335,6 +335,65 @@ class Note(TypedDict, total=False):
 @pytest.mark.skipif(sys.version_info < (3, 9), reason="__required_keys__ came in Python 3.9")
 def test_a_typeddict_keeps_the_keys_its_bases_require() -> None:
     assert schema_of(Partial).schema["required"] == ["city"]
+
+
+@dataclass
+class Reading:
+    label: str
+    count: int
+    level: float
+    ok: bool
+    nothing: None
+    mood: Literal["calm", "busy"]
+    anything: Any
+
+
+def test_each_simple_type_has_its_json_type() -> None:
+    assert schema_of(Reading).schema["properties"] == {
+        "label": {"type": "string"}, "count": {"type": "integer"}, "level": {"type": "number"},
+        "ok": {"type": "boolean"}, "nothing": {"type": "null"}, "mood": {"enum": ["calm", "busy"]}, "anything": {}}
+
+
+@pytest.mark.skipif(sys.version_info < (3, 10), reason="int | None came in Python 3.10")
+def test_a_union_written_with_a_bar_is_any_of() -> None:
+    @dataclass
+    class Maybe:
+        count: int | None
+
+    assert schema_of(Maybe).schema["properties"]["count"] == {"anyOf": [{"type": "integer"}, {"type": "null"}]}
+
+
+@pytest.mark.parametrize(("title", "name"), [
+    ("City list (v2)!", "City_list__v2__"), ("a-b_c9", "a-b_c9"), ("x" * 80, "x" * 64),
+    (None, "response"), (7, "response"), ("", "response"),
+])
+def test_a_dict_schema_is_named_from_its_title_as_openai_accepts(title: Any, name: str) -> None:
+    assert schema_of({"type": "object", "title": title}).name == name
+
+
+class Validated:
+    """A class shaped like a pydantic model, without pydantic."""
+
+    @classmethod
+    def model_json_schema(cls) -> dict[str, Any]:
+        return {"type": "object", "properties": {"q": {"type": "string"}}}
+
+    @classmethod
+    def model_validate(cls, value: Any) -> tuple[str, Any]:
+        return ("validated", value)
+
+
+def test_a_class_with_model_json_schema_gives_its_schema_and_builds_with_model_validate() -> None:
+    made = schema_of(Validated)
+    assert (made.schema, made.name, made.build({"q": "x"})) == (
+        {"type": "object", "properties": {"q": {"type": "string"}}}, "Validated", ("validated", {"q": "x"}))
+
+
+def test_what_is_not_a_schema_is_refused_naming_what_is() -> None:
+    with pytest.raises(TypeError) as info:
+        schema_of(42)
+    assert str(info.value) == ("schema must be a JSON Schema dict, a dataclass, a TypedDict, or a class with"
+                               " model_json_schema(), got 42")
 
 
 def test_a_typeddict_that_is_not_total_requires_no_key_on_every_python() -> None:
