@@ -13,7 +13,15 @@ from typing import Any
 
 import pytest
 
-from openai_compat import APIResponseError, BadRequestError, BatchItemError, Client, InternalServerError, RateLimitError
+from openai_compat import (
+    APIResponseError,
+    BadRequestError,
+    BatchItemError,
+    Client,
+    InternalServerError,
+    RateLimitError,
+    RetryPolicy,
+)
 
 from .server import LoopbackServer, Request, Wire, completion
 
@@ -454,3 +462,49 @@ def test_batch_progress_counts_calls_and_tokens_on_one_line(
     pytest.importorskip("tqdm", reason="tqdm draws the bar where it is installed")
     client.batch(["a", "b"], progress=True, max_workers=1)
     assert "100%|" in capsys.readouterr().err, "tqdm's own bar"
+
+
+def test_batch_refuses_stream_before_any_request(server: LoopbackServer) -> None:
+    with pytest.raises(ValueError) as info:
+        Client(server.url, model="m").batch(["a", "b"], stream=True)
+    assert str(info.value) == "batch() returns whole answers: stream=True is not supported"
+    assert server.requests == []
+
+
+def test_batch_runs_eight_calls_at_once_unless_told(server: LoopbackServer) -> None:
+    lock, in_flight, peak = threading.Lock(), [0], [0]
+    together = threading.Barrier(8, timeout=10)  # a ninth call at once, or only seven, fails
+
+    def handler(req: Request, wire: Wire) -> None:
+        with lock:
+            in_flight[0] += 1
+            peak[0] = max(peak[0], in_flight[0])
+        together.wait()
+        time.sleep(0.1)
+        with lock:
+            in_flight[0] -= 1
+        echo(req, wire)
+    server.handler = handler
+    prompts = [f"p{i}" for i in range(16)]
+    assert Client(server.url, model="m", max_retries=0).batch(prompts, return_exceptions=False) == prompts
+    assert peak[0] == 8
+
+
+def test_batch_takes_its_own_max_retries(server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.json({"error": {"message": "busy"}}, status=500)
+    client = Client(server.url, model="m", max_retries=2, retry=RetryPolicy(backoff_start=0.01))
+    [failure] = client.batch(["p"], max_retries=0)
+    assert isinstance(failure, InternalServerError) and len(server.requests) == 1
+    [failure] = client.batch(["p"])
+    assert isinstance(failure, InternalServerError) and len(server.requests) == 1 + 3
+
+
+def test_the_tokens_a_thread_spent_last_are_what_its_last_answer_said(server: LoopbackServer) -> None:
+    client = Client(server.url, model="m")
+    assert client._tokens_of_last() == 0
+    server.handler = lambda req, wire: wire.json({k: v for k, v in completion("a").items() if k != "usage"})
+    client.chat("no usage")
+    assert client._tokens_of_last() == 0
+    server.handler = lambda req, wire: wire.json(completion("b"))
+    client.chat("usage")
+    assert client._tokens_of_last() == 5
