@@ -202,9 +202,9 @@ class Connection:
         try:
             return response, whole_body(response)
         except requests.RequestException as exc:
-            raise self._failure(exc, url, answered=True) from exc
+            raise self._failure(exc, url, reusable=False, answered=True) from exc
 
-    def _failure(self, exc: requests.RequestException, url: str, reusable: bool = False,
+    def _failure(self, exc: requests.RequestException, url: str, reusable: bool,
                  answered: bool = False) -> APIConnectionError:
         reason = exc.args[0] if exc.args else exc
         reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the real one

@@ -50,6 +50,7 @@ PYTHON_3_8 = ".nox/newest-py3-8"
 STACKS = {
     "urllib3-1.26-length": Stack(URLLIB3_1_26, ("tests/test_faults.py",)),
     "urllib3-1.26-repr": Stack(URLLIB3_1_26, ("tests/test_errors.py", "tests/test_faults.py")),
+    "urllib3-1.26-wording": Stack(URLLIB3_1_26, ("tests/test_faults.py",)),
     "urllib3-1.26-restore": Stack(".nox/floors-py3-8", ("tests/test_faults.py",)),
     "python-3.8-readinto": Stack(PYTHON_3_8, ("tests/test_cassette.py",)),
     "python-3.8-typeddict": Stack(PYTHON_3_8, ("tests/test_structured.py", "tests/test_run_tools.py")),

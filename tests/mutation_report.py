@@ -114,11 +114,12 @@ def results_elsewhere(sources: dict[str, str], names: Iterable[str]) -> dict[str
 def change_of(sources: dict[str, str], mutant: str) -> str:
     """What the mutant changed, as ``old → new`` on the lines that differ."""
     function = mutant.rsplit(".", 1)[1]
-    original = sources.get(function.rsplit("__mutmut_", 1)[0] + "__mutmut_orig", "").splitlines()
-    mutated = sources.get(function, "").splitlines()
+    original_name = function.rsplit("__mutmut_", 1)[0] + "__mutmut_orig"
+    original = sources.get(original_name, "").replace(original_name, "", 1).splitlines()
+    mutated = sources.get(function, "").replace(function, "", 1).splitlines()
     old: list[str] = []
     new: list[str] = []
-    for line in difflib.ndiff(original[1:], mutated[1:]):  # the def lines differ by name only
+    for line in difflib.ndiff(original, mutated):
         if line.startswith("- "):
             old.append(line[2:].strip())
         elif line.startswith("+ "):

@@ -26,7 +26,7 @@ from openai_compat._json_output import RUNGS
 from openai_compat._schema import check, schema_of
 
 from .command import run_command
-from .server import LoopbackServer, Request, Wire, chunk, completion, event
+from .server import LoopbackServer, Request, Wire, chunk, completion, event, stream_of
 
 try:
     from typing import TypedDict
@@ -635,6 +635,20 @@ def test_without_a_schema_the_ladder_is_json_object_then_the_prompt(server: Loop
     assert second["messages"][0] == {"role": "system", "content": "Answer with a JSON value only, no other text."}
     assert list(client.chat_json("y", stream=True))[-1] == {"ok": True}
     assert "response_format" not in server.requests[-1].json
+
+
+def test_a_response_format_of_ones_own_is_sent_as_given_and_the_answer_still_built(server: LoopbackServer,
+                                                                                   client: Client) -> None:
+    own = {"type": "json_object"}
+    server.handler = lambda req, wire: wire.json(completion(json.dumps(GOOD)))
+    assert client.chat_json("x", schema=City, response_format=own, temperature=0.2) == City("Oslo", 709037)
+    server.handler = lambda req, wire: wire.sse(stream_of([json.dumps(GOOD)]))
+    streamed = client.chat_json("x", schema=City, response_format=own, stream=True, temperature=0.2)
+    assert list(streamed)[-1] == City("Oslo", 709037)
+    assert [(r.json["response_format"], r.json["temperature"]) for r in server.requests] == [(own, 0.2)] * 2
+    server.handler = lambda req, wire: wire.sse(stream_of([json.dumps({"name": "Oslo"})]))
+    with pytest.raises(JSONOutputError, match="'population' is required"):
+        list(client.chat_json("x", schema=City, response_format=own, stream=True))
 
 
 def test_a_streamed_ladder_steps_down_every_rung_and_remembers(server: LoopbackServer, client: Client) -> None:
