@@ -693,7 +693,10 @@ def test_asking_again_says_what_was_wrong_and_stops_after_the_retries(
     ('```json\n{"code": "```py```"}\n```\nHope this helps.', {"code": "```py```"}),
     ('```{"a": 1}```', {"a": 1}),
     ('  ```\n[1, 2]\n```  ', [1, 2]),
-], ids=["a fence inside a string", "a fence on one line", "a bare fence"])
+    ('```json\n{\n  "a": 1,\n  "b": [2]\n}\n```', {"a": 1, "b": [2]}),
+    ('``` json title="answer"\n{"a": 1}\n```', {"a": 1}),
+], ids=["a fence inside a string", "a fence on one line", "a bare fence", "over several lines",
+        "words on the opening line"])
 def test_json_in_a_code_fence_is_read(server: LoopbackServer, client: Client, answer: str, value: Any) -> None:
     server.handler = lambda req, wire: wire.json(completion(answer))
     assert client.chat_json("x", response_format={"type": "json_object"}) == value
