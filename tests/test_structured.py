@@ -354,6 +354,37 @@ def test_each_simple_type_has_its_json_type() -> None:
         "ok": {"type": "boolean"}, "nothing": {"type": "null"}, "mood": {"enum": ["calm", "busy"]}, "anything": {}}
 
 
+@dataclass
+class Tree:
+    name: str
+    children: List[Tree]  # noqa: UP006
+    place: Base
+    counts: Dict[str, int]  # noqa: UP006
+    anything: dict
+    items: list
+
+
+def test_containers_and_nested_types_have_their_json_schemas() -> None:
+    tree = {"type": "object", "properties": {
+        "name": {"type": "string"}, "children": {"type": "array", "items": {"$ref": "#/$defs/Tree"}},
+        "place": {"$ref": "#/$defs/Base"}, "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "anything": {"type": "object", "additionalProperties": {}}, "items": {"type": "array", "items": {}}},
+        "required": ["name", "children", "place", "counts", "anything", "items"], "additionalProperties": False}
+    base = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"],
+            "additionalProperties": False}
+    assert schema_of(Tree).schema == {**tree, "$defs": {"Tree": tree, "Base": base}}
+
+
+def test_a_type_with_no_json_schema_is_refused_naming_it() -> None:
+    @dataclass
+    class Odd:
+        value: complex
+
+    with pytest.raises(TypeError) as info:
+        schema_of(Odd)
+    assert str(info.value) == "no JSON Schema for the type <class 'complex'>: use a dict schema for it"
+
+
 @pytest.mark.skipif(sys.version_info < (3, 10), reason="int | None came in Python 3.10")
 def test_a_union_written_with_a_bar_is_any_of() -> None:
     @dataclass
