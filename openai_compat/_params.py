@@ -9,7 +9,8 @@ Prompt = Union[str, Sequence[Message]]
 
 
 def messages_of(prompt: Prompt, system: str | None) -> list[Message]:
-    """The messages of a prompt (a string is one user message), ``system`` first, checked."""
+    """The messages of a prompt (a string is one user message), ``system`` first, checked; a
+    message given as another mapping than a dict is sent as a dict of it."""
     if isinstance(prompt, str):
         if not prompt.strip():
             raise ValueError("the prompt is empty: a model asked nothing answers nothing")
@@ -23,7 +24,7 @@ def messages_of(prompt: Prompt, system: str | None) -> list[Message]:
             raise TypeError(f"chat(): system must be a str, got {type(system).__name__}")
         messages.insert(0, {"role": "system", "content": system})
     check_messages(messages)
-    return messages
+    return [message if type(message) is dict else dict(message) for message in messages]
 
 
 def check_messages(messages: Any) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -143,6 +144,27 @@ def test_bad_input_is_refused_before_any_request(client: Client, server: Loopbac
     with pytest.raises(error, match=words):
         call(client)
     assert server.requests == []
+
+
+@pytest.mark.parametrize("prompt, system, error, message", [
+    ("  ", None, ValueError, "the prompt is empty: a model asked nothing answers nothing"),
+    (42, None, TypeError, "chat(): prompt must be a str or a list of message dicts, got int"),
+    ("hi", 3, TypeError, "chat(): system must be a str, got int"),
+    ([], None, ValueError, "messages must be a non-empty list of message dicts"),
+    (["hi"], None, TypeError, "message 0 must be a dict, got str"),
+])
+def test_a_bad_prompt_is_refused_in_words_that_name_it(client: Client, server: LoopbackServer, prompt: Any,
+                                                        system: Any, error: type[Exception], message: str) -> None:
+    with pytest.raises(error) as info:
+        client.chat(prompt, system=system)
+    assert str(info.value) == message
+    assert server.requests == []
+
+
+def test_a_message_may_be_any_mapping(client: Client, server: LoopbackServer) -> None:
+    server.handler = lambda req, wire: wire.json(completion("ok"))
+    assert client.chat([MappingProxyType({"role": "user", "content": "hi"})]) == "ok"
+    assert server.requests[0].json["messages"] == [{"role": "user", "content": "hi"}]
 
 
 @pytest.mark.parametrize(

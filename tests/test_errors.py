@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import socket
 import time
 
 import pytest
@@ -23,6 +24,7 @@ from openai_compat import (
     OpenAICompatError,
     PermissionDeniedError,
     RateLimitError,
+    RateLimits,
     RetryPolicy,
     UnprocessableEntityError,
 )
@@ -139,6 +141,15 @@ def test_a_failed_call_leaves_its_record_on_client_last(server: LoopbackServer) 
     assert (record.method, record.endpoint, record.status_code, record.request_id, record.attempts, record.error) == (
         "POST", "/chat/completions", 503, "req-503", 2, str(info.value))
     assert record.elapsed is not None and 0 < record.elapsed <= took
+    assert (record.raw_usage, record.extras) == (None, {})
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    refused = Client(f"http://127.0.0.1:{port}/v1", model="m", max_retries=0)
+    with pytest.raises(APIConnectionError):
+        refused.chat("hi")
+    assert refused.last is not None and refused.last.status_code is None
+    assert (refused.last.rate_limits, refused.last.raw_usage) == (RateLimits(), None), "no answer, nothing it said"
     server.handler = lambda req, wire: wire.body(b"<html>gateway page</html>", headers={"x-request-id": "req-html"})
     with pytest.raises(APIResponseError) as garbled:
         client.embed("hi")
@@ -146,6 +157,8 @@ def test_a_failed_call_leaves_its_record_on_client_last(server: LoopbackServer) 
     assert record is not None
     assert (record.method, record.endpoint, record.status_code, record.request_id, record.attempts, record.error) == (
         "POST", "/embeddings", 200, "req-html", 1, str(garbled.value)), "a 2xx the SDK cannot read is a failure too"
+    server.handler = lambda req, wire: wire.json(completion("fine"))
+    assert client.chat("hi") == "fine" and client.last is not None and client.last.extras == {}
     server.handler = lambda req, wire: wire.json({"data": [{"index": 0, "embedding": [0.5]}]})
     assert client.embed("hi") == [0.5]
     record = client.last

@@ -163,9 +163,11 @@ def test_a_redirect_says_where_it_pointed_and_carries_the_request_id(
 def test_a_bad_header_on_a_callers_session_is_named_but_never_shown(server: LoopbackServer) -> None:
     session = requests.Session()
     session.headers["X-Token"] = f" {KEY}"  # a leading space: requests refuses to send it
+    client = Client(server.url, model="m", max_retries=3, session=session)
     with pytest.raises(APIConnectionError) as info:
-        Client(server.url, model="m", max_retries=0, session=session).chat("hi")
+        client.chat("hi")
     assert str(info.value) == "a header value is invalid (values are not shown, they may be secret)"
+    assert client.last is not None and client.last.attempts == 1, "the same header fails the same way: not retried"
     assert KEY not in "".join(traceback.format_exception(type(info.value), info.value, info.tb))
     assert server.requests == []
 
