@@ -28,7 +28,7 @@ from openai_compat import (
 )
 
 from .command import run_command
-from .server import LoopbackServer, Request, Wire, chunk, completion, event
+from .server import LoopbackServer, Request, Wire, chunk, completion, event, stream_of
 from .test_media import SAMPLES
 
 # -- the environment -----------------------------------------------------------------------------
@@ -607,6 +607,13 @@ def test_debug_logs_each_body_and_attempt_exactly_with_the_key_masked(
         client.get_json("/models")
     assert [r.getMessage() for r in caplog.records] == ['GET /models response body: {"data": []}'], \
         "a request without a body logs none"
+    caplog.clear()
+    server.handler = lambda req, wire: wire.sse(stream_of(["a", "b"]))
+    with caplog.at_level(logging.DEBUG, logger="openai_compat.bodies"):
+        assert "".join(client.chat("hi", stream=True)) == "ab"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"POST /chat/completions request body: {json.dumps(server.requests[-1].json)}"], \
+        "a stream's body is read by the stream, not logged whole"
 
 
 def test_stream_usage_auto_asks_where_the_preset_knows_the_server_takes_it(server: LoopbackServer) -> None:
