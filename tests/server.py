@@ -266,7 +266,8 @@ class LoopbackServer:
         except BaseException as exc:  # a failing handler must show up in the test
             self.errors.append(exc)
         finally:
-            try:
+            try:  # the socket's file descriptor stays open until its reader is closed as well
+                reader.close()
                 sock.close()
             except OSError:
                 pass
