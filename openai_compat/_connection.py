@@ -11,7 +11,7 @@ import http.client
 import os
 import re
 import socket
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 import requests
 from requests.adapters import BaseAdapter, HTTPAdapter
@@ -242,13 +242,9 @@ def closed_before_answer(exc: BaseException) -> bool:
     """Whether the server closed or reset the connection before a byte of its answer came (a
     kept-alive connection the server closed just as it was reused): sending again on a new
     connection is safe, as the server read nothing it answered."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        # An OSError with ECONNRESET or EPIPE is always one of these two (PEP 3151).
-        if isinstance(seen, (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
+    # An OSError with ECONNRESET or EPIPE is always one of these two (PEP 3151).
+    return any(isinstance(seen, (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError))
+               for seen in _chain(exc))
 
 
 def whole_body(response: requests.Response) -> bytes:
@@ -271,25 +267,28 @@ def whole_body(response: requests.Response) -> bytes:
     return raw
 
 
-def _incomplete_read(exc: BaseException | None) -> tuple[int, int] | None:
+def _incomplete_read(exc: BaseException) -> tuple[int, int] | None:
     """The bytes that came and those still missing, from urllib3 2's ``IncompleteRead`` among
     the errors ``exc`` holds or was raised from."""
-    while exc is not None:
-        # http.client's own has the bytes that came, urllib3's their count.
-        if isinstance(exc, http.client.IncompleteRead) and isinstance(exc.partial, int) and exc.expected:
-            return exc.partial, exc.expected
-        exc = exc.__cause__ or exc.__context__
+    # http.client's own has the bytes that came, urllib3's their count.
+    for seen in _chain(exc):
+        if isinstance(seen, http.client.IncompleteRead) and isinstance(seen.partial, int) and seen.expected:
+            return seen.partial, seen.expected
     return None
 
 
 def is_timeout(exc: BaseException) -> bool:
     """Whether ``exc`` or an exception it was raised from is a timeout (requests reports a
     read timeout during the body as a ``ConnectionError``)."""
-    while exc is not None:
-        if isinstance(exc, (socket.timeout, ReadTimeoutError)):
-            return True
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
-    return False
+    return any(isinstance(seen, (socket.timeout, ReadTimeoutError)) for seen in _chain(exc))
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and each exception it was raised from or during, in turn."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        yield seen
+        seen = seen.__cause__ or seen.__context__
 
 
 def environment_settings(url: str) -> dict[str, Any]:
