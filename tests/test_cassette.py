@@ -151,6 +151,18 @@ def test_a_miss_shows_the_closest_recorded_call_and_what_differs(server: Loopbac
         Cassette(tmp_path / "none.jsonl", "replay")
 
 
+def test_a_miss_names_the_recorded_call_with_the_fewest_differences(server: LoopbackServer,
+                                                                  tmp_path: Path) -> None:
+    server.handler = talkative
+    tape = tmp_path / "fewest.jsonl"
+    recorder = Client(server.url, model="m", cassette=Cassette(tape, "record"))
+    recorder.chat("plain", temperature=0.5)  # one difference from the call below
+    recorder.chat("other", temperature=0.7, top_p=1)  # two, though "body.messages" sorts first
+    with pytest.raises(CassetteError) as info:
+        Client(CLOSED, model="m", cassette=Cassette(tape, "replay")).chat("plain", temperature=0.7)
+    assert "differs in:\n  body.temperature: 0.5 recorded, 0.7 now\nRecord again" in str(info.value)
+
+
 def test_once_records_then_replays(server: LoopbackServer, tmp_path: Path) -> None:
     server.handler = talkative
     tape = tmp_path / "once.jsonl"

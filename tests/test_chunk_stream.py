@@ -100,6 +100,17 @@ def test_a_stream_that_gave_fewer_choices_than_asked_ends_at_its_finish(
     assert (stream.complete, stream.ended_with_done) == (True, False)
 
 
+def test_a_stream_of_two_choices_a_chunk_ends_at_their_finishes(client: Client, server: LoopbackServer) -> None:
+    def both(first: Any, second: Any, finish: Any = None) -> str:
+        return event({"choices": [{"index": 0, "delta": {"content": first}, "finish_reason": finish},
+                                  {"index": 1, "delta": {"content": second}, "finish_reason": finish}]})
+
+    answer_with(server, [both("a", "b"), both(None, None, "stop")], framing="close")  # and no [DONE]
+    stream = open_stream(client, n=2)
+    assert [c["choices"][1]["delta"]["content"] for c in stream] == ["b", None]
+    assert (stream.finish_reasons, stream.complete, stream.ended_with_done) == ({0: "stop", 1: "stop"}, True, False)
+
+
 def test_a_stream_cut_before_any_finish_names_what_happened(client: Client, server: LoopbackServer) -> None:
     answer_with(server, [event(chunk("a"))], framing="close")
     stream = open_stream(client)

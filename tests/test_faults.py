@@ -162,6 +162,14 @@ def test_a_wait_of_exactly_the_cap_is_slept(server: LoopbackServer) -> None:
     assert len(server.requests) == 2
 
 
+def test_a_calls_own_max_retries_keeps_the_clients_policy(server: LoopbackServer) -> None:
+    server.handler = then_ok(status(429, b'{"error": {"message": "slow down"}}', headers={"retry-after-ms": "1500"}))
+    client = Client(server.url, model="m", max_retries=0, retry=RetryPolicy(max_wait=1.0))
+    with pytest.raises(RateLimitError) as info:
+        client.chat("hi", max_retries=1)
+    assert (len(server.requests), info.value.retry_after) == (1, 1.5), "a wait over the client's max_wait"
+
+
 def test_a_failure_without_a_status_or_a_say_on_retrying_is_retryable() -> None:
     policy = RetryPolicy()
     assert policy.retryable(ConnectionResetError("reset by peer")) is True

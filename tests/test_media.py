@@ -56,13 +56,14 @@ def test_every_image_kind_becomes_an_image_url_part(client: Client, answering: L
                                                     mime: str) -> None:
     path = tmp_path / "picture.bin"
     path.write_bytes(SAMPLES[mime])
-    items = [str(path), path, SAMPLES[mime], "https://example.com/cat.png", data_url(mime), SavesLikePIL()]
+    items = [str(path), path, SAMPLES[mime], "https://example.com/cat.png", data_url(mime), SavesLikePIL(),
+             "http://192.168.1.5/cam.jpg"]
     assert client.chat("What is in these?", images=items) == "a cat"
     parts = sent_parts(answering)
     assert parts[0] == {"type": "text", "text": "What is in these?"}
     urls = [p["image_url"]["url"] for p in parts[1:]]
     assert urls == [data_url(mime), data_url(mime), data_url(mime), "https://example.com/cat.png", data_url(mime),
-                    data_url("image/png")]
+                    data_url("image/png"), "http://192.168.1.5/cam.jpg"]
     assert all(p["type"] == "image_url" for p in parts[1:])
 
 

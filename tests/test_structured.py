@@ -50,6 +50,9 @@ REFUSALS = {
                                  "type": "invalid_request_error", "param": None, "code": "invalid_request_error"}}),
     "deepseek-422": (422, "Failed to deserialize the JSON body into the target type: response_format: "
                           "response_format.type `json_schema` is unavailable now at line 1 column 230"),
+    "param-only": (400, {"error": {"message": "This model does not support this option.",
+                                   "type": "invalid_request_error", "param": "response_format",
+                                   "code": "unsupported_parameter"}}),  # the field is named in param only
     "llama-cpp-python": (500, {"error": {"message": (
         "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), 'msg': "
         "\"Input should be 'text' or 'json_object'\", 'input': 'json_schema'}\n"), "type": "internal_server_error",
@@ -126,6 +129,7 @@ def test_a_dataclass_comes_back_as_an_instance(server: LoopbackServer, retrying_
     ("llama-cpp-python", {"json_object_with_schema", "json_object"}, "json_object_with_schema", 2),
     ("deepseek", {"json_object"}, "json_object", 3),
     ("deepseek-422", {"json_object", "json_object_with_schema"}, "json_object_with_schema", 2),
+    ("param-only", {"json_object", "json_object_with_schema"}, "json_object_with_schema", 2),
     ("lmstudio", {"prompt"}, "prompt", 4),
 ])
 def test_each_refused_format_steps_down_once_and_is_remembered(
@@ -252,8 +256,12 @@ def test_a_typeddict_and_a_pydantic_style_class(server: LoopbackServer, client: 
 
 
 def test_a_bad_schema_is_refused_before_sending(server: LoopbackServer, client: Client) -> None:
-    with pytest.raises(TypeError, match="JSON Schema dict, a dataclass"):
-        client.chat_json("x", schema=int)
+    class Scores(dict):  # type: ignore[type-arg]  # annotated, but a plain dict: no TypedDict
+        points: int
+
+    for not_a_schema in (int, Scores):
+        with pytest.raises(TypeError, match="JSON Schema dict, a dataclass"):
+            client.chat_json("x", schema=not_a_schema)
     assert server.requests == []
 
 
@@ -543,9 +551,9 @@ def test_strict_mode_only_for_schemas_every_object_of_which_is_closed_and_requir
 TOOLS_REFUSED = (400, {"error": {"message": "tool_choice is not supported"}})
 
 
-def _ignoring_formats(refusal: tuple[int, Any] | None = None) -> Any:
-    """A server that takes response_format and ignores it; with tools, it calls the one forced,
-    or answers with ``refusal`` (a status and a body)."""
+def _ignoring_formats(refusal: tuple[int, Any] | None = None, arguments: str = json.dumps(GOOD)) -> Any:
+    """A server that takes response_format and ignores it; with tools, it calls the one forced
+    with ``arguments``, or answers with ``refusal`` (a status and a body)."""
     def handler(req: Request, wire: Wire) -> None:
         if "tools" not in req.json:
             wire.json(completion("Oslo is the largest, with about 709,037 people."))
@@ -555,7 +563,7 @@ def _ignoring_formats(refusal: tuple[int, Any] | None = None) -> Any:
             forced = req.json["tool_choice"]["function"]["name"]
             answer = completion("", finish_reason="tool_calls")
             answer["choices"][0]["message"] = {"role": "assistant", "content": None, "tool_calls": [
-                {"id": "call_1", "type": "function", "function": {"name": forced, "arguments": json.dumps(GOOD)}}]}
+                {"id": "call_1", "type": "function", "function": {"name": forced, "arguments": arguments}}]}
             wire.json(answer)
     return handler
 
@@ -773,6 +781,15 @@ def test_a_forced_function_call_is_described_and_its_refusal_sends_the_ladder_ba
     with pytest.raises(JSONOutputError):
         retrying_client.chat_json("x", schema=City)
     assert "tools" not in server.requests[requests].json, "a refused forced call is not tried again"
+
+
+def test_a_forced_function_call_with_empty_arguments_is_no_json(server: LoopbackServer, client: Client) -> None:
+    server.handler = _ignoring_formats(arguments="")
+    with pytest.raises(JSONOutputError) as info:
+        client.chat_json("x", schema=City)
+    assert (str(info.value), info.value.text) == (
+        "the model's answer is not JSON (Expecting value: line 1 column 1 (char 0)): ''", "")
+    assert "tools" in server.requests[-1].json
 
 
 def test_chat_json_streams_with_a_format_of_your_own_sent_as_given(server: LoopbackServer, client: Client) -> None:

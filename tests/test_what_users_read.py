@@ -20,6 +20,7 @@ from openai_compat import (
     AzureClient,
     Client,
     ContentFilterError,
+    DeepSeekClient,
     EmptyAnswerError,
     InternalServerError,
     JSONOutputError,
@@ -105,11 +106,12 @@ def test_a_thinking_value_that_is_no_switch_is_refused_in_full() -> None:
         with pytest.raises(TypeError) as info:
             thinking_params("reasoning_effort", value, "Client")  # type: ignore[arg-type]
         assert str(info.value) == f"thinking must be True, False or an effort such as 'low', got {value!r}"
+    nowhere = "http://127.0.0.1:9/v1"  # the switch is refused before anything is sent
     with pytest.raises(ValueError) as effort:
-        thinking_params("thinking", "high", "DeepSeekClient")
+        DeepSeekClient(nowhere, api_key="sk-x").chat("hi", thinking="high")
     assert str(effort.value) == "DeepSeekClient: thinking takes True or False here, not an effort ('high')"
     with pytest.raises(ValueError) as unknown:
-        thinking_params(None, False, "Client")
+        Client(nowhere, model="m").chat("hi", thinking=False)
     assert str(unknown.value) == (
         "Client does not know this server's thinking switch: pass its own field instead, such as"
         " reasoning_effort='none', chat_template_kwargs={'enable_thinking': False},"
