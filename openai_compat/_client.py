@@ -159,10 +159,13 @@ class Client(TextCalls, BeyondText, ToolUse, Endpoints):
         self._calls = Calls(self._connection, event_hook, adaptations)
         self._calls.kept_fields = self.kept_fields
         self._calls.key_variable = self.api_key_env or "OPENAI_API_KEY"
-        if stream_usage not in (True, False, "auto"):
-            raise ValueError(f"{name}: stream_usage must be True, False or 'auto', got {stream_usage!r}")
         #: Ask streams for their usage (``stream_options.include_usage``); some servers refuse it.
-        self.stream_usage = self.streams_usage if stream_usage == "auto" else bool(stream_usage)
+        self.stream_usage = self._stream_usage(name, stream_usage)
+
+    def _stream_usage(self, owner: str, stream_usage: Any) -> bool:
+        if stream_usage not in (True, False, "auto"):
+            raise ValueError(f"{owner}: stream_usage must be True, False or 'auto', got {stream_usage!r}")
+        return self.streams_usage if stream_usage == "auto" else bool(stream_usage)
 
     @classmethod
     def from_env(cls: type[_Self], prefix: str = "OPENAI", **settings: Any) -> _Self:
@@ -211,7 +214,7 @@ class Client(TextCalls, BeyondText, ToolUse, Endpoints):
         if "deadline" in settings:
             derived.deadline = check_deadline(settings["deadline"])
         if "stream_usage" in settings:
-            derived.stream_usage = settings["stream_usage"]
+            derived.stream_usage = self._stream_usage(f"{type(self).__name__}.with_options()", settings["stream_usage"])
         if "event_hook" in settings:
             derived._calls.event_hook = settings["event_hook"]
         return derived

@@ -78,6 +78,14 @@ def test_with_options_changes_each_setting_it_takes(server: LoopbackServer) -> N
     patient = Client(server.url, retry=RetryPolicy(max_retries=3, backoff_cap=30.0)).with_options(max_retries=1)
     assert (patient.retry.max_retries, patient.retry.backoff_cap) == (1, 30.0), "the rest of the policy stays"
     assert other.with_options(model="n").retry is policy, "a policy is kept until one is given"
+    assert other.with_options(stream_usage="auto").stream_usage is False, "auto is what the client's server takes"
+    from openai_compat import DeepSeekClient
+
+    deepseek = DeepSeekClient(server.url, api_key="sk-x", stream_usage=False)
+    assert deepseek.with_options(stream_usage="auto").stream_usage is True
+    with pytest.raises(ValueError) as bad:
+        client.with_options(stream_usage="yes")
+    assert str(bad.value) == "Client.with_options(): stream_usage must be True, False or 'auto', got 'yes'"
     with pytest.raises(TypeError) as wrong:
         client.with_options(api_key="x")
     assert str(wrong.value) == ("with_options() takes timeout, max_retries, retry, deadline, model, headers,"
