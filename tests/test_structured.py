@@ -256,7 +256,7 @@ def test_a_typeddict_and_a_pydantic_style_class(server: LoopbackServer, client: 
 
 
 def test_a_bad_schema_is_refused_before_sending(server: LoopbackServer, client: Client) -> None:
-    class Scores(dict):  # type: ignore[type-arg]  # annotated, but a plain dict: no TypedDict
+    class Scores(dict):  # annotated, but a plain dict: no TypedDict
         points: int
 
     for not_a_schema in (int, Scores):
@@ -783,13 +783,18 @@ def test_a_forced_function_call_is_described_and_its_refusal_sends_the_ladder_ba
     assert "tools" not in server.requests[requests].json, "a refused forced call is not tried again"
 
 
-def test_a_forced_function_call_with_empty_arguments_is_no_json(server: LoopbackServer, client: Client) -> None:
+def test_a_forced_function_call_with_empty_arguments_or_none_is_no_json(server: LoopbackServer, client: Client) -> None:
     server.handler = _ignoring_formats(arguments="")
     with pytest.raises(JSONOutputError) as info:
         client.chat_json("x", schema=City)
     assert (str(info.value), info.value.text) == (
         "the model's answer is not JSON (Expecting value: line 1 column 1 (char 0)): ''", "")
     assert "tools" in server.requests[-1].json
+    ignored = _ignoring_formats()
+    server.handler = lambda req, wire: (wire.json(completion("")) if "tools" in req.json else ignored(req, wire))
+    with pytest.raises(JSONOutputError) as neither:  # the forced call ignored too: no call, no text
+        Client(server.url, model="m").chat_json("x", schema=City)
+    assert (str(neither.value), neither.value.text) == (str(info.value), "")
 
 
 def test_chat_json_streams_with_a_format_of_your_own_sent_as_given(server: LoopbackServer, client: Client) -> None:
