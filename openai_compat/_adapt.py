@@ -121,6 +121,8 @@ class Adaptations:
                 stored = json.load(file)
         except (OSError, ValueError):
             stored = {}
+        if not isinstance(stored, dict):  # what _load() warned about: written over, as a broken file is
+            stored = {}
         stored[self._host] = {model: [list(rule) for rule in rules] for model, rules in self._rules.items()}
         temporary = f"{self._cache}.{os.getpid()}.tmp"
         with open(temporary, "w", encoding="utf-8") as file:

@@ -402,7 +402,7 @@ class Endpoints:
 
                 extra = {k: v for k, v in extra.items() if k != "thinking"}
                 for key, value in thinking_params(self.thinking_style, thinking, type(self).__name__).items():
-                    if key in extra or params.get(key) is not None:
+                    if key in extra:  # every thinking field is one split_params() leaves in extra
                         raise ValueError(f"{call}(): thinking= sets {key}, which you also passed: pass one of them")
                     extra[key] = value
         body = build_body(model if model is not None else self.model, type(self).__name__, base, params, extra)

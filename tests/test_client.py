@@ -62,6 +62,30 @@ def test_paths_are_appended_to_the_base_url_never_joined(server: LoopbackServer,
                                                   base.rstrip("/") + "/completions"]
 
 
+def test_a_base_url_is_cut_of_its_slashes_only_and_one_that_ends_in_an_endpoint_names_the_fix() -> None:
+    assert Client("http://127.0.0.1:9/gateway/LLMX//").base_url == "http://127.0.0.1:9/gateway/LLMX"
+    with pytest.raises(ValueError) as info:
+        Client("http://127.0.0.1:9/v1/chat/completions/")
+    assert str(info.value) == ("Client: base_url 'http://127.0.0.1:9/v1/chat/completions' ends in the endpoint"
+                               " /chat/completions; pass the base URL before it, 'http://127.0.0.1:9/v1': each call"
+                               " adds its own path")
+
+
+def test_a_model_that_is_no_str_is_refused_before_sending(client: Client, server: LoopbackServer) -> None:
+    with pytest.raises(TypeError) as info:
+        client.chat("hi", model=3)  # type: ignore[arg-type]
+    assert str(info.value) == "model must be a str, got int"
+    assert server.requests == []
+
+
+def test_an_answer_that_names_no_model_leaves_the_records_model_none(client: Client, server: LoopbackServer) -> None:
+    answer = completion("hi")
+    del answer["model"]
+    server.handler = lambda req, wire: wire.json(answer)
+    client.chat("hi")
+    assert client.last is not None and client.last.model is None
+
+
 def test_parameters_use_wire_names_none_is_left_out_and_extras_pass_through(
     client: Client, server: LoopbackServer
 ) -> None:
@@ -262,6 +286,14 @@ def test_close_leaves_a_callers_session_open(server: LoopbackServer) -> None:
     Client(server.url, model="m", session=session).chat("again")
     assert len(server.requests) == 2
     assert server.connections == 1, "the session's pooled connection was left open and reused"
+
+
+def test_close_closes_the_clients_own_pool(server: LoopbackServer) -> None:
+    client = Client(server.url, model="m")
+    client.chat("hi")
+    client.close()
+    client.chat("again")  # requests opens a new connection for a closed session
+    assert server.connections == 2, "the kept-alive connection was closed, not reused"
 
 
 def test_every_preset_is_registered_exported_and_in_the_docs_table() -> None:

@@ -572,6 +572,21 @@ def test_the_capabilities_cache_adds_to_what_it_holds_and_keeps_other_hosts(serv
                                             host: {"m": [["drop", "seed"], ["drop", "n"]]}}, indent=1)
 
 
+def test_a_capabilities_cache_this_client_did_not_write_is_ignored_with_a_warning(
+    server: LoopbackServer, tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache = tmp_path / "capabilities.json"
+    cache.write_text("[1, 2]")
+    server.handler = refusing("seed")
+    with caplog.at_level(logging.WARNING, logger="openai_compat"):
+        client = Client(server.url, model="m", capabilities_cache=cache, max_retries=0)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"ignoring the capabilities cache {cache}: it is not what this client writes"]
+    assert client.chat("x", seed=1) == "ok"
+    assert ["seed" in r.json for r in server.requests] == [True, False]
+    assert json.loads(cache.read_text()) == {server.url.split("/")[2]: {"m": [["drop", "seed"]]}}, "written anew"
+
+
 def test_a_client_unpickled_still_learns(server: LoopbackServer) -> None:
     server.handler = refusing("seed")
     client = pickle.loads(pickle.dumps(Client(server.url, model="m", max_retries=0)))
