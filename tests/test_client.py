@@ -73,7 +73,7 @@ def test_a_base_url_is_cut_of_its_slashes_only_and_one_that_ends_in_an_endpoint_
 
 def test_a_model_that_is_no_str_is_refused_before_sending(client: Client, server: LoopbackServer) -> None:
     with pytest.raises(TypeError) as info:
-        client.chat("hi", model=3)  # type: ignore[arg-type]
+        client.chat("hi", model=3)
     assert str(info.value) == "model must be a str, got int"
     assert server.requests == []
 
