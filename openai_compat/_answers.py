@@ -62,7 +62,7 @@ def reply_text(choice: dict[str, Any], *, chat: bool = True, keep_think: bool = 
     refusal, a content filter's stop and an empty answer after the model spent ``max_tokens``
     thinking, with the answer's ``request_id``."""
     message = choice.get("message")
-    answer = Answer(chat=chat, keep_think=keep_think)
+    answer = Answer(keep_think=keep_think)
     answer.finish_reason = choice.get("finish_reason")
     if chat and isinstance(message, dict):
         if message.get("tool_calls"):
@@ -82,7 +82,7 @@ def reply_text(choice: dict[str, Any], *, chat: bool = True, keep_think: bool = 
 def reasoning_of(choice: dict[str, Any]) -> str:
     """The thinking in a whole response's ``choice``, whichever form the server used."""
     message = choice.get("message")
-    answer = Answer(chat=isinstance(message, dict))
+    answer = Answer()
     if isinstance(message, dict):
         answer.feed(message)
     else:

@@ -48,7 +48,7 @@ class ChunkStream(EventStream[Chunk]):
         self._chat = chat
         self._expected_choices = max(1, expected_choices)
         self._seen: set[Any] = set()
-        super().__init__(response, chat=chat, **options)
+        super().__init__(response, **options)
 
     def _item(self, data: str, name: str) -> Chunk | None:
         if name == "error":

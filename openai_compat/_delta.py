@@ -235,8 +235,7 @@ class Answer:
         '2+2?'
     """
 
-    def __init__(self, *, chat: bool = True, keep_think: bool = False) -> None:
-        self.chat = chat
+    def __init__(self, *, keep_think: bool = False) -> None:
         self.splitter = None if keep_think else ThinkSplitter()
         self._plain = keep_think  # whether string content is answer as it comes (past any think block)
         self._reasoning: list[str] = []

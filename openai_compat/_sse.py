@@ -48,13 +48,13 @@ class EventStream(Generic[Item]):
 
     def __init__(self, response: requests.Response, *, deadline_at: float | None = None,
                  request_id: str | None = None, on_end: Callable[[CallSummary], None] | None = None,
-                 chat: bool = True, keep_think: bool = False, kept_fields: tuple[str, ...] = ()) -> None:
+                 keep_think: bool = False, kept_fields: tuple[str, ...] = ()) -> None:
         self.response = response
         self.request_id = request_id
         #: Whether the stream was read to its proper end.
         self.complete = False
         #: Choice 0's answer as it came: its thinking, its tool calls, how it finished.
-        self.answer = Answer(chat=chat, keep_think=keep_think)
+        self.answer = Answer(keep_think=keep_think)
         self._pieces: Pieces = _NOTHING  # the answer's pieces in the item last handed on
         self._held: Pieces = _NOTHING  # pieces still held when the stream ended
         self._last = False  # set by a dialect whose item ends the stream once handed on
