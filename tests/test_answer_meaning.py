@@ -32,12 +32,12 @@ def _refusal_completion(content: Any = None) -> dict[str, Any]:
     return answer
 
 
-@pytest.mark.parametrize("content", [None, ""])
+@pytest.mark.parametrize("content", [None, "", "Here is part of it. "])
 def test_a_blocking_refusal_raises_with_the_models_words(client: Client, server: LoopbackServer, content: Any) -> None:
     server.handler = lambda req, wire: wire.json(_refusal_completion(content))
     with pytest.raises(RefusalError, match="the model refused: I'm sorry") as info:
         client.chat("Help me with something bad")
-    assert info.value.refusal == REFUSAL and info.value.text == ""
+    assert info.value.refusal == REFUSAL and info.value.text == (content or "")  # any text rides on the error
     assert client.last is not None and client.last.refusal == REFUSAL and client.last.finish_reason == "stop"
 
 
@@ -57,6 +57,35 @@ def test_a_streamed_refusal_raises_after_the_text_before_it(client: Client, serv
             seen.append(piece)
     assert seen == ["Well"] and info.value.refusal == REFUSAL
     assert client.last is not None and client.last.refusal == REFUSAL and client.last.finish_reason == "stop"
+
+
+def delta_event(delta: dict[str, Any], finish_reason: str | None = None) -> str:
+    answer = chunk(finish_reason=finish_reason)
+    answer["choices"][0]["delta"] = delta
+    return event(answer)
+
+
+@pytest.mark.parametrize("delta", [
+    {"content": "", "refusal": REFUSAL},  # a server that always sends content, beside the refusal
+    {"role": "assistant", "content": "", "refusal": REFUSAL},
+])
+def test_a_refusal_beside_empty_content_after_text_is_not_lost(client: Client, server: LoopbackServer,
+                                                               delta: dict[str, Any]) -> None:
+    events = [event(chunk("Well")), delta_event(delta), delta_event({}, "stop")]
+    server.handler = lambda req, wire: wire.sse([*events, "data: [DONE]\n\n"])
+    seen = []
+    with pytest.raises(RefusalError) as info:
+        for piece in client.chat("Help me", stream=True):
+            seen.append(piece)
+    assert seen == ["Well"] and info.value.refusal == REFUSAL
+
+
+def test_fields_of_a_type_no_server_sends_are_passed_over(client: Client, server: LoopbackServer) -> None:
+    odd_fields = {"content": " done", "refusal": 1, "tool_calls": 5, "reasoning_content": 3}
+    events = [event(chunk("Well")), delta_event(odd_fields), delta_event({}, "stop")]
+    server.handler = lambda req, wire: wire.sse([*events, "data: [DONE]\n\n"])
+    assert "".join(client.chat("Help me", stream=True)) == "Well done"
+    assert client.last is not None and client.last.refusal is None
 
 
 REFUSAL_ITEM = {"id": "msg_1", "type": "message", "role": "assistant", "status": "completed",

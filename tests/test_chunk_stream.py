@@ -32,7 +32,9 @@ def open_stream(client: Client, **body: Any) -> ChunkStream:
 
 
 def test_a_stream_made_by_hand_starts_knowing_nothing(server: LoopbackServer) -> None:
-    answer_with(server, [event(chunk("a", finish_reason="stop")), "data: [DONE]\n\n"])
+    thinking = chunk(None)
+    thinking["choices"][0]["delta"] = {"reasoning_content": "hm"}
+    answer_with(server, [event(thinking), event(chunk("a", finish_reason="stop")), "data: [DONE]\n\n"])
     response = requests.post(server.url + "/chat/completions", json={}, stream=True, timeout=(2, 5))
     stream = ChunkStream(response)
     noted = (stream.usage, stream.model, stream.finish_reasons, stream.first_piece_at, stream.complete,
@@ -41,6 +43,10 @@ def test_a_stream_made_by_hand_starts_knowing_nothing(server: LoopbackServer) ->
     list(stream)
     assert (stream.usage, stream.finish_reasons, stream.complete, stream.ended_with_done) == (
         None, {0: "stop"}, True, True)
+    assert stream.answer.reasoning == "hm"  # read as chat deltas unless told otherwise
+    answer_with(server, [event(chunk("<think>hm</think>a", finish_reason="stop")), "data: [DONE]\n\n"])
+    response = requests.post(server.url + "/chat/completions", json={}, stream=True, timeout=(2, 5))
+    assert list(ChunkStream(response).text()) == ["a"]  # and an inline block is left out unless kept
 
 
 def test_finish_reasons_are_kept_by_choice_index(client: Client, server: LoopbackServer) -> None:

@@ -37,6 +37,7 @@ def test_the_first_choice_is_the_one_with_index_0_else_the_first() -> None:
     assert first_choice({"choices": [{"index": 1, "x": 1}, {"index": 0, "x": 0}]}) == {"index": 0, "x": 0}
     assert first_choice({"choices": [{"x": 2}]}) == {"x": 2}
     assert first_choice({"choices": [{"index": 3}]}) == {"index": 3}
+    assert first_choice({"choices": [{"index": 1, "x": 1}, {"x": 0}]}) == {"x": 0}  # no index: it is 0
 
 
 def test_reply_text_joins_text_parts_and_leaves_other_parts_out() -> None:

@@ -168,6 +168,9 @@ def test_a_401_says_whether_a_key_was_sent_and_where_it_came_from(server: Loopba
     groq = GroqClient(model="m", max_retries=0)
     groq.base_url = groq._connection.base_url = server.url  # the preset's own host, here on loopback
     cases.append((groq, "the key sent came from the GROQ_API_KEY variable"))
+    monkeypatch.setenv("OPENAI_BASE_URL", server.url)
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-3")
+    cases.append((Client(model="m", max_retries=0), "the key sent came from the OPENAI_API_KEY variable"))
     for client, words in cases:
         with pytest.raises(AuthenticationError) as info:
             client.chat("hi")

@@ -112,6 +112,14 @@ def test_content_parts_stream_merge_and_block_to_the_same_text(client: Client, s
     assert client.chat("2+2?") == "2 + 2 = 4"
 
 
+def test_a_thinking_part_with_no_text_in_it_adds_no_thinking(client: Client, server: LoopbackServer) -> None:
+    empty = {"type": "thinking", "thinking": [{"type": "text"}]}
+    events = [delta_chunk({"role": "assistant", "content": [empty, thinking("Two plus two.")]}), *MAGISTRAL[2:]]
+    server.handler = lambda req, wire: wire.sse([*(event(c) for c in events), DONE])
+    assert list(client.chat("2+2?", stream=True, reasoning=True)) == [
+        ("reasoning", "Two plus two."), ("answer", "2 + 2"), ("answer", " = 4")]
+
+
 def test_a_text_part_after_plain_text_deltas_is_not_lost() -> None:
     merged = merge_chunks([delta_chunk({"content": "3"}), delta_chunk({"content": [text("9")]}),
                            delta_chunk({"content": "1"})])
@@ -138,6 +146,11 @@ TOOL_STREAMS = {
         [delta_chunk({"content": "Let me check."}),
          delta_chunk({"tool_calls": [call(1, "call_a", "get_weather", "")]}),
          delta_chunk({"tool_calls": [call(1, arguments='{"city": "Paris"}')]})],
+        [("call_a", "get_weather", '{"city": "Paris"}')]),
+    "ollama: text, then a whole call beside empty content": (
+        [delta_chunk({"role": "assistant", "content": "Let me check."}),
+         delta_chunk({"role": "assistant", "content": "", "tool_calls": [
+             call(0, "call_a", "get_weather", '{"city": "Paris"}')]})],
         [("call_a", "get_weather", '{"city": "Paris"}')]),
     "gemini without index": (
         [delta_chunk({"tool_calls": [call(None, "call_a", "get_weather", '{"city": "Paris"}')]}),

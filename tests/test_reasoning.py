@@ -138,8 +138,10 @@ def test_a_completion_with_an_inline_block_returns_the_answer(client: Client, se
 
 # -- nothing silently empty --------------------------------------------------------------------------
 
-SPENT = {"prompt_tokens": 9, "completion_tokens": 64, "total_tokens": 73,
+SPENT = {"prompt_tokens": 9, "completion_tokens": 70, "total_tokens": 79,
          "completion_tokens_details": {"reasoning_tokens": 64}}
+EMPTY_ANSWER = ("the model spent its max_tokens thinking{} and gave no answer: raise max_tokens, or think less"
+                " (thinking=False, or an effort such as thinking=\"low\")")
 
 
 @pytest.mark.parametrize("content", ["", None])
@@ -149,9 +151,20 @@ def test_thinking_through_max_tokens_raises_instead_of_returning_empty(
     answer = completion("", finish_reason="length", usage=SPENT)
     answer["choices"][0]["message"] = {"role": "assistant", "content": content, "reasoning_content": THOUGHT}
     server.handler = lambda req, wire: wire.json(answer)
-    with pytest.raises(EmptyAnswerError, match=r"spent its max_tokens thinking \(64 tokens") as info:
+    with pytest.raises(EmptyAnswerError) as info:
         client.chat("2+2?", max_tokens=64)
+    assert info.value.args[0] == EMPTY_ANSWER.format(" (64 tokens of it)")  # the thinking's, not all 70
     assert info.value.reasoning == THOUGHT
+
+
+def test_an_empty_answer_without_usage_says_no_count(client: Client, server: LoopbackServer) -> None:
+    answer = completion("", finish_reason="length")
+    answer.pop("usage", None)
+    answer["choices"][0]["message"] = {"role": "assistant", "content": "", "reasoning_content": THOUGHT}
+    server.handler = lambda req, wire: wire.json(answer)
+    with pytest.raises(EmptyAnswerError) as info:
+        client.chat("2+2?")
+    assert info.value.args[0] == EMPTY_ANSWER.format("")
 
 
 def test_a_stream_that_only_thinks_raises_after_the_thinking(client: Client, server: LoopbackServer) -> None:
@@ -407,6 +420,19 @@ def test_a_stream_cut_by_length_inside_its_thinking_raises_with_all_of_it(
     with pytest.raises(EmptyAnswerError) as info:
         list(client.chat("q", stream=True))
     assert info.value.reasoning == "one, two"
+
+
+def test_an_inline_block_cut_by_length_inside_its_closing_tag_is_all_thinking(
+    client: Client, server: LoopbackServer
+) -> None:
+    events = [delta({"content": "<think>one, two"}), delta({"content": "</thi"}, "length"), DONE]
+    server.handler = lambda req, wire: wire.sse(events)
+    seen = []
+    with pytest.raises(EmptyAnswerError) as info:
+        for piece in client.chat("q", stream=True, reasoning=True):
+            seen.append(piece)
+    assert seen == [("reasoning", "one, two"), ("reasoning", "</thi")]
+    assert info.value.reasoning == "one, two</thi"
 
 
 def test_chat_choices_leave_each_think_block_out(client: Client, server: LoopbackServer) -> None:

@@ -309,6 +309,9 @@ def test_malformed_json_raises_with_an_excerpt(client: Client, server: LoopbackS
     server.handler = lambda req, wire: wire.sse([event(chunk("a")), "data: {\"choices\": [oops\n\n"])
     with pytest.raises(APIResponseError, match=r"not JSON: '\{\"choices\": \[oops'"):
         list(client.chat("hi", stream=True))
+    server.handler = lambda req, wire: wire.sse([event(chunk("a")), "data: x\n\n"])  # one character
+    with pytest.raises(APIResponseError, match=r"not JSON: 'x'"):
+        list(client.chat("hi", stream=True))
 
 
 def test_an_error_event_that_is_not_json_is_shown_cut_to_size(client: Client, server: LoopbackServer) -> None:
