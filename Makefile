@@ -48,13 +48,17 @@ compat: $(STAMP)
 # MUTANTS="openai_compat._tool_calls.*" runs the mutants of one module, a part at a time.
 # mutmut traces only new tests for the functions they reach: a function that old tests call,
 # new or renamed, would have no tests and its mutants would survive. So each run traces afresh
-# (about 3 minutes), and then runs the mutants that have no result yet.
+# (about 3 minutes), and then runs the mutants that have no result yet. The results are kept in
+# tests/mutation_results.json, so a fresh checkout starts from them and runs only the rest.
 mutate: $(STAMP)
 	@$(INSTALL) -e ".[mutate]" >> $(LOG) 2>&1 || $(FAILED)
+	$(BIN)/python -m tests.mutation_record restore
 	rm -f mutants/mutmut-stats.json
 	$(BIN)/mutmut run --max-children 4 $(MUTANTS)
+	$(BIN)/python -m tests.mutation_record save
 	$(BIN)/nox -f tests/noxfile.py --install-only > /dev/null
 	$(BIN)/python -m tests.mutation_elsewhere
+	$(BIN)/python -m tests.mutation_record save
 	$(BIN)/python tests/mutation_report.py --write
 
 bench: $(STAMP)
