@@ -469,6 +469,29 @@ def test_a_closing_tag_cut_just_before_its_bracket_stays_out_of_the_answer(
     assert "".join(client.chat("x", stream=True)) == "4"
 
 
+# name: the content pieces of one inline block and its answer, and the labelled pieces a reader gets
+BLOCK_EDGES = {
+    "the answer's white space and text come after the closing tag": (
+        ["<think>x</think>", "\n\n4", " and", " more"], [("answer", "4"), ("answer", " and"), ("answer", " more")]),
+    "the answer starts with the closing tag, the rest comes after": (
+        ["<think>x</think>4", " and more"], [("answer", "4"), ("answer", " and more")]),
+    "the answer writes the closing tag again": (
+        ["<think>x</think>Close it with </think>."], [("answer", "Close it with </think>.")]),
+    "a piece that may be the closing tag and is": (["<think>x", "</th", "ink>4"], [("answer", "4")]),
+}
+
+
+@pytest.mark.parametrize("name", list(BLOCK_EDGES))
+def test_an_inline_block_ends_at_its_first_closing_tag_and_the_answer_keeps_its_text(
+    client: Client, server: LoopbackServer, name: str
+) -> None:
+    contents, answer = BLOCK_EDGES[name]
+    events = [delta({"content": content}) for content in contents]
+    server.handler = lambda req, wire: wire.sse([*events, delta({}, "stop"), DONE])
+    assert list(client.chat("x", stream=True, reasoning=True)) == [("reasoning", "x"), *answer]
+    assert "".join(client.chat("x", stream=True)) == "".join(text for _, text in answer)
+
+
 def test_a_delta_with_both_reasoning_fields_gives_the_thinking_once(client: Client, server: LoopbackServer) -> None:
     both = {"reasoning_content": "let me see", "reasoning": "let me see"}
     server.handler = lambda req, wire: wire.sse([delta(both), delta({"content": "4"}, "stop"), DONE])
