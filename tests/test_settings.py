@@ -127,7 +127,7 @@ def test_a_presets_missing_key_names_the_preset_and_its_variable(monkeypatch: py
 def test_a_plain_client_reads_openais_variables_only_without_a_base_url(
     server: LoopbackServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with pytest.raises(ValueError, match="no base URL: pass one, or set OPENAI_BASE_URL"):
+    with pytest.raises(ValueError, match=r"^Client: no base URL: pass one, or set OPENAI_BASE_URL"):
         Client()
     monkeypatch.setenv("OPENAI_BASE_URL", server.url)
     monkeypatch.setenv("OPENAI_API_KEY", "sk-env-456")
@@ -173,6 +173,12 @@ def test_default_query_and_per_call_extras_reach_the_wire_as_named(server: Loopb
     assert server.requests[-1].headers["x-trace"] == "t-2"
     client.chat("again")
     assert "x-trace" not in server.requests[-1].headers and server.requests[-1].path.endswith("?api-version=2024-10-21")
+
+
+def test_default_query_must_map_str_to_str() -> None:
+    with pytest.raises(TypeError) as info:
+        Client("http://127.0.0.1:9/v1", default_query={"api-version": 2024})
+    assert str(info.value) == "Client: default_query must be a dict of str to str"
 
 
 def test_a_secret_in_extra_headers_stays_secret(server: LoopbackServer) -> None:
@@ -232,6 +238,10 @@ def test_azure_builds_deployment_urls_and_sends_its_key_in_api_key(server: Loopb
     assert aad.chat("hi") == "hello from azure"
     sent = server.requests[-1]
     assert sent.headers["authorization"] == "Bearer aad-1" and "api-key" not in sent.headers
+    rotating = AzureClient(endpoint, deployment="gpt-4o", api_key=lambda: "azure-key-1", max_retries=0)
+    assert rotating.chat("hi") == "hello from azure"
+    sent = server.requests[-1]
+    assert sent.headers["api-key"] == "azure-key-1" and "authorization" not in sent.headers, "a key that refreshes"
 
 
 def test_azure_reads_its_key_only_for_its_own_endpoint(server: LoopbackServer, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -384,6 +394,7 @@ def test_cert_sends_a_client_certificate(authority: Any, tmp_path: Path) -> None
 
 def test_trust_system_without_truststore_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "truststore", None)  # as on a machine where it is not installed
+    assert Client("https://example.com/v1").base_url == "https://example.com/v1", "only trust='system' needs it"
     with pytest.raises(ValueError) as info:
         Client("https://example.com/v1", trust="system")
     assert str(info.value) == "trust='system' needs the truststore package (Python 3.10+): pip install truststore"
