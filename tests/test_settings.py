@@ -176,8 +176,9 @@ def test_default_query_and_per_call_extras_reach_the_wire_as_named(server: Loopb
 
 
 def test_default_query_must_map_str_to_str() -> None:
+    not_text: Any = {"api-version": 2024}
     with pytest.raises(TypeError) as info:
-        Client("http://127.0.0.1:9/v1", default_query={"api-version": 2024})
+        Client("http://127.0.0.1:9/v1", default_query=not_text)
     assert str(info.value) == "Client: default_query must be a dict of str to str"
 
 
