@@ -543,6 +543,7 @@ def test_sending_again_on_a_fresh_connection_spends_no_retry(server: LoopbackSer
     server.handler = handler
     client = Client(server.url, model="m", max_retries=1)
     client.chat("hi")
+    caplog.clear()  # the first call's line, logged when an earlier test left the logger at DEBUG
     with caplog.at_level(logging.DEBUG, logger="openai_compat"), pytest.raises(InternalServerError):
         client.chat("hi")
     assert len(server.requests) == 4, "the resend, then the one retry max_retries=1 allows"
