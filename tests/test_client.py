@@ -160,6 +160,8 @@ def test_content_parts_in_an_answer_are_joined(client: Client, server: LoopbackS
         (lambda c: c.create_chat_completion(prompt="x"), TypeError, "needs messages"),
         (lambda c: c.create_completion(messages=[]), TypeError, "needs prompt"),
         (lambda c: c.chat("hi", max_retries=-1), ValueError, "max_retries must be"),
+        (lambda c: c.chat("hi", max_retries="3"), ValueError, "max_retries must be a whole number >= 0, got '3'"),
+        (lambda c: c.chat("hi", max_retries=True), ValueError, "max_retries must be a whole number >= 0, got True"),
         (lambda c: c.chat("hi", timeout=-2), ValueError, "timeout must be"),
         (lambda c: c.chat("hi", stream=True, deadline=0), ValueError, "deadline must be"),
     ],
