@@ -27,7 +27,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.mutation_report import ELSEWHERE, MUTANTS, ROOT, fingerprint, function_sources, read_verdicts
+from tests.mutation_report import ELSEWHERE, KILLED, MUTANTS, ROOT, fingerprint, function_sources, read_verdicts
 
 ASCII_LOCALE = (("LC_ALL", "C"), ("LANG", "C"), ("PYTHONUTF8", "0"), ("PYTHONCOERCECLOCALE", "0"))
 
@@ -106,7 +106,11 @@ def main() -> int:
     def measured(name: str) -> dict[str, str]:
         return {"mutant": fingerprint(sources_of(name), name), "on": repr(STACKS.get(verdicts[name]))}
 
+    survived = {name for meta in MUTANTS.glob("*.py.meta")
+                for name, code in json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"].items()
+                if code is not None and code not in KILLED}
     todo = sorted(name for name, reason in verdicts.items() if reasons[reason].kind == "elsewhere"
+                  and name in survived
                   and {k: results.get(name, {}).get(k) for k in ("mutant", "on")} != measured(name))
     unplaced = sorted({verdicts[name] for name in todo} - set(STACKS))
     if unplaced:
