@@ -41,28 +41,31 @@ def test_a_blocking_refusal_raises_with_the_models_words(client: Client, server:
     assert client.last is not None and client.last.refusal == REFUSAL and client.last.finish_reason == "stop"
 
 
-def test_a_streamed_refusal_raises_after_the_text_before_it(client: Client, server: LoopbackServer) -> None:
-    # OpenAI's shape: every delta carries "refusal": null until the refusal starts.
-    pieces = [chunk(None), chunk("Well", refusal=None)]
-    pieces[0]["choices"][0]["delta"] = {"role": "assistant", "content": "", "refusal": None}
-    pieces[1]["choices"][0]["delta"]["refusal"] = None
-    refusal_chunks = [chunk() for _ in range(2)]
-    refusal_chunks[0]["choices"][0]["delta"] = {"refusal": "I'm sorry, "}
-    refusal_chunks[1]["choices"][0]["delta"] = {"refusal": "I can't help with that."}
-    events = [event(c) for c in (*pieces, *refusal_chunks, chunk(finish_reason="stop"))]
+def delta_event(delta: dict[str, Any], finish_reason: str | None = None) -> str:
+    answer = chunk(finish_reason=finish_reason)
+    answer["choices"][0]["delta"] = delta
+    return event(answer)
+
+
+def streamed_until_refused(client: Client, server: LoopbackServer, events: list[str]) -> tuple[list[str], RefusalError]:
+    """The pieces a streaming reader got before the refusal, and the refusal."""
     server.handler = lambda req, wire: wire.sse([*events, "data: [DONE]\n\n"])
     seen = []
     with pytest.raises(RefusalError) as info:
         for piece in client.chat("Help me", stream=True):
             seen.append(piece)
-    assert seen == ["Well"] and info.value.refusal == REFUSAL
+    return seen, info.value
+
+
+def test_a_streamed_refusal_raises_after_the_text_before_it(client: Client, server: LoopbackServer) -> None:
+    # OpenAI's shape: every delta carries "refusal": null until the refusal starts.
+    events = [delta_event({"role": "assistant", "content": "", "refusal": None}),
+              delta_event({"content": "Well", "refusal": None}),
+              delta_event({"refusal": "I'm sorry, "}), delta_event({"refusal": "I can't help with that."}),
+              delta_event({}, "stop")]
+    seen, refused = streamed_until_refused(client, server, events)
+    assert seen == ["Well"] and refused.refusal == REFUSAL
     assert client.last is not None and client.last.refusal == REFUSAL and client.last.finish_reason == "stop"
-
-
-def delta_event(delta: dict[str, Any], finish_reason: str | None = None) -> str:
-    answer = chunk(finish_reason=finish_reason)
-    answer["choices"][0]["delta"] = delta
-    return event(answer)
 
 
 @pytest.mark.parametrize("delta", [
@@ -72,12 +75,8 @@ def delta_event(delta: dict[str, Any], finish_reason: str | None = None) -> str:
 def test_a_refusal_beside_empty_content_after_text_is_not_lost(client: Client, server: LoopbackServer,
                                                                delta: dict[str, Any]) -> None:
     events = [event(chunk("Well")), delta_event(delta), delta_event({}, "stop")]
-    server.handler = lambda req, wire: wire.sse([*events, "data: [DONE]\n\n"])
-    seen = []
-    with pytest.raises(RefusalError) as info:
-        for piece in client.chat("Help me", stream=True):
-            seen.append(piece)
-    assert seen == ["Well"] and info.value.refusal == REFUSAL
+    seen, refused = streamed_until_refused(client, server, events)
+    assert seen == ["Well"] and refused.refusal == REFUSAL
 
 
 def test_fields_of_a_type_no_server_sends_are_passed_over(client: Client, server: LoopbackServer) -> None:
