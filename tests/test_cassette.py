@@ -166,8 +166,11 @@ def test_a_miss_names_the_recorded_call_with_the_fewest_differences(server: Loop
 def test_once_records_then_replays(server: LoopbackServer, tmp_path: Path) -> None:
     server.handler = talkative
     tape = tmp_path / "once.jsonl"
-    first = Client(server.url, model="m", cassette=str(tape)).chat("plain")
-    assert Client(server.url, model="m", cassette=str(tape)).chat("plain") == first
+    recorder = Client(server.url, model="m", cassette=str(tape))
+    assert (recorder.cassette.path, recorder.cassette.mode) == (str(tape), "record")
+    first = recorder.chat("plain")
+    player = Client(server.url, model="m", cassette=str(tape))
+    assert player.cassette.mode == "replay" and player.chat("plain") == first
     assert len(server.requests) == 1
 
 

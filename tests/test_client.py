@@ -164,6 +164,7 @@ def test_content_parts_in_an_answer_are_joined(client: Client, server: LoopbackS
         (lambda c: c.chat("hi", max_retries=True), ValueError, "max_retries must be a whole number >= 0, got True"),
         (lambda c: c.chat("hi", timeout=-2), ValueError, "timeout must be"),
         (lambda c: c.chat("hi", stream=True, deadline=0), ValueError, "deadline must be"),
+        (lambda c: c.chat("hi", deadline=True), ValueError, "deadline must be seconds > 0 or None, got True"),
     ],
 )
 def test_bad_input_is_refused_before_any_request(client: Client, server: LoopbackServer, call, error, words) -> None:
