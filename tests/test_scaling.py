@@ -9,7 +9,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
@@ -155,6 +155,203 @@ def test_return_exceptions_false_raises_without_waiting_for_the_calls_in_flight(
         assert not release.is_set() and held_out == [], "it raised while the slow calls were still running"
     finally:
         release.set()
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"max_workers": 0}, "max_workers must be a whole number >= 1, got 0"),
+    ({"max_workers": "4"}, "max_workers must be a whole number >= 1, got '4'"),
+    ({"requests_per_minute": 0}, "batch(): requests_per_minute must be a number > 0, got 0"),
+    ({"requests_per_minute": 0.5, "tokens_per_minute": -1}, "batch(): tokens_per_minute must be a number > 0, got -1"),
+    ({"tokens_per_minute": "60"}, "batch(): tokens_per_minute must be a number > 0, got '60'"),
+    ({"requests_per_minute": True}, "batch(): requests_per_minute must be a number > 0, got True"),
+])
+def test_bad_workers_or_pacing_are_refused_in_words_before_any_request(server: LoopbackServer, options: dict[str, Any],
+                                                                       message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        Client(server.url, model="m").batch(["a", "b"], **options)
+    assert str(info.value) == message and server.requests == []
+
+
+def test_a_paced_prompt_asked_again_after_a_rate_limit_has_what_is_left_of_its_retries(server: LoopbackServer) -> None:
+    def handler(req: Request, wire: Wire) -> None:
+        if req.number == 1:
+            wire.json({"error": {"message": "slow down"}}, status=429, headers={"Retry-After": "120"})
+        else:
+            wire.json({"error": {"message": "busy"}}, status=500, headers={"Retry-After": "0"})
+
+    server.handler = handler
+    client = Client(server.url, model="m", max_retries=0)
+    [failure] = client.batch(["p"], max_retries=3, requests_per_minute=6000, tokens_per_minute=10**7)
+    # One request answered 429, then the three the prompt had left: four in all, max_retries + 1.
+    assert isinstance(failure, InternalServerError) and failure.status_code == 500
+    assert len(server.requests) == 4
+
+
+class HeldCalls:
+    """A handler that holds each call until the test lets it go, so a test can count how many
+    calls the batch has let start at each step. ``refuse(prompt, wire)`` answers a prompt at once
+    when it returns True."""
+
+    def __init__(self, refuse: Callable[[str, Wire], bool] = lambda prompt, wire: False) -> None:
+        self.refuse = refuse
+        self.arrived: list[str] = []
+        self.gates: dict[str, threading.Event] = {}
+        self.lock = threading.Lock()
+        self.open = False  # once the test has seen enough, every call is answered at once
+
+    def __call__(self, req: Request, wire: Wire) -> None:
+        prompt = req.json["messages"][-1]["content"]
+        if self.refuse(prompt, wire):
+            return
+        with self.lock:
+            gate = self.gates.setdefault(prompt, threading.Event())
+            self.arrived.append(prompt)
+            if self.open:
+                gate.set()
+        gate.wait(20)
+        echo(req, wire)
+
+    def started(self, count: int) -> int:
+        """How many calls have started once ``count`` have, and nothing more came in a while."""
+        give_up = time.monotonic() + 10
+        while len(self.arrived) < count and time.monotonic() < give_up:
+            time.sleep(0.01)
+        time.sleep(0.3)  # a call that should not have started has had time to
+        return len(self.arrived)
+
+    def release(self, *places: int) -> None:
+        with self.lock:
+            for place in places:
+                self.gates[self.arrived[place]].set()
+
+    def release_all(self) -> None:
+        with self.lock:
+            self.open = True
+            for gate in self.gates.values():
+                gate.set()
+
+
+def batch_in_background(client: Client, prompts: list[str], **options: Any) -> Callable[[], list[Any]]:
+    results: list[list[Any]] = []
+    runner = threading.Thread(target=lambda: results.append(client.batch(prompts, **options)), daemon=True)
+    runner.start()
+
+    def finished() -> list[Any]:
+        runner.join(30)
+        return results[0]
+    return finished
+
+
+def test_after_a_burst_of_rate_limits_one_call_goes_alone_and_each_full_round_of_successes_adds_one(
+    server: LoopbackServer,
+) -> None:
+    burst = threading.Barrier(4, timeout=10)
+
+    def limited(prompt: str, wire: Wire) -> bool:
+        if prompt.startswith("limited"):
+            burst.wait()  # all four are in flight before the first is answered
+            wire.json({"error": {"message": "slow down"}}, status=429, headers={"Retry-After": "120"})
+        return prompt.startswith("limited")
+
+    server.handler = held = HeldCalls(limited)
+    prompts = [f"limited{i}" for i in range(4)] + [f"s{i}" for i in range(6)]
+    finished = batch_in_background(Client(server.url, model="m", max_retries=0), prompts, max_workers=4,
+                                   requests_per_minute=6000, max_retries=0)
+    try:
+        assert held.started(1) == 1, "four rate limits halve four workers down to one"
+        held.release(0)
+        assert held.started(3) == 3, "one success at a limit of one makes it two"
+        held.release(1)
+        assert held.started(4) == 4, "one success at a limit of two leaves it at two"
+        held.release(2)
+        assert held.started(6) == 6, "the second success at two makes it three"
+    finally:
+        held.release_all()
+    results = finished()
+    assert [type(r).__name__ for r in results[:4]] == ["RateLimitError"] * 4 and results[4:] == prompts[4:]
+
+
+def test_one_rate_limit_halves_the_concurrency_and_a_full_round_of_successes_raises_it(server: LoopbackServer) -> None:
+    def limited(prompt: str, wire: Wire) -> bool:
+        if prompt == "limited":
+            while len(held.arrived) < 3:  # the other three workers are in flight
+                time.sleep(0.01)
+            wire.json({"error": {"message": "slow down"}}, status=429, headers={"Retry-After": "120"})
+        return prompt == "limited"
+
+    server.handler = held = HeldCalls(limited)
+    prompts = ["limited"] + [f"s{i}" for i in range(6)]
+    finished = batch_in_background(Client(server.url, model="m", max_retries=0), prompts, max_workers=4,
+                                   requests_per_minute=6000, max_retries=0)
+    try:
+        assert held.started(3) == 3, "four halved is two, and three are in flight already"
+        held.release(0)
+        assert held.started(3) == 3, "one success at a limit of two leaves it at two, with two in flight"
+        held.release(1)
+        assert held.started(5) == 5, "the second makes it three, with one in flight"
+    finally:
+        held.release_all()
+    assert isinstance(finished()[0], RateLimitError)
+
+
+def test_three_workers_halved_are_one_whole_worker(server: LoopbackServer) -> None:
+    def limited(prompt: str, wire: Wire) -> bool:
+        if prompt == "limited":
+            while len(held.arrived) < 2:  # the other two workers are in flight
+                time.sleep(0.01)
+            wire.json({"error": {"message": "slow down"}}, status=429, headers={"Retry-After": "120"})
+        return prompt == "limited"
+
+    server.handler = held = HeldCalls(limited)
+    prompts = ["limited"] + [f"s{i}" for i in range(5)]
+    finished = batch_in_background(Client(server.url, model="m", max_retries=0), prompts, max_workers=3,
+                                   requests_per_minute=6000, max_retries=0)
+    try:
+        assert held.started(2) == 2
+        held.release(0)
+        assert held.started(3) == 3, "a success at a limit of one makes it two, with one in flight"
+        held.release(1)
+        assert held.started(4) == 4, "not two and a half: one more starts, not two"
+    finally:
+        held.release_all()
+    assert isinstance(finished()[0], RateLimitError)
+
+
+def test_a_failure_that_is_no_rate_limit_leaves_the_concurrency_as_it_was(server: LoopbackServer) -> None:
+    def bad(prompt: str, wire: Wire) -> bool:
+        if prompt.startswith("bad"):
+            wire.json({"error": {"message": "no"}}, status=400)
+        return prompt.startswith("bad")
+
+    server.handler = held = HeldCalls(bad)
+    prompts = [f"bad{i}" for i in range(4)] + [f"s{i}" for i in range(4)]
+    finished = batch_in_background(Client(server.url, model="m", max_retries=0), prompts, max_workers=4,
+                                   requests_per_minute=6000, tokens_per_minute=10**7)
+    try:
+        assert held.started(4) == 4
+    finally:
+        held.release_all()
+    assert [type(r).__name__ for r in finished()] == ["BadRequestError"] * 4 + ["str"] * 4
+
+
+def test_with_a_token_budget_the_first_call_goes_alone_to_learn_what_a_call_costs(server: LoopbackServer) -> None:
+    server.handler = held = HeldCalls()
+    finished = batch_in_background(Client(server.url, model="m"), ["a", "b", "c"], max_workers=3,
+                                   tokens_per_minute=10**7)
+    try:
+        assert held.started(1) == 1
+        held.release(0)
+        assert held.started(3) == 3, "once one call has said what it cost, the others go together"
+    finally:
+        held.release_all()
+    assert finished() == ["a", "b", "c"]
+
+
+def test_a_budget_under_one_request_a_second_lets_one_call_start_at_a_time(server: LoopbackServer) -> None:
+    server.handler = echo
+    Client(server.url, model="m").batch(["a", "b"], requests_per_minute=60)
+    first, second = sorted(r.received_at for r in server.requests)
+    assert second - first >= 0.9, "a bucket never holds less than one request, and never more at 60 a minute"
 
 
 # -- resumable runs --------------------------------------------------------------------------------------------
