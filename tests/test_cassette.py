@@ -327,4 +327,9 @@ def test_a_call_without_a_body_is_recorded_and_replayed(server: LoopbackServer, 
     live = Client(server.url, model="m", cassette=Cassette(tape, "record")).models()
     assert [model["id"] for model in live] == ["tiny"]
     assert json.loads(tape.read_text())["request"] == {"method": "GET", "path": "/v1/models", "body": None}
-    assert Client(CLOSED, model="m", cassette=Cassette(tape, "replay")).models() == live
+    player = Client(CLOSED, model="m", cassette=Cassette(tape, "replay"))
+    assert player.models() == live
+    with pytest.raises(CassetteError) as info:
+        player.chat("hi")  # the recorded call has no body to compare this one's with
+    assert "  method: 'GET' recorded, 'POST' now\n  path: '/v1/models' recorded, '/v1/chat/completions' now\n" in str(
+        info.value)
