@@ -13,6 +13,7 @@ import requests
 
 from openai_compat import (
     APIResponseError,
+    APITimeoutError,
     Cassette,
     CassetteError,
     Client,
@@ -229,6 +230,36 @@ def test_a_key_inside_a_gzip_answer_is_masked_in_what_replays(server: LoopbackSe
     assert KEY not in tape.read_text()
 
 
+def test_a_compressed_answer_without_a_secret_is_recorded_as_it_came(server: LoopbackServer, tmp_path: Path) -> None:
+    raw = json.dumps(completion("nothing secret here")).encode()
+    server.handler = lambda req, wire: wire.body(gzip.compress(raw), headers={"Content-Type": "application/json",
+                                                                              "Content-Encoding": "gzip"})
+    tape = tmp_path / "plain-gzip.jsonl"
+    Client(server.url, model="m", api_key=KEY, cassette=Cassette(tape, "record")).chat("hi")
+    recorded = json.loads(tape.read_text())["response"]
+    assert {name.lower(): value for name, value in recorded["headers"].items()}["content-encoding"] == "gzip"
+    assert Client(CLOSED, model="m", cassette=Cassette(tape, "replay")).chat("hi") == "nothing secret here"
+
+
+def test_an_answer_longer_than_one_read_replays_whole(server: LoopbackServer, tmp_path: Path) -> None:
+    long_answer = "a long answer " * 20000
+    server.handler = lambda req, wire: wire.json(completion(long_answer))
+    tape = tmp_path / "long.jsonl"
+    Client(server.url, model="m", cassette=Cassette(tape, "record")).chat("hi")
+    assert Client(CLOSED, model="m", cassette=Cassette(tape, "replay")).chat("hi") == long_answer
+
+
+def test_a_recording_client_keeps_its_timeout(server: LoopbackServer, tmp_path: Path) -> None:
+    def late(req: Request, wire: Wire) -> None:
+        time.sleep(1.0)
+        wire.json(completion("too late"))
+
+    server.handler = late
+    recorder = Client(server.url, model="m", max_retries=0, timeout=(5, 0.2), cassette=Cassette(tmp_path / "t.jsonl"))
+    with pytest.raises(APITimeoutError):
+        recorder.chat("hi")
+
+
 def test_a_retried_call_replays_each_recorded_answer_in_turn(server: LoopbackServer, tmp_path: Path) -> None:
     answers = iter([lambda w: w.json({"error": {"message": "busy"}}, status=503, headers={"Retry-After": "0"}),
                     lambda w: w.json(completion("second answer"))])
@@ -290,7 +321,7 @@ def test_a_cassette_says_what_it_is_and_refuses_an_unknown_mode(server: Loopback
                                   " (record it first)")
 
 
-@pytest.mark.parametrize("kind", ["deflate", "gzip-chunked", "gzip-lower-case-headers"])
+@pytest.mark.parametrize("kind", ["deflate", "gzip-chunked", "gzip-lower-case-headers", "gzip-chunked-lower-case"])
 def test_a_key_inside_every_compressed_answer_is_masked_and_the_entry_framed_anew(
     server: LoopbackServer, tmp_path: Path, kind: str
 ) -> None:
@@ -303,6 +334,11 @@ def test_a_key_inside_every_compressed_answer_is_masked_and_the_entry_framed_ane
             wire.body(zlib.compress(text), headers={"Content-Type": "application/json", "Content-Encoding": "deflate"})
         elif kind == "gzip-chunked":
             wire.sse([gzip.compress(text)], headers={"Content-Type": "application/json", "Content-Encoding": "gzip"})
+        elif kind == "gzip-chunked-lower-case":
+            body = gzip.compress(text)
+            wire.head(200, {"content-type": "application/json", "content-encoding": "gzip",
+                            "transfer-encoding": "chunked"})
+            wire.write(f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n")
         else:
             wire.head(200, {"content-type": "application/json", "content-encoding": "gzip",
                             "content-length": str(len(gzip.compress(text, mtime=0)))})
