@@ -262,6 +262,9 @@ def test_the_most_specific_request_id_wins_whatever_order_the_headers_come_in(
     with pytest.raises(RateLimitError) as info:
         client.chat("x")
     assert info.value.request_id == "oai-3"
+    server.handler = lambda req, wire: wire.json(completion("hi"), headers={"x-request-id": "", "cf-ray": "8f2a-CDG"})
+    client.chat("x")
+    assert client.last.request_id == "8f2a-CDG", "an empty id header is passed over"
 
 
 def test_a_record_and_the_totals_show_what_they_hold(server: LoopbackServer) -> None:
