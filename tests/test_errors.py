@@ -141,7 +141,8 @@ def test_a_failed_call_leaves_its_record_on_client_last(server: LoopbackServer) 
     assert (record.method, record.endpoint, record.status_code, record.request_id, record.attempts, record.error) == (
         "POST", "/chat/completions", 503, "req-503", 2, str(info.value))
     assert record.elapsed is not None and 0 < record.elapsed <= took
-    assert (record.raw_usage, record.extras, record.partial) == (None, {}, False), "no answer began, none was cut"
+    assert (record.raw_usage, record.extras, record.partial, record.refusal, record.reasoning) == (
+        None, {}, False, None, ""), "no answer began: nothing was cut, refused or thought"
     with socket.socket() as unused:
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]
