@@ -168,10 +168,10 @@ def test_once_records_then_replays(server: LoopbackServer, tmp_path: Path) -> No
     server.handler = talkative
     tape = tmp_path / "once.jsonl"
     recorder = Client(server.url, model="m", cassette=str(tape))
-    assert (recorder.cassette.path, recorder.cassette.mode) == (str(tape), "record")
+    assert recorder.cassette is not None and (recorder.cassette.path, recorder.cassette.mode) == (str(tape), "record")
     first = recorder.chat("plain")
     player = Client(server.url, model="m", cassette=str(tape))
-    assert player.cassette.mode == "replay" and player.chat("plain") == first
+    assert player.cassette is not None and player.cassette.mode == "replay" and player.chat("plain") == first
     assert len(server.requests) == 1
 
 
