@@ -271,15 +271,23 @@ def test_after_a_burst_of_rate_limits_one_call_goes_alone_and_each_full_round_of
     assert [type(r).__name__ for r in results[:4]] == ["RateLimitError"] * 4 and results[4:] == prompts[4:]
 
 
-def test_one_rate_limit_halves_the_concurrency_and_a_full_round_of_successes_raises_it(server: LoopbackServer) -> None:
+def limited_once_others_are_held(count: int) -> HeldCalls:
+    """Held calls, where the prompt "limited" is answered with a rate limit once ``count`` other
+    calls are held (the other workers are in flight)."""
     def limited(prompt: str, wire: Wire) -> bool:
         if prompt == "limited":
-            while len(held.arrived) < 3:  # the other three workers are in flight
+            give_up = time.monotonic() + 10
+            while len(held.arrived) < count and time.monotonic() < give_up:
                 time.sleep(0.01)
             wire.json({"error": {"message": "slow down"}}, status=429, headers={"Retry-After": "120"})
         return prompt == "limited"
 
-    server.handler = held = HeldCalls(limited)
+    held = HeldCalls(limited)
+    return held
+
+
+def test_one_rate_limit_halves_the_concurrency_and_a_full_round_of_successes_raises_it(server: LoopbackServer) -> None:
+    server.handler = held = limited_once_others_are_held(3)
     prompts = ["limited"] + [f"s{i}" for i in range(6)]
     finished = batch_in_background(Client(server.url, model="m", max_retries=0), prompts, max_workers=4,
                                    requests_per_minute=6000, max_retries=0)
@@ -295,14 +303,7 @@ def test_one_rate_limit_halves_the_concurrency_and_a_full_round_of_successes_rai
 
 
 def test_three_workers_halved_are_one_whole_worker(server: LoopbackServer) -> None:
-    def limited(prompt: str, wire: Wire) -> bool:
-        if prompt == "limited":
-            while len(held.arrived) < 2:  # the other two workers are in flight
-                time.sleep(0.01)
-            wire.json({"error": {"message": "slow down"}}, status=429, headers={"Retry-After": "120"})
-        return prompt == "limited"
-
-    server.handler = held = HeldCalls(limited)
+    server.handler = held = limited_once_others_are_held(2)
     prompts = ["limited"] + [f"s{i}" for i in range(5)]
     finished = batch_in_background(Client(server.url, model="m", max_retries=0), prompts, max_workers=3,
                                    requests_per_minute=6000, max_retries=0)
