@@ -8,8 +8,9 @@ import re
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -231,15 +232,18 @@ class HeldCalls:
                 gate.set()
 
 
-def batch_in_background(client: Client, prompts: list[str], **options: Any) -> Callable[[], list[Any]]:
-    results: list[list[Any]] = []
-    runner = threading.Thread(target=lambda: results.append(client.batch(prompts, **options)), daemon=True)
+@contextmanager
+def batch_held(held: HeldCalls, client: Client, prompts: list[str], **options: Any) -> Iterator[list[Any]]:
+    """Runs ``client.batch(prompts)`` on a thread while the block counts the calls ``held`` lets
+    start; on leaving, lets every call go and gives the answers in the list it yielded."""
+    answers: list[Any] = []
+    runner = threading.Thread(target=lambda: answers.extend(client.batch(prompts, **options)), daemon=True)
     runner.start()
-
-    def finished() -> list[Any]:
+    try:
+        yield answers
+    finally:
+        held.release_all()
         runner.join(30)
-        return results[0]
-    return finished
 
 
 def test_after_a_burst_of_rate_limits_one_call_goes_alone_and_each_full_round_of_successes_adds_one(
@@ -255,9 +259,8 @@ def test_after_a_burst_of_rate_limits_one_call_goes_alone_and_each_full_round_of
 
     server.handler = held = HeldCalls(limited)
     prompts = [f"limited{i}" for i in range(4)] + [f"s{i}" for i in range(6)]
-    finished = batch_in_background(Client(server.url, model="m", max_retries=0), prompts, max_workers=4,
-                                   requests_per_minute=6000, max_retries=0)
-    try:
+    with batch_held(held, Client(server.url, model="m", max_retries=0), prompts, max_workers=4,
+                    requests_per_minute=6000, max_retries=0) as answers:
         assert held.started(1) == 1, "four rate limits halve four workers down to one"
         held.release(0)
         assert held.started(3) == 3, "one success at a limit of one makes it two"
@@ -265,10 +268,7 @@ def test_after_a_burst_of_rate_limits_one_call_goes_alone_and_each_full_round_of
         assert held.started(4) == 4, "one success at a limit of two leaves it at two"
         held.release(2)
         assert held.started(6) == 6, "the second success at two makes it three"
-    finally:
-        held.release_all()
-    results = finished()
-    assert [type(r).__name__ for r in results[:4]] == ["RateLimitError"] * 4 and results[4:] == prompts[4:]
+    assert [type(r).__name__ for r in answers[:4]] == ["RateLimitError"] * 4 and answers[4:] == prompts[4:]
 
 
 def limited_once_others_are_held(count: int) -> HeldCalls:
@@ -289,33 +289,27 @@ def limited_once_others_are_held(count: int) -> HeldCalls:
 def test_one_rate_limit_halves_the_concurrency_and_a_full_round_of_successes_raises_it(server: LoopbackServer) -> None:
     server.handler = held = limited_once_others_are_held(3)
     prompts = ["limited"] + [f"s{i}" for i in range(6)]
-    finished = batch_in_background(Client(server.url, model="m", max_retries=0), prompts, max_workers=4,
-                                   requests_per_minute=6000, max_retries=0)
-    try:
+    with batch_held(held, Client(server.url, model="m", max_retries=0), prompts, max_workers=4,
+                    requests_per_minute=6000, max_retries=0) as answers:
         assert held.started(3) == 3, "four halved is two, and three are in flight already"
         held.release(0)
         assert held.started(3) == 3, "one success at a limit of two leaves it at two, with two in flight"
         held.release(1)
         assert held.started(5) == 5, "the second makes it three, with one in flight"
-    finally:
-        held.release_all()
-    assert isinstance(finished()[0], RateLimitError)
+    assert isinstance(answers[0], RateLimitError)
 
 
 def test_three_workers_halved_are_one_whole_worker(server: LoopbackServer) -> None:
     server.handler = held = limited_once_others_are_held(2)
     prompts = ["limited"] + [f"s{i}" for i in range(5)]
-    finished = batch_in_background(Client(server.url, model="m", max_retries=0), prompts, max_workers=3,
-                                   requests_per_minute=6000, max_retries=0)
-    try:
+    with batch_held(held, Client(server.url, model="m", max_retries=0), prompts, max_workers=3,
+                    requests_per_minute=6000, max_retries=0) as answers:
         assert held.started(2) == 2
         held.release(0)
         assert held.started(3) == 3, "a success at a limit of one makes it two, with one in flight"
         held.release(1)
         assert held.started(4) == 4, "not two and a half: one more starts, not two"
-    finally:
-        held.release_all()
-    assert isinstance(finished()[0], RateLimitError)
+    assert isinstance(answers[0], RateLimitError)
 
 
 def test_a_failure_that_is_no_rate_limit_leaves_the_concurrency_as_it_was(server: LoopbackServer) -> None:
@@ -326,26 +320,20 @@ def test_a_failure_that_is_no_rate_limit_leaves_the_concurrency_as_it_was(server
 
     server.handler = held = HeldCalls(bad)
     prompts = [f"bad{i}" for i in range(4)] + [f"s{i}" for i in range(4)]
-    finished = batch_in_background(Client(server.url, model="m", max_retries=0), prompts, max_workers=4,
-                                   requests_per_minute=6000, tokens_per_minute=10**7)
-    try:
+    with batch_held(held, Client(server.url, model="m", max_retries=0), prompts, max_workers=4,
+                    requests_per_minute=6000, tokens_per_minute=10**7) as answers:
         assert held.started(4) == 4
-    finally:
-        held.release_all()
-    assert [type(r).__name__ for r in finished()] == ["BadRequestError"] * 4 + ["str"] * 4
+    assert [type(r).__name__ for r in answers] == ["BadRequestError"] * 4 + ["str"] * 4
 
 
 def test_with_a_token_budget_the_first_call_goes_alone_to_learn_what_a_call_costs(server: LoopbackServer) -> None:
     server.handler = held = HeldCalls()
-    finished = batch_in_background(Client(server.url, model="m"), ["a", "b", "c"], max_workers=3,
-                                   tokens_per_minute=10**7)
-    try:
+    with batch_held(held, Client(server.url, model="m"), ["a", "b", "c"], max_workers=3,
+                    tokens_per_minute=10**7) as answers:
         assert held.started(1) == 1
         held.release(0)
         assert held.started(3) == 3, "once one call has said what it cost, the others go together"
-    finally:
-        held.release_all()
-    assert finished() == ["a", "b", "c"]
+    assert answers == ["a", "b", "c"]
 
 
 def test_a_budget_under_one_request_a_second_lets_one_call_start_at_a_time(server: LoopbackServer) -> None:
