@@ -556,7 +556,9 @@ def bare_loggers() -> Iterator[tuple[logging.Logger, logging.Logger]]:
     saved = (logger.handlers[:], logger.level, bodies.level)
     logger.handlers[:] = [h for h in logger.handlers if isinstance(h, logging.NullHandler)]
     yield logger, bodies
-    logger.handlers[:], (logger.level, bodies.level) = saved[0], saved[1:]
+    logger.handlers[:] = saved[0]
+    logger.setLevel(saved[1])  # setLevel, not .level =, also forgets the levels logging has cached
+    bodies.setLevel(saved[2])
 
 
 @pytest.mark.parametrize("setting", ["debug", "INFO", "warning", "error", "", None])
