@@ -5,9 +5,10 @@ per module, and writes the list of survivors into docs/contributing.md between i
 Each survivor needs a line in tests/mutation_verdicts.txt saying why it lives: ``equivalent``
 (no test can tell it from the original), ``elsewhere`` (its line runs only on another stack or
 in a forked child, where mutmut does not follow it) or ``gap`` (a test could catch it, and none
-does yet). A survivor without one, or a verdict for a mutant that no longer survives, is
-reported and fails the run. An ``elsewhere`` survivor that tests/mutation_elsewhere.py killed on
-the stack where its line runs counts as killed; one that survived there too counts as a gap.
+does yet). A survivor without one, a verdict for a mutant that no longer survives, or (once
+every module has run) a reason that no survivor has, is reported and fails the run. An
+``elsewhere`` survivor that tests/mutation_elsewhere.py killed on the stack where its line runs
+counts as killed; one that survived there too counts as a gap.
 
     python tests/mutation_report.py            # print the score and the survivors' verdicts
     python tests/mutation_report.py --write    # ... and update docs/contributing.md
@@ -207,9 +208,13 @@ def main() -> int:
     for survivor in survivors:
         if survivor.there == "survived":
             print(f"survived on the stack where its line runs too (a gap): {survivor.name}")
+    # Until every module has run, a reason may still be waiting for the survivors of one that has not.
+    unused = [] if not_run else sorted(set(reasons) - set(verdicts.values()))
+    for name in unused:
+        print(f"a reason no survivor has: @{name}")
     if "--write" in sys.argv:
         write_survivors(table, survivors, reasons)
-    return 1 if unclassified or stale else 0
+    return 1 if unclassified or stale or unused else 0
 
 
 def row(label: str, counts: Sequence[int], bold: bool = False) -> str:
