@@ -98,6 +98,8 @@ def _answer(entry: dict[str, Any]) -> Any:
     if status >= 400:
         return status_error(status, json.dumps(response.get("body") or {"error": error}).encode(),
                             request_id=response.get("request_id"))
+    if error is None:
+        return BatchItemError(f"the request failed in the batch with status {status} and no error")
     message = error.get("message") if isinstance(error, dict) else str(error)
     return BatchItemError(f"the request failed in the batch: {message}")
 

@@ -565,16 +565,19 @@ def test_batch_results_read_each_way_a_line_says_how_its_request_went(server: Lo
         {"custom_id": "request-2", "error": "a plain text error"},
         {"custom_id": "request-3", "response": {"status_code": 503, "request_id": "req-3"},
          "error": {"message": "server overloaded"}},
+        {"custom_id": "request-4", "response": {"status_code": 300, "body": completion("a redirect's page")}},
     ]
     server.handler = WrittenOutputs(lines)
-    job = Client(server.url, model="m").submit_batch(["a", "b", "c", "d"])
+    job = Client(server.url, model="m").submit_batch(["a", "b", "c", "d", "e"])
     job.wait(poll=0.01, timeout=10)
-    first, second, third, fourth = job.results()
+    first, second, third, fourth, fifth = job.results()
     assert first["choices"][0]["message"]["content"] == "no status code given"
     assert isinstance(second, BatchItemError) and str(second) == "the request failed in the batch: row expired"
     assert isinstance(third, BatchItemError) and str(third) == "the request failed in the batch: a plain text error"
     assert isinstance(fourth, InternalServerError) and fourth.request_id == "req-3"
     assert fourth.message == "server overloaded"
+    assert isinstance(fifth, BatchItemError), "only a 2xx line is an answer"
+    assert str(fifth) == "the request failed in the batch with status 300 and no error"
 
 
 def test_a_batch_takes_whole_bodies_of_each_endpoint_and_refuses_what_is_neither(server: LoopbackServer) -> None:
