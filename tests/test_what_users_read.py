@@ -325,6 +325,7 @@ def test_a_client_option_that_does_not_exist_names_the_one_meant_or_lists_them_a
     cases = {
         "max_retry": ": did you mean max_retries?",  # one letter short
         "Timeout": ": did you mean timeout?",  # another case
+        "MAX_RETRIES": ": did you mean max_retries?",  # in capitals, which difflib finds nothing close to
         "retrys": ": did you mean retry?",  # closest by difflib
         "banana": f"; it takes {', '.join(options)}",
     }
