@@ -312,13 +312,13 @@ def test_no_fresh_key_is_tried_once_the_calls_deadline_has_passed(server: Loopba
 
     def slow_tokens() -> str:
         if not tokens.calls:
-            threading.Event().wait(0.4)  # the deadline runs out while the first key is fetched
+            threading.Event().wait(0.7)  # the deadline runs out while the first key is fetched
         return tokens()
 
     server.handler = lambda req, wire: wire.json({"error": {"message": "token expired"}}, status=401)
     client = Client(server.url, model="m", api_key=slow_tokens, max_retries=0)
     with pytest.raises(AuthenticationError, match="token expired"):
-        client.chat("hi", deadline=0.2)
+        client.chat("hi", deadline=0.5)
     assert tokens.calls == 1 and len(server.requests) == 1, "a fresh key would only be sent past the deadline"
 
 
