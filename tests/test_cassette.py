@@ -90,20 +90,30 @@ def test_replay_can_keep_the_recorded_pauses(server: LoopbackServer, tmp_path: P
     server.handler = talkative
     tape = tmp_path / "slow.jsonl"
     list(Client(server.url, model="m", cassette=Cassette(tape, "record")).chat("chunked", stream=True))
+    pauses = [piece["after"] for piece in json.loads(tape.read_text())["response"]["pieces"]]
+    assert len(pauses) >= 2 and max(pauses) >= 0.25, "the server's pause is recorded"
+    assert pauses == [round(pause, 4) for pause in pauses], "to a tenth of a millisecond, not finer"
     client = Client(CLOSED, model="m", cassette=Cassette(tape, "replay", realtime=True))
     started = time.monotonic()
     assert list(client.chat("chunked", stream=True)) == ["Hel", "lo"]
     assert time.monotonic() - started >= 0.25
 
 
-def test_an_answer_with_an_empty_body_is_recorded_and_replayed(server: LoopbackServer, tmp_path: Path) -> None:
-    server.handler = lambda req, wire: wire.body(b"", 503, {"x-request-id": "req-empty"})
+@pytest.mark.parametrize(("status_line", "message"), [("HTTP/1.1 503 Service Unavailable",
+                                                       "Service Unavailable (empty body)"),
+                                                      ("HTTP/1.1 503 ", "(empty body)")])
+def test_an_answer_with_an_empty_body_is_recorded_and_replayed(server: LoopbackServer, tmp_path: Path,
+                                                               status_line: str, message: str) -> None:
+    # The second has no reason phrase, as HTTP/2 has none and some proxies pass on none.
+    server.handler = lambda req, wire: wire.write(f"{status_line}\r\nContent-Length: 0\r\n"
+                                                  "x-request-id: req-empty\r\n\r\n")
     tape = tmp_path / "empty.jsonl"
     with pytest.raises(InternalServerError) as live:
         Client(server.url, model="m", max_retries=0, cassette=Cassette(tape, "record")).chat("hi")
     with pytest.raises(InternalServerError) as replayed:
         Client(CLOSED, model="m", max_retries=0, cassette=Cassette(tape, "replay")).chat("hi")
     assert (str(replayed.value), replayed.value.request_id) == (str(live.value), "req-empty")
+    assert live.value.message == message
 
 
 def test_a_cassette_records_and_replays_through_the_callers_session(server: LoopbackServer, tmp_path: Path) -> None:
