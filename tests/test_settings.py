@@ -10,6 +10,7 @@ import re
 import ssl
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -312,7 +313,7 @@ def test_no_fresh_key_is_tried_once_the_calls_deadline_has_passed(server: Loopba
 
     def slow_tokens() -> str:
         if not tokens.calls:
-            threading.Event().wait(0.7)  # the deadline runs out while the first key is fetched
+            time.sleep(0.7)  # the deadline runs out while the first key is fetched
         return tokens()
 
     server.handler = lambda req, wire: wire.json({"error": {"message": "token expired"}}, status=401)
